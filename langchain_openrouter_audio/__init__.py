@@ -1,0 +1,72 @@
+"""LangChain chat model for OpenRouter's audio models: speech in, speech out.
+
+```python
+from langchain_openrouter_audio import ChatOpenRouterAudio
+
+reply = ChatOpenRouterAudio().invoke("Say hello")
+reply.text            # the transcript
+reply.content_blocks  # [{'type': 'text', ...}, {'type': 'audio', 'mime_type': 'audio/wav', ...}]
+```
+"""
+
+from langchain_openrouter_audio.audio import (
+    audio_block_from_bytes,
+    audio_block_from_file,
+    audio_bytes,
+    display_audio,
+    pcm16_to_wav,
+    save_audio,
+)
+from langchain_openrouter_audio.callbacks import (
+    AsyncAudioCallbackHandler,
+    AudioCallbackHandler,
+    SpeakerPlayer,
+    WavFileWriter,
+)
+from langchain_openrouter_audio.chat_models import ChatOpenRouterAudio
+from langchain_openrouter_audio.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    IncompleteStreamError,
+    InsufficientCreditsError,
+    NotFoundError,
+    OpenRouterError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    StreamError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AsyncAudioCallbackHandler",
+    "AudioCallbackHandler",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatOpenRouterAudio",
+    "IncompleteStreamError",
+    "InsufficientCreditsError",
+    "NotFoundError",
+    "OpenRouterError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "SpeakerPlayer",
+    "StreamError",
+    "WavFileWriter",
+    "audio_block_from_bytes",
+    "audio_block_from_file",
+    "audio_bytes",
+    "display_audio",
+    "pcm16_to_wav",
+    "save_audio",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,221 @@
+"""LangChain messages, tools and options -> an OpenRouter chat-completions body.
+
+Everything here is pure and runs before any I/O, so bad input (an unknown
+audio format, corrupt audio, an audio URL, an oversize clip, a bad tool
+schema) fails with a `ValueError` before a request is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
+
+from langchain_openrouter_audio.audio import (
+    audio_format_for_mime,
+    check_audio_bytes,
+    decode_base64,
+)
+
+__all__ = ["convert_messages", "format_tool_choice", "validate_tool"]
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[^;,]+)(?:;[^,]*)?;base64,(?P<data>.*)$", re.DOTALL)
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_INPUT_AUDIO_FORMATS = {"wav", "mp3", "aiff", "aac", "ogg", "flac", "m4a", "pcm16", "pcm24"}
+
+
+def convert_messages(
+    messages: Sequence[BaseMessage], *, max_audio_bytes: int
+) -> list[dict[str, Any]]:
+    """Map LangChain messages onto OpenRouter's `messages` list."""
+    return [_convert_message(m, max_audio_bytes=max_audio_bytes) for m in messages]
+
+
+def _convert_message(message: BaseMessage, *, max_audio_bytes: int) -> dict[str, Any]:
+    if isinstance(message, AIMessage):
+        return _assistant_turn(message)
+    if isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "content": _plain_text(message.content),
+        }
+    if isinstance(message, HumanMessage):
+        role = "user"
+    elif isinstance(message, SystemMessage):
+        role = "system"
+    elif isinstance(message, ChatMessage):
+        role = message.role
+    elif isinstance(message, FunctionMessage):
+        return {"role": "function", "name": message.name, "content": _plain_text(message.content)}
+    else:
+        raise ValueError(f"unsupported message type: {type(message).__name__}")
+    out: dict[str, Any] = {"role": role, "content": _user_content(message.content, max_audio_bytes)}
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def _assistant_turn(message: AIMessage) -> dict[str, Any]:
+    # Earlier spoken replies go back as their transcript: OpenRouter takes no
+    # assistant audio, and resending megabytes of speech would be waste.
+    out: dict[str, Any] = {"role": "assistant", "content": _plain_text(message.content) or None}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+            }
+            for call in message.tool_calls
+        ]
+    elif out["content"] is None:
+        out["content"] = ""
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def _plain_text(content: str | list[Any]) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+def _user_content(content: str | list[Any], max_audio_bytes: int) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        if isinstance(block, str):
+            parts.append({"type": "text", "text": block})
+            continue
+        if not isinstance(block, dict):
+            raise ValueError(f"content block {i} is a {type(block).__name__}, not a dict")
+        kind = block.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif kind == "audio":
+            parts.append(_input_audio_from_block(block, max_audio_bytes, i))
+        elif kind == "input_audio":
+            parts.append(_checked_input_audio(block, max_audio_bytes, i))
+        elif kind in ("image", "file"):
+            parts.append(convert_to_openai_data_block(block))
+        elif kind == "image_url":
+            parts.append(block)
+        else:
+            raise ValueError(f"content block {i} has unsupported type {kind!r}")
+    return parts
+
+
+def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> dict[str, Any]:
+    what = f"audio block {i}"
+    data = block.get("base64") or block.get("data")
+    mime = block.get("mime_type")
+    url = block.get("url")
+    if not data and isinstance(url, str) and (match := _DATA_URI.match(url)):
+        data, mime = match["data"], mime or match["mime"]
+    elif not data and url:
+        msg = (
+            f"{what} has a url; OpenRouter does not fetch audio URLs. Send the bytes "
+            "instead, e.g. audio_block_from_file(path)"
+        )
+        raise ValueError(msg)
+    if block.get("file_id") and not data:
+        raise ValueError(f"{what} has a file_id; OpenRouter takes only base64 audio")
+    if not isinstance(data, str) or not data:
+        raise ValueError(f"{what} has no base64 data")
+    if not mime:
+        raise ValueError(f"{what} has no mime_type (e.g. 'audio/wav')")
+    fmt = audio_format_for_mime(str(mime))
+    return _input_audio(data, fmt, max_bytes, what)
+
+
+def _checked_input_audio(block: dict[str, Any], max_bytes: int, i: int) -> dict[str, Any]:
+    what = f"input_audio block {i}"
+    payload = block.get("input_audio")
+    if not isinstance(payload, dict):
+        raise ValueError(f"{what} has no 'input_audio' object")
+    data, fmt = payload.get("data"), payload.get("format")
+    if fmt not in _INPUT_AUDIO_FORMATS:
+        allowed = ", ".join(sorted(_INPUT_AUDIO_FORMATS))
+        raise ValueError(f"{what} has unsupported format {fmt!r}; OpenRouter accepts {allowed}")
+    if not isinstance(data, str) or not data:
+        raise ValueError(f"{what} has no base64 data")
+    return _input_audio(data, str(fmt), max_bytes, what)
+
+
+def _input_audio(data: str, fmt: str, max_bytes: int, what: str) -> dict[str, Any]:
+    if match := _DATA_URI.match(data):
+        data = match["data"]
+    # Check the size from the base64 length first: no point decoding 200 MB to refuse it.
+    approx = len(data) * 3 // 4
+    if approx > max_bytes + 2:
+        msg = f"{what} is {approx} bytes, over max_audio_bytes={max_bytes}"
+        raise ValueError(msg)
+    raw = decode_base64(data, what=what)
+    check_audio_bytes(raw, fmt, what=what)
+    if len(data) % 4 or "\n" in data:
+        data = base64.b64encode(raw).decode("ascii")
+    return {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}
+
+
+def validate_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """Check an OpenAI-format tool before it is sent.
+
+    Raises:
+        ValueError: the name is not 1-64 of `[a-zA-Z0-9_-]`, or `parameters`
+            is not a JSON-schema object.
+    """
+    function = tool.get("function")
+    if tool.get("type") != "function" or not isinstance(function, dict):
+        raise ValueError(f"tool {tool!r} is not a function tool")
+    name = function.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise ValueError(f"tool name {name!r} must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
+    params = function.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(params, dict) or params.get("type", "object") != "object":
+        raise ValueError(f"tool {name!r}: parameters must be a JSON schema of type 'object'")
+    try:
+        json.dumps(params)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"tool {name!r}: parameters are not JSON-serializable: {err}") from None
+    return tool
+
+
+def format_tool_choice(
+    tool_choice: str | bool | dict[str, Any], tool_names: Sequence[str]
+) -> str | dict[str, Any]:
+    """Map LangChain's `tool_choice` spellings onto OpenRouter's."""
+    if tool_choice is True or tool_choice == "any":
+        return "required"
+    if tool_choice is False:
+        return "none"
+    if isinstance(tool_choice, dict):
+        return tool_choice
+    if tool_choice in ("auto", "none", "required"):
+        return tool_choice
+    if isinstance(tool_choice, str):
+        if tool_choice not in tool_names:
+            raise ValueError(f"tool_choice {tool_choice!r} names no bound tool; have {tool_names}")
+        return {"type": "function", "function": {"name": tool_choice}}
+    raise ValueError(f"unsupported tool_choice {tool_choice!r}")

@@ -1,0 +1,346 @@
+"""The HTTP layer: httpx clients, retries, SSE streams, status -> exception.
+
+The transport moves bytes and knows OpenRouter's HTTP conventions; it knows
+nothing about LangChain messages. One instance per chat model, with pooled
+clients created on first use (constructing a model does no I/O).
+
+Retry policy: connection failures and 408/429/500/502/503/504 are retried
+with exponential backoff and jitter, honouring `Retry-After` /
+`retry-after-ms` up to a cap. A stream is retried only while opening it:
+once its status is 200, chunks may have reached the caller and nothing is
+retried, so no audio is ever delivered twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from langchain_openrouter_audio._sse import SSEDecoder, SSELineTooLong
+from langchain_openrouter_audio.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    IncompleteStreamError,
+    OpenRouterError,
+    error_for_status,
+)
+
+__all__ = ["RETRYABLE_STATUS", "Transport"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0
+"""Longest `Retry-After` we honour; a server asking for more gets this."""
+
+_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, APIConnectionError):
+        return True
+    return isinstance(exc, OpenRouterError) and exc.status_code in RETRYABLE_STATUS
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, OpenRouterError) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
+    return float(_backoff(state))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning(
+        "OpenRouter request failed (%s: %s); retry %d in %.2fs",
+        type(exc).__name__,
+        exc,
+        state.attempt_number,
+        wait,
+    )
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP-date)."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _status_error(response: httpx.Response) -> OpenRouterError:
+    try:
+        body: Any = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = response.text
+    return error_for_status(
+        response.status_code, body, retry_after=parse_retry_after(response.headers)
+    )
+
+
+def _connection_error(err: httpx.TransportError, url: str) -> APIConnectionError:
+    if isinstance(err, httpx.TimeoutException):
+        return APITimeoutError(f"timed out talking to {url}: {type(err).__name__}")
+    return APIConnectionError(f"could not reach {url}: {type(err).__name__}: {err}")
+
+
+def _decode_event(event: str, data: bytes) -> dict[str, Any] | None:
+    if event != "message":
+        # Unknown event types are skipped, unless they carry an error.
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) and "error" in parsed else None
+    try:
+        parsed = json.loads(data)
+    except ValueError as err:
+        raise IncompleteStreamError(f"malformed SSE data from OpenRouter: {err}") from None
+    if not isinstance(parsed, dict):
+        raise IncompleteStreamError(f"unexpected SSE data from OpenRouter: {data[:200]!r}")
+    return parsed
+
+
+class Transport:
+    """Talks to `{base_url}/chat/completions`, sync and async.
+
+    Args:
+        base_url: e.g. `https://openrouter.ai/api/v1`.
+        headers: sent on every request (auth, attribution, defaults).
+        timeout: seconds; for streams this bounds each read, so a slow but
+            steady stream never times out.
+        max_retries: retries after the first attempt.
+        http_client / http_async_client: injected clients (not closed by us).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float | None,
+        max_retries: int,
+        http_client: httpx.Client | None = None,
+        http_async_client: httpx.AsyncClient | None = None,
+        max_line_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._timeout = httpx.Timeout(timeout)
+        self._max_retries = max(0, max_retries)
+        self._client = http_client
+        self._async_client = http_async_client
+        self._max_line_bytes = max_line_bytes
+
+    # -- clients -------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+        return self._client
+
+    @property
+    def async_client(self) -> httpx.AsyncClient:
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            )
+        return self._async_client
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=_wait,
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    def _async_retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=_wait,
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    def _encode(self, body: dict[str, Any]) -> bytes:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    # -- sync ----------------------------------------------------------------
+
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a non-streamed request; return the decoded JSON reply."""
+        content = self._encode(body)
+        result: dict[str, Any] = self._retrying()(self._post_once, content)
+        return result
+
+    def _post_once(self, content: bytes) -> dict[str, Any]:
+        request = self.client.build_request(
+            "POST", self.url, content=content, headers=self._headers, timeout=self._timeout
+        )
+        try:
+            response = self.client.send(request)
+        except httpx.TransportError as err:
+            raise _connection_error(err, self.url) from None
+        if response.status_code != 200:
+            raise _status_error(response)
+        return _json_body(response)
+
+    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Send a streamed request; yield each decoded SSE chunk until `[DONE]`."""
+        response = self._retrying()(self._open_stream, self._encode(body))
+        try:
+            decoder = SSEDecoder(self._max_line_bytes)
+            try:
+                for raw in response.iter_bytes():
+                    for event, data in decoder.feed(raw):
+                        if data == b"[DONE]":
+                            return
+                        if (chunk := _decode_event(event, data)) is not None:
+                            yield chunk
+            except httpx.TransportError as err:
+                raise _broken_stream(err) from None
+            except SSELineTooLong as err:
+                raise IncompleteStreamError(str(err)) from None
+        finally:
+            response.close()
+
+    def _open_stream(self, content: bytes) -> httpx.Response:
+        request = self.client.build_request(
+            "POST", self.url, content=content, headers=self._stream_headers, timeout=self._timeout
+        )
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx.TransportError as err:
+            raise _connection_error(err, self.url) from None
+        if response.status_code != 200:
+            try:
+                response.read()
+            except httpx.TransportError as err:
+                raise _connection_error(err, self.url) from None
+            finally:
+                response.close()
+            raise _status_error(response)
+        return response
+
+    # -- async ---------------------------------------------------------------
+
+    async def apost(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Async `post`."""
+        content = self._encode(body)
+        result: dict[str, Any] = await self._async_retrying()(self._apost_once, content)
+        return result
+
+    async def _apost_once(self, content: bytes) -> dict[str, Any]:
+        client = self.async_client
+        request = client.build_request(
+            "POST", self.url, content=content, headers=self._headers, timeout=self._timeout
+        )
+        try:
+            response = await client.send(request)
+        except httpx.TransportError as err:
+            raise _connection_error(err, self.url) from None
+        if response.status_code != 200:
+            raise _status_error(response)
+        return _json_body(response)
+
+    async def astream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Async `stream`."""
+        response = await self._async_retrying()(self._aopen_stream, self._encode(body))
+        try:
+            decoder = SSEDecoder(self._max_line_bytes)
+            try:
+                async for raw in response.aiter_bytes():
+                    for event, data in decoder.feed(raw):
+                        if data == b"[DONE]":
+                            return
+                        if (chunk := _decode_event(event, data)) is not None:
+                            yield chunk
+            except httpx.TransportError as err:
+                raise _broken_stream(err) from None
+            except SSELineTooLong as err:
+                raise IncompleteStreamError(str(err)) from None
+        finally:
+            await response.aclose()
+
+    async def _aopen_stream(self, content: bytes) -> httpx.Response:
+        client = self.async_client
+        request = client.build_request(
+            "POST", self.url, content=content, headers=self._stream_headers, timeout=self._timeout
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TransportError as err:
+            raise _connection_error(err, self.url) from None
+        if response.status_code != 200:
+            try:
+                await response.aread()
+            except httpx.TransportError as err:
+                raise _connection_error(err, self.url) from None
+            finally:
+                await response.aclose()
+            raise _status_error(response)
+        return response
+
+    @property
+    def _stream_headers(self) -> dict[str, str]:
+        return {**self._headers, "Accept": "text/event-stream"}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the clients this transport created (not injected ones)."""
+        if self._client is not None:
+            self._client.close()
+
+
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as err:
+        raise IncompleteStreamError(f"OpenRouter sent a body that is not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise IncompleteStreamError("OpenRouter sent an unexpected JSON body")
+    if isinstance(body.get("error"), dict):
+        # A 200 carrying an error: the provider failed during generation.
+        raise error_for_status(int(body["error"].get("code") or 500), body)
+    return body
+
+
+def _broken_stream(err: httpx.TransportError) -> IncompleteStreamError:
+    if isinstance(err, httpx.TimeoutException):
+        return IncompleteStreamError(f"the stream stalled: no data within the timeout ({err!r})")
+    return IncompleteStreamError(f"the stream broke off: {type(err).__name__}: {err}")

@@ -1,0 +1,309 @@
+"""Audio helpers: PCM and WAV, format sniffing, and audio blocks in and out.
+
+Speech *from* OpenRouter is raw PCM16 (signed 16-bit little-endian, mono,
+24 kHz). These helpers wrap it in WAV, and turn files or bytes *to* send into
+LangChain v1 `audio` content blocks:
+
+```python
+from langchain_core.messages import HumanMessage
+from langchain_openrouter_audio import ChatOpenRouterAudio
+from langchain_openrouter_audio.audio import audio_block_from_file, save_audio
+
+question = HumanMessage(content=[audio_block_from_file("question.wav")])
+reply = ChatOpenRouterAudio().invoke([question])
+save_audio(reply, "answer.wav")
+```
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages.content import AudioContentBlock, create_audio_block
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+__all__ = [
+    "MIME_TO_FORMAT",
+    "PCM_CHANNELS",
+    "PCM_SAMPLE_RATE",
+    "PCM_SAMPLE_WIDTH",
+    "audio_block_from_bytes",
+    "audio_block_from_file",
+    "audio_bytes",
+    "audio_format_for_mime",
+    "display_audio",
+    "pcm16_to_wav",
+    "save_audio",
+    "sniff_audio_format",
+]
+
+PCM_SAMPLE_RATE = 24_000
+"""Sample rate of OpenRouter's streamed `pcm16` speech (gpt-audio models)."""
+PCM_CHANNELS = 1
+PCM_SAMPLE_WIDTH = 2
+
+MIME_TO_FORMAT: dict[str, str] = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/aiff": "aiff",
+    "audio/x-aiff": "aiff",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/m4a": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/pcm": "pcm16",
+    "audio/l16": "pcm16",
+    "audio/pcm16": "pcm16",
+    "audio/pcm24": "pcm24",
+}
+"""MIME type -> OpenRouter `input_audio.format` (the formats OpenRouter lists)."""
+
+_FORMAT_TO_MIME = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "aiff": "audio/aiff",
+    "aac": "audio/aac",
+    "ogg": "audio/ogg",
+    "flac": "audio/flac",
+    "m4a": "audio/mp4",
+    "pcm16": "audio/pcm",
+    "pcm24": "audio/pcm24",
+}
+
+# Headerless formats: nothing in the bytes can confirm them.
+_RAW_FORMATS = {"pcm16": 2, "pcm24": 3}
+
+
+def audio_format_for_mime(mime_type: str) -> str:
+    """Map a MIME type (parameters allowed) to OpenRouter's format name.
+
+    >>> audio_format_for_mime("audio/x-wav")
+    'wav'
+
+    Raises:
+        ValueError: the MIME type is not an audio format OpenRouter accepts.
+    """
+    base = mime_type.split(";", 1)[0].strip().lower()
+    fmt = MIME_TO_FORMAT.get(base)
+    if fmt is None:
+        known = ", ".join(sorted(MIME_TO_FORMAT))
+        msg = f"unsupported audio MIME type {mime_type!r}; OpenRouter accepts: {known}"
+        raise ValueError(msg)
+    return fmt
+
+
+def sniff_audio_format(data: bytes) -> str | None:
+    """Name the container format of `data` from its magic numbers, or None.
+
+    >>> sniff_audio_format(pcm16_to_wav(b"\\x00\\x00"))
+    'wav'
+    """
+    head = data[:12]
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF:
+        # ADTS (AAC) sets layer bits to 00; MPEG audio layer III sets them to 01.
+        if head[1] & 0xF6 == 0xF0:
+            return "aac"
+        if head[1] & 0xE0 == 0xE0 and head[1] & 0x06 == 0x02:
+            return "mp3"
+    return None
+
+
+def check_audio_bytes(data: bytes, fmt: str, *, what: str = "audio") -> None:
+    """Refuse bytes that are not the audio format they claim to be.
+
+    Raises:
+        ValueError: empty bytes, bytes of another format, a WAV without its
+            `fmt `/`data` chunks, or raw PCM whose length is not whole samples.
+    """
+    if not data:
+        raise ValueError(f"{what} is empty")
+    if fmt in _RAW_FORMATS:
+        width = _RAW_FORMATS[fmt]
+        if len(data) % width:
+            msg = f"{what}: {fmt} must be whole {width}-byte samples, got {len(data)} bytes"
+            raise ValueError(msg)
+        return
+    sniffed = sniff_audio_format(data)
+    if sniffed is None:
+        msg = f"{what} does not look like {fmt} audio (corrupt, or not audio at all)"
+        raise ValueError(msg)
+    if sniffed != fmt:
+        raise ValueError(f"{what} is declared as {fmt} but its bytes are {sniffed}")
+    if fmt == "wav":
+        _check_wav_chunks(data, what)
+
+
+def _check_wav_chunks(data: bytes, what: str) -> None:
+    pos, seen = 12, set()
+    while pos + 8 <= len(data) and not {b"fmt ", b"data"} <= seen:
+        chunk_id, size = struct.unpack_from("<4sI", data, pos)
+        seen.add(chunk_id)
+        pos += 8 + size + (size & 1)
+    if b"fmt " not in seen or b"data" not in seen:
+        raise ValueError(f"{what} is a corrupt WAV: no 'fmt ' and 'data' chunks")
+
+
+def pcm16_to_wav(
+    pcm: bytes,
+    *,
+    sample_rate: int = PCM_SAMPLE_RATE,
+    channels: int = PCM_CHANNELS,
+) -> bytes:
+    """Wrap raw signed 16-bit little-endian PCM in a 44-byte WAV header.
+
+    >>> import io, wave
+    >>> wave.open(io.BytesIO(pcm16_to_wav(b"\\x01\\x00" * 240))).getnframes()
+    240
+    """
+    block_align = channels * PCM_SAMPLE_WIDTH
+    # RIFF chunks are word-aligned: an odd data size takes one pad byte.
+    pad = b"\x00" if len(pcm) & 1 else b""
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(pcm) + len(pad),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,  # PCM
+        channels,
+        sample_rate,
+        sample_rate * block_align,
+        block_align,
+        PCM_SAMPLE_WIDTH * 8,
+        b"data",
+        len(pcm),
+    )
+    return header + pcm + pad
+
+
+def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioContentBlock:
+    """Make a v1 `audio` content block from encoded audio bytes.
+
+    The format is sniffed from the bytes when `mime_type` is not given; raw
+    PCM has no magic number, so pass `mime_type="audio/pcm"` for it.
+
+    ```python
+    block = audio_block_from_bytes(open("q.mp3", "rb").read())  # audio/mpeg
+    ```
+
+    Raises:
+        ValueError: the bytes are not audio of a format OpenRouter accepts.
+    """
+    if mime_type is None:
+        fmt = sniff_audio_format(data)
+        if fmt is None:
+            msg = "cannot tell the audio format from the bytes; pass mime_type="
+            raise ValueError(msg)
+        mime_type = _FORMAT_TO_MIME[fmt]
+    fmt = audio_format_for_mime(mime_type)
+    check_audio_bytes(data, fmt)
+    return create_audio_block(
+        base64=base64.b64encode(data).decode("ascii"), mime_type=mime_type
+    )
+
+
+def audio_block_from_file(path: str | Path, mime_type: str | None = None) -> AudioContentBlock:
+    """Make a v1 `audio` content block from an audio file (format sniffed).
+
+    ```python
+    HumanMessage(content=[{"type": "text", "text": "Answer this:"},
+                          audio_block_from_file("question.wav")])
+    ```
+    """
+    return audio_block_from_bytes(Path(path).read_bytes(), mime_type)
+
+
+def _audio_blocks(message: BaseMessage) -> list[dict[str, Any]]:
+    content = message.content
+    if isinstance(content, str):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "audio"]
+
+
+def audio_bytes(message: BaseMessage) -> bytes:
+    """Return the speech of a reply as bytes (a WAV, unless raw PCM was asked for).
+
+    Works on a final `AIMessage` and on the sum of streamed chunks (where the
+    bytes are raw PCM). Returns `b""` when the message holds no audio.
+    """
+    blocks = _audio_blocks(message)
+    return b"".join(base64.b64decode(b.get("base64") or "") for b in blocks)
+
+
+def save_audio(message: BaseMessage, path: str | Path) -> Path:
+    """Write a reply's speech to `path` as a playable WAV file.
+
+    Raw PCM (from a summed stream, or `audio_output="pcm"`) is wrapped in a
+    WAV header first.
+
+    Raises:
+        ValueError: the message holds no audio.
+    """
+    blocks = _audio_blocks(message)
+    if not blocks:
+        raise ValueError("the message holds no audio block")
+    data = audio_bytes(message)
+    if sniff_audio_format(data) != "wav":
+        data = pcm16_to_wav(data, sample_rate=_rate_of(blocks[0]))
+    out = Path(path)
+    out.write_bytes(data)
+    return out
+
+
+def _rate_of(block: dict[str, Any]) -> int:
+    for param in str(block.get("mime_type") or "").split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key == "rate" and value.isdigit():
+            return int(value)
+    return PCM_SAMPLE_RATE
+
+
+def display_audio(message: BaseMessage) -> Any:
+    """Return an inline notebook player for a reply's speech.
+
+    ```python
+    display_audio(llm.invoke("Say hi"))  # last line of a Jupyter cell
+    ```
+    Needs IPython (any Jupyter install has it).
+    """
+    from IPython.display import Audio  # noqa: PLC0415
+
+    data = audio_bytes(message)
+    if sniff_audio_format(data) != "wav":
+        blocks = _audio_blocks(message)
+        data = pcm16_to_wav(data, sample_rate=_rate_of(blocks[0]) if blocks else PCM_SAMPLE_RATE)
+    return Audio(data=data)
+
+
+def decode_base64(data: str, *, what: str) -> bytes:
+    """Strictly decode base64, naming `what` in the error."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValueError(f"{what} is not valid base64: {err}") from None

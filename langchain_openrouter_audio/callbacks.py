@@ -1,0 +1,246 @@
+"""Callback handlers that hear speech while it is generated.
+
+Subclass `AudioCallbackHandler` (or `AsyncAudioCallbackHandler` for `async
+def` hooks) and pass it in `config={"callbacks": [...]}`. It hears every PCM
+byte in order and exactly once, for `invoke`, `stream`, `ainvoke`, `astream`
+and inside LangGraph agents:
+
+```python
+from langchain_openrouter_audio import AudioCallbackHandler, ChatOpenRouterAudio
+
+class Printer(AudioCallbackHandler):
+    def on_transcript_chunk(self, text, **kwargs):
+        print(text, end="", flush=True)
+
+    def on_audio_chunk(self, chunk, *, sample_rate, **kwargs):
+        speaker.write(chunk)  # raw PCM16 mono
+
+ChatOpenRouterAudio().invoke("Tell me a joke", config={"callbacks": [Printer()]})
+```
+
+Ready-made: `WavFileWriter` (writes speech to a WAV as it arrives) and
+`SpeakerPlayer` (plays it; needs the `[playback]` extra).
+"""
+
+from __future__ import annotations
+
+import base64
+import wave
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
+
+from langchain_openrouter_audio.audio import PCM_CHANNELS, PCM_SAMPLE_RATE, PCM_SAMPLE_WIDTH
+
+__all__ = [
+    "AsyncAudioCallbackHandler",
+    "AudioCallbackHandler",
+    "SpeakerPlayer",
+    "WavFileWriter",
+]
+
+
+def _rate_from_mime(mime_type: str) -> int | None:
+    for param in mime_type.split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key == "rate" and value.isdigit():
+            return int(value)
+    return None
+
+
+class _SpeechTracker:
+    """Pulls transcript and PCM out of streamed chunks, per run."""
+
+    def __init__(self) -> None:
+        self._rates: dict[UUID, int] = {}
+
+    def parts(self, chunk: Any, run_id: UUID) -> tuple[str, bytes, int] | None:
+        if not isinstance(chunk, ChatGenerationChunk):
+            return None
+        content = chunk.message.content
+        if isinstance(content, str):
+            return (content, b"", self._rates.get(run_id, PCM_SAMPLE_RATE)) if content else None
+        text, pcm = "", b""
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "text":
+                text += str(block.get("text", ""))
+            elif kind == "audio" and block.get("base64"):
+                mime = str(block.get("mime_type") or "")
+                if rate := _rate_from_mime(mime):
+                    self._rates[run_id] = rate
+                pcm += base64.b64decode(block["base64"])
+        if not text and not pcm:
+            return None
+        self._rates.setdefault(run_id, PCM_SAMPLE_RATE)
+        return text, pcm, self._rates[run_id]
+
+    def end(self, run_id: UUID) -> bool:
+        """Forget the run; True if it carried audio."""
+        return self._rates.pop(run_id, None) is not None
+
+
+class AudioCallbackHandler(BaseCallbackHandler):
+    """Base class for handlers that consume speech as it streams.
+
+    Override any of `on_audio_chunk`, `on_transcript_chunk`, `on_audio_end`.
+    PCM is signed 16-bit little-endian mono at `sample_rate` (24 kHz).
+    """
+
+    def __init__(self) -> None:
+        self._speech = _SpeechTracker()
+
+    def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        """A piece of speech arrived (raw PCM16, whole samples)."""
+
+    def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
+        """A piece of the transcript (or of the text reply) arrived."""
+
+    def on_audio_end(self, **kwargs: Any) -> None:
+        """The reply finished (after all its audio chunks), or failed."""
+
+    def on_llm_new_token(
+        self,
+        token: str,
+        *,
+        chunk: ChatGenerationChunk | Any = None,
+        run_id: UUID,
+        **kwargs: Any,
+    ) -> None:
+        parts = self._speech.parts(chunk, run_id)
+        if parts is None:
+            return
+        text, pcm, rate = parts
+        if text:
+            self.on_transcript_chunk(text, run_id=run_id, **kwargs)
+        if pcm:
+            self.on_audio_chunk(pcm, sample_rate=rate, run_id=run_id, **kwargs)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        if self._speech.end(run_id):
+            self.on_audio_end(run_id=run_id, **kwargs)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if self._speech.end(run_id):
+            self.on_audio_end(run_id=run_id, error=error, **kwargs)
+
+
+class AsyncAudioCallbackHandler(AsyncCallbackHandler):
+    """`AudioCallbackHandler` with `async def` hooks, for async apps.
+
+    ```python
+    class Relay(AsyncAudioCallbackHandler):
+        async def on_audio_chunk(self, chunk, *, sample_rate, **kwargs):
+            await websocket.send_bytes(chunk)
+    ```
+    """
+
+    def __init__(self) -> None:
+        self._speech = _SpeechTracker()
+
+    async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        """A piece of speech arrived (raw PCM16, whole samples)."""
+
+    async def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
+        """A piece of the transcript (or of the text reply) arrived."""
+
+    async def on_audio_end(self, **kwargs: Any) -> None:
+        """The reply finished (after all its audio chunks), or failed."""
+
+    async def on_llm_new_token(
+        self,
+        token: str,
+        *,
+        chunk: ChatGenerationChunk | Any = None,
+        run_id: UUID,
+        **kwargs: Any,
+    ) -> None:
+        parts = self._speech.parts(chunk, run_id)
+        if parts is None:
+            return
+        text, pcm, rate = parts
+        if text:
+            await self.on_transcript_chunk(text, run_id=run_id, **kwargs)
+        if pcm:
+            await self.on_audio_chunk(pcm, sample_rate=rate, run_id=run_id, **kwargs)
+
+    async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        if self._speech.end(run_id):
+            await self.on_audio_end(run_id=run_id, **kwargs)
+
+    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if self._speech.end(run_id):
+            await self.on_audio_end(run_id=run_id, error=error, **kwargs)
+
+
+class WavFileWriter(AudioCallbackHandler):
+    """Writes each reply's speech to a WAV file as it arrives.
+
+    ```python
+    writer = WavFileWriter("reply.wav")
+    llm.invoke("Read me a poem", config={"callbacks": [writer]})
+    ```
+    A second reply through the same handler overwrites the file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._files: dict[UUID, wave.Wave_write] = {}
+
+    def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        run_id: UUID = kwargs["run_id"]
+        out = self._files.get(run_id)
+        if out is None:
+            out = self._files[run_id] = wave.open(str(self.path), "wb")  # noqa: SIM115
+            out.setnchannels(PCM_CHANNELS)
+            out.setsampwidth(PCM_SAMPLE_WIDTH)
+            out.setframerate(sample_rate)
+        out.writeframes(chunk)
+
+    def on_audio_end(self, **kwargs: Any) -> None:
+        if (out := self._files.pop(kwargs["run_id"], None)) is not None:
+            out.close()
+
+
+class SpeakerPlayer(AudioCallbackHandler):
+    """Plays speech on the default output device while it is generated.
+
+    Needs `pip install 'langchain-openrouter-audio[playback]'` (sounddevice).
+
+    ```python
+    llm.invoke("Tell me a story", config={"callbacks": [SpeakerPlayer()]})
+    ```
+    """
+
+    def __init__(self, device: int | str | None = None) -> None:
+        super().__init__()
+        try:
+            import sounddevice  # noqa: PLC0415
+        except ImportError as err:  # pragma: no cover - depends on the extra
+            msg = "SpeakerPlayer needs sounddevice: pip install 'langchain-openrouter-audio[playback]'"
+            raise ImportError(msg) from err
+        self._sd: Any = sounddevice
+        self._device = device
+        self._streams: dict[UUID, Any] = {}
+
+    def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        run_id: UUID = kwargs["run_id"]
+        stream = self._streams.get(run_id)
+        if stream is None:
+            stream = self._sd.RawOutputStream(
+                samplerate=sample_rate, channels=PCM_CHANNELS, dtype="int16", device=self._device
+            )
+            stream.start()
+            self._streams[run_id] = stream
+        stream.write(chunk)
+
+    def on_audio_end(self, **kwargs: Any) -> None:
+        if (stream := self._streams.pop(kwargs["run_id"], None)) is not None:
+            stream.stop()
+            stream.close()

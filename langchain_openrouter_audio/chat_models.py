@@ -1,0 +1,608 @@
+"""`ChatOpenRouterAudio`: a LangChain chat model for OpenRouter's audio models.
+
+The class holds the fields and the LangChain hooks. The work lives next door:
+`_request` builds the body, `_transport` talks HTTP, `_assembler` turns the
+stream into chunks, events and the final message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils.utils import LC_ID_PREFIX
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from langchain_openrouter_audio._assembler import (
+    AudioOutput,
+    ChunkView,
+    EventView,
+    ReplyAssembler,
+)
+from langchain_openrouter_audio._request import (
+    convert_messages,
+    format_tool_choice,
+    validate_tool,
+)
+from langchain_openrouter_audio._transport import Transport
+from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
+from langchain_openrouter_audio.errors import StreamError
+
+__all__ = ["ChatOpenRouterAudio"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+
+# Constructor fields that go into the request body as they are, when set.
+_BODY_FIELDS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "provider",
+    "models",
+    "reasoning",
+    "user",
+)
+
+
+class ChatOpenRouterAudio(BaseChatModel):
+    """Chat model for OpenRouter's audio models: speech in, speech out, tools.
+
+    Replies are spoken by default: `invoke` returns an `AIMessage` whose
+    `.text` is the transcript and whose content holds one `audio` block (a
+    24 kHz mono 16-bit WAV); `stream` yields transcript pieces and raw-PCM
+    audio chunks as they are generated.
+
+    ```python
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio.audio import save_audio
+
+    llm = ChatOpenRouterAudio()  # reads OPENROUTER_API_KEY
+    reply = llm.invoke("Say hello in a friendly tone.")
+    print(reply.text)
+    save_audio(reply, "hello.wav")
+    ```
+
+    Use `modalities=["text"]` for text-only replies (audio input still works).
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model: str = Field(default="openai/gpt-audio-mini", alias="model_name")
+    """OpenRouter model slug."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
+    )
+    """OpenRouter API key; defaults to the `OPENROUTER_API_KEY` environment variable."""
+    base_url: str = Field(
+        default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL)
+    )
+    """API root; defaults to `OPENROUTER_BASE_URL`, else OpenRouter's."""
+    modalities: list[Literal["text", "audio"]] = Field(default_factory=lambda: ["text", "audio"])
+    """Output modalities. With `"audio"` every request streams on the wire."""
+    voice: str = "alloy"
+    """Voice for spoken replies (alloy, ash, ballad, coral, echo, sage, shimmer, verse, ...)."""
+    audio_output: AudioOutput = "wav"
+    """`"wav"`: `invoke` returns a WAV; `"pcm"`: the raw PCM16 exactly as received."""
+    sample_rate: int = PCM_SAMPLE_RATE
+    """Sample rate of the PCM16 the model streams (24 kHz for gpt-audio models)."""
+    timeout: float | None = 60.0
+    """Seconds; for streams, the longest wait for the next bytes."""
+    max_retries: int = 2
+    """Retries after the first attempt (connection errors, 408, 429, 5xx)."""
+    app_url: str | None = None
+    """Sent as `HTTP-Referer` for OpenRouter's app attribution."""
+    app_title: str | None = None
+    """Sent as `X-Title` / `X-OpenRouter-Title`."""
+    streaming: bool = False
+    """Stream text-only replies on the wire too (spoken replies always stream)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | str | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    provider: dict[str, Any] | None = None
+    """OpenRouter provider routing, e.g. `{"order": ["openai"], "allow_fallbacks": False}`."""
+    models: list[str] | None = None
+    """OpenRouter fallback models, tried in order if `model` fails."""
+    reasoning: dict[str, Any] | None = None
+    user: str | None = None
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Anything else to put in the request body."""
+    default_headers: dict[str, str] | None = None
+    max_audio_bytes: int = 20 * 1024 * 1024
+    """Largest audio clip accepted as input, in decoded bytes."""
+
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    """Your own `httpx.Client` (proxies, certificates); we do not close it."""
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    _transport: Transport | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Move unknown constructor arguments into `model_kwargs`, with a warning."""
+        if not isinstance(values, dict):
+            return values
+        known = _field_names(cls)
+        extra = {k: values[k] for k in values if k not in known}
+        if not extra:
+            return values
+        logger.warning("%s not a known field; sent in the request body", sorted(extra))
+        values = {k: v for k, v in values.items() if k in known}
+        values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
+        return values
+
+    # -- LangChain identity ---------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "openrouter-audio-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_openrouter_audio", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "OPENROUTER_API_KEY"}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, "modalities": self.modalities, "voice": self.voice,
+                **self._body_params()}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="openrouter",
+            ls_model_name=kwargs.get("model", self.model),
+            ls_model_type="chat",
+        )
+        if (temperature := kwargs.get("temperature", self.temperature)) is not None:
+            params["ls_temperature"] = temperature
+        if (max_tokens := kwargs.get("max_tokens", self.max_tokens)) is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = [stop] if isinstance(stop, str) else list(stop)
+        return params
+
+    # -- request --------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP transport, created on first use and reused (pooled connections)."""
+        if self._transport is None:
+            self._transport = Transport(
+                base_url=self.base_url,
+                headers=self._headers(),
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                http_client=self.http_client,
+                http_async_client=self.http_async_client,
+            )
+        return self._transport
+
+    def _headers(self) -> dict[str, str]:
+        if self.api_key is None or not self.api_key.get_secret_value():
+            msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
+            raise ValueError(msg)
+        headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+        if self.app_url:
+            headers["HTTP-Referer"] = self.app_url
+        if self.app_title:
+            headers["X-Title"] = headers["X-OpenRouter-Title"] = self.app_title
+        headers.update(self.default_headers or {})
+        return headers
+
+    def _body_params(self) -> dict[str, Any]:
+        return {
+            name: value for name in _BODY_FIELDS if (value := getattr(self, name)) is not None
+        }
+
+    def _build_body(
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        """The request body, and whether the reply is spoken."""
+        kwargs = dict(kwargs)
+        kwargs.pop("stream", None)
+        modalities = list(kwargs.pop("modalities", self.modalities))
+        voice = kwargs.pop("voice", self.voice)
+        spoken = "audio" in modalities
+        body: dict[str, Any] = {
+            "model": kwargs.pop("model", self.model),
+            "messages": convert_messages(messages, max_audio_bytes=self.max_audio_bytes),
+            **self._body_params(),
+            **self.model_kwargs,
+            **kwargs,
+            "modalities": modalities,
+            # OpenRouter gives speech only on a stream, and only as pcm16.
+            "stream": stream or spoken or self.streaming,
+        }
+        if spoken:
+            body["audio"] = {"voice": voice, "format": "pcm16"}
+        if stop := stop if stop is not None else self.stop:
+            body["stop"] = stop
+        return body, spoken
+
+    def _assembler(self, spoken: bool) -> ReplyAssembler:
+        return ReplyAssembler(
+            audio_output=self.audio_output,
+            sample_rate=self.sample_rate,
+            list_content=spoken,
+        )
+
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        # Only `stream()`/`astream()` go through `_stream`. When streaming is
+        # merely implied (a streaming handler, `streaming=True`), `_generate`
+        # streams itself and fires every chunk at the handlers, then builds
+        # the reply in one pass instead of core summing thousands of chunks.
+        if not kwargs.get("stream"):
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+
+    # -- sync -----------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body, spoken = self._build_body(messages, stop, kwargs, stream=False)
+        asm = self._assembler(spoken)
+        if not body["stream"]:
+            asm.feed(self.transport.post(body))
+            return _result(asm)
+        # Build chunks only for someone to hand them to: with no handler the
+        # deltas go straight into the assembler.
+        if run_manager is not None and run_manager.handlers:
+            for _ in self._chunks(self.transport.stream(body), asm, run_manager):
+                pass
+        else:
+            with _partial_on_error(asm):
+                for raw in self.transport.stream(body):
+                    asm.feed(raw)
+                asm.check_complete()
+        return _result(asm)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
+        yield from self._chunks(self.transport.stream(body), self._assembler(spoken), run_manager)
+
+    def _chunks(
+        self,
+        raw_chunks: Iterator[dict[str, Any]],
+        asm: ReplyAssembler,
+        run_manager: CallbackManagerForLLMRun | None,
+    ) -> Iterator[ChatGenerationChunk]:
+        view = ChunkView(asm)
+        with _partial_on_error(asm):
+            for raw in raw_chunks:
+                if (chunk := view.chunk(asm.feed(raw))) is not None:
+                    if run_manager is not None:
+                        chunk.message.id = _run_message_id(run_manager)
+                        run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+                    yield chunk
+            asm.check_complete()
+        last = view.last()
+        if run_manager is not None:
+            last.message.id = _run_message_id(run_manager)
+            run_manager.on_llm_new_token("", chunk=last)
+        yield last
+
+    def _stream_chat_model_events(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Native content-block events for `stream_events(version="v3")` and LangGraph v2."""
+        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
+        asm = self._assembler(spoken)
+        events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
+        chunks = ChunkView(asm)
+        with _partial_on_error(asm):
+            for raw in self.transport.stream(body):
+                delta = asm.feed(raw)
+                # Audio handlers listen to chunks; v2 runs would otherwise not hear them.
+                if run_manager is not None and (chunk := chunks.chunk(delta)) is not None:
+                    run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+                yield from events.events(delta)
+            asm.check_complete()
+        if run_manager is not None:
+            run_manager.on_llm_new_token("", chunk=chunks.last())
+        yield from events.finish()
+
+    # -- async ----------------------------------------------------------------
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body, spoken = self._build_body(messages, stop, kwargs, stream=False)
+        asm = self._assembler(spoken)
+        if not body["stream"]:
+            asm.feed(await self.transport.apost(body))
+            return _result(asm)
+        if run_manager is not None and run_manager.handlers:
+            async for _ in self._achunks(self.transport.astream(body), asm, run_manager):
+                pass
+        else:
+            with _partial_on_error(asm):
+                async for raw in self.transport.astream(body):
+                    asm.feed(raw)
+                asm.check_complete()
+        return _result(asm)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
+        raw_chunks = self.transport.astream(body)
+        async for chunk in self._achunks(raw_chunks, self._assembler(spoken), run_manager):
+            yield chunk
+
+    async def _achunks(
+        self,
+        raw_chunks: AsyncIterator[dict[str, Any]],
+        asm: ReplyAssembler,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        view = ChunkView(asm)
+        try:
+            with _partial_on_error(asm):
+                async for raw in raw_chunks:
+                    if (chunk := view.chunk(asm.feed(raw))) is not None:
+                        if run_manager is not None:
+                            chunk.message.id = _run_message_id(run_manager)
+                            await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+                        yield chunk
+                asm.check_complete()
+        finally:
+            # Leaving early (break, cancellation) must close the HTTP stream now,
+            # not whenever the garbage collector finalizes the generator.
+            await raw_chunks.aclose()  # type: ignore[attr-defined]
+        last = view.last()
+        if run_manager is not None:
+            last.message.id = _run_message_id(run_manager)
+            await run_manager.on_llm_new_token("", chunk=last)
+        yield last
+
+    async def _astream_chat_model_events(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Async native content-block events."""
+        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
+        asm = self._assembler(spoken)
+        events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
+        chunks = ChunkView(asm)
+        raw_chunks = self.transport.astream(body)
+        try:
+            with _partial_on_error(asm):
+                async for raw in raw_chunks:
+                    delta = asm.feed(raw)
+                    if run_manager is not None and (chunk := chunks.chunk(delta)) is not None:
+                        await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+                    for event in events.events(delta):
+                        yield event
+                asm.check_complete()
+        finally:
+            await raw_chunks.aclose()  # type: ignore[attr-defined]
+        if run_manager is not None:
+            await run_manager.on_llm_new_token("", chunk=chunks.last())
+        for event in events.finish():
+            yield event
+
+    # -- tools and structured output -----------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (functions, pydantic models, `BaseTool`s, OpenAI dicts).
+
+        `tool_choice`: `"auto"`, `"none"`, `"required"` (`"any"` and `True`
+        mean required), or a tool's name to force that tool.
+
+        ```python
+        def get_weather(city: str) -> str:
+            \"\"\"Weather in a city.\"\"\"
+            return "sunny"
+
+        reply = ChatOpenRouterAudio().bind_tools([get_weather]).invoke("Weather in Paris?")
+        reply.tool_calls  # [{'name': 'get_weather', 'args': {'city': 'Paris'}, ...}]
+        ```
+
+        Raises:
+            ValueError: a tool schema OpenAI-style APIs would refuse.
+        """
+        formatted = [validate_tool(convert_to_openai_tool(t, strict=strict)) for t in tools]
+        if tool_choice is not None:
+            names = [t["function"]["name"] for t in formatted]
+            kwargs["tool_choice"] = format_tool_choice(tool_choice, names)
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Return a runnable whose output matches `schema`.
+
+        The reply is requested as text (`modalities=["text"]`): speaking a
+        JSON object helps nobody.
+
+        ```python
+        class Answer(BaseModel):
+            city: str
+
+        ChatOpenRouterAudio().with_structured_output(Answer).invoke([question_with_audio])
+        ```
+        """
+        if kwargs:
+            raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        llm: Runnable[LanguageModelInput, Any]
+        parser: Runnable[Any, Any]
+        structured = {"schema": schema, "method": method, "strict": strict}
+        if method == "function_calling":
+            tool = convert_to_openai_tool(schema, strict=strict)
+            name = tool["function"]["name"]
+            llm = self.bind_tools(
+                [schema], tool_choice=name, strict=strict,
+                modalities=["text"], ls_structured_output_format=structured,
+            )
+            parser = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        elif method == "json_schema":
+            json_schema = convert_to_json_schema(schema)
+            response_format: dict[str, Any] = {
+                "name": json_schema.get("title", "output"),
+                "schema": json_schema,
+            }
+            if strict is not None:
+                response_format["strict"] = strict
+            llm = self.bind(
+                response_format={"type": "json_schema", "json_schema": response_format},
+                modalities=["text"],
+                ls_structured_output_format=structured,
+            )
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+        elif method == "json_mode":
+            llm = self.bind(
+                response_format={"type": "json_object"},
+                modalities=["text"],
+                ls_structured_output_format=structured,
+            )
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+        else:
+            raise ValueError(f"unknown method {method!r}")
+        if not include_raw:
+            return llm | parser
+        parse = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        none = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parse.with_fallbacks([none], exception_key="parsing_error")
+
+
+def _run_message_id(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> str:
+    # The id core gives the final message of this run: chunks and the reply
+    # must agree, or LangGraph's message stream shows the reply twice.
+    return "-".join((LC_ID_PREFIX, str(run_manager.run_id)))
+
+
+def _result(asm: ReplyAssembler) -> ChatResult:
+    message = asm.message()
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class _partial_on_error:  # noqa: N801 - used as a context manager, reads like a function
+    """Attach what arrived so far to a `StreamError` raised inside the block."""
+
+    __slots__ = ("_asm",)
+
+    def __init__(self, asm: ReplyAssembler) -> None:
+        self._asm = asm
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, StreamError) and exc.partial is None:
+            exc.partial = self._asm.message()
+        return False
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type[ChatOpenRouterAudio]) -> frozenset[str]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = frozenset(
+            {name for name in cls.model_fields}
+            | {f.alias for f in cls.model_fields.values() if f.alias}
+        )
+        _FIELD_NAMES[cls] = names
+    return names
