@@ -131,7 +131,7 @@ class ReplyAssembler:
         Raises:
             StreamError: the chunk is OpenRouter's mid-stream error event.
         """
-        if "error" in chunk and chunk["error"]:
+        if chunk.get("error"):
             raise self._stream_error(chunk["error"])
         if not self.metadata:
             self._take_metadata(chunk)
@@ -166,9 +166,8 @@ class ReplyAssembler:
                 return
             if self.pcm_len or self.text_parts:
                 return  # the aggregate repeats what the deltas already gave
-        if content := part.get("content"):
-            if isinstance(content, str):
-                self._add_text(content, delta)
+        if (content := part.get("content")) and isinstance(content, str):
+            self._add_text(content, delta)
         audio = part.get("audio")
         if audio:
             self._take_audio(audio, delta)
@@ -322,7 +321,7 @@ class ReplyAssembler:
             }
             try:
                 parsed = parse_tool_call(raw, return_id=True)
-            except Exception as err:  # noqa: BLE001 - any parse failure makes it invalid
+            except Exception as err:
                 out[index] = dict(make_invalid_tool_call(raw, str(err)))
             else:
                 if parsed is not None:
@@ -470,8 +469,8 @@ class EventView:
                     "index": fragment["index"],
                 }
                 out.append(_block_start(index, skeleton))
-            if fragment["args"]:
-                out.append(_block_delta(index, {"type": "tool-call-delta", "args": fragment["args"]}))
+            if args := fragment["args"]:
+                out.append(_block_delta(index, {"type": "tool-call-delta", "args": args}))
         return out
 
     def _audio_delta(self, pcm: bytes) -> list[dict[str, Any]]:

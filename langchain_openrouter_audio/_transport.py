@@ -47,7 +47,7 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 """Longest `Retry-After` we honour; a server asking for more gets this."""
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -153,11 +153,18 @@ class Transport:
         max_line_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **headers,
+        }
         self._timeout = httpx.Timeout(timeout)
         self._max_retries = max(0, max_retries)
         self._client = http_client
         self._async_client = http_async_client
+        # Injected clients belong to the caller: we never close them.
+        self._owns_client = http_client is None
+        self._owns_async_client = http_async_client is None
         self._max_line_bytes = max_line_bytes
 
     # -- clients -------------------------------------------------------------
@@ -279,7 +286,9 @@ class Transport:
 
     async def astream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Async `stream`."""
-        response = await self._async_retrying()(self._aopen_stream, self._encode(body))
+        response: httpx.Response = await self._async_retrying()(
+            self._aopen_stream, self._encode(body)
+        )
         try:
             decoder = SSEDecoder(self._max_line_bytes)
             try:
@@ -322,9 +331,17 @@ class Transport:
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
-        """Close the clients this transport created (not injected ones)."""
-        if self._client is not None:
+        """Close the sync client this transport created (not an injected one)."""
+        if self._client is not None and self._owns_client:
             self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close both clients this transport created (not injected ones)."""
+        self.close()
+        if self._async_client is not None and self._owns_async_client:
+            await self._async_client.aclose()
+            self._async_client = None
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def check_audio_bytes(data: bytes, fmt: str, *, what: str = "audio") -> None:
 
 
 def _check_wav_chunks(data: bytes, what: str) -> None:
-    pos, seen = 12, set()
+    pos, seen = 12, set[bytes]()
     while pos + 8 <= len(data) and not {b"fmt ", b"data"} <= seen:
         chunk_id, size = struct.unpack_from("<4sI", data, pos)
         seen.add(chunk_id)
@@ -223,9 +223,7 @@ def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioCo
         mime_type = _FORMAT_TO_MIME[fmt]
     fmt = audio_format_for_mime(mime_type)
     check_audio_bytes(data, fmt)
-    return create_audio_block(
-        base64=base64.b64encode(data).decode("ascii"), mime_type=mime_type
-    )
+    return create_audio_block(base64=base64.b64encode(data).decode("ascii"), mime_type=mime_type)
 
 
 def audio_block_from_file(path: str | Path, mime_type: str | None = None) -> AudioContentBlock:
@@ -292,7 +290,7 @@ def display_audio(message: BaseMessage) -> Any:
     ```
     Needs IPython (any Jupyter install has it).
     """
-    from IPython.display import Audio  # noqa: PLC0415
+    from IPython.display import Audio  # type: ignore[import-not-found,unused-ignore]
 
     data = audio_bytes(message)
     if sniff_audio_format(data) != "wav":

@@ -31,7 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
-from langchain_core.outputs import ChatGenerationChunk, LLMResult
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
 from langchain_openrouter_audio.audio import PCM_CHANNELS, PCM_SAMPLE_RATE, PCM_SAMPLE_WIDTH
 
@@ -106,10 +106,12 @@ class AudioCallbackHandler(BaseCallbackHandler):
 
     def on_llm_new_token(
         self,
-        token: str,
+        token: str | list[str | dict[str, Any]],
         *,
-        chunk: ChatGenerationChunk | Any = None,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         parts = self._speech.parts(chunk, run_id)
@@ -117,9 +119,11 @@ class AudioCallbackHandler(BaseCallbackHandler):
             return
         text, pcm, rate = parts
         if text:
-            self.on_transcript_chunk(text, run_id=run_id, **kwargs)
+            self.on_transcript_chunk(text, run_id=run_id, parent_run_id=parent_run_id, **kwargs)
         if pcm:
-            self.on_audio_chunk(pcm, sample_rate=rate, run_id=run_id, **kwargs)
+            self.on_audio_chunk(
+                pcm, sample_rate=rate, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+            )
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         if self._speech.end(run_id):
@@ -154,10 +158,12 @@ class AsyncAudioCallbackHandler(AsyncCallbackHandler):
 
     async def on_llm_new_token(
         self,
-        token: str,
+        token: str | list[str | dict[str, Any]],
         *,
-        chunk: ChatGenerationChunk | Any = None,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
         run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         parts = self._speech.parts(chunk, run_id)
@@ -165,9 +171,13 @@ class AsyncAudioCallbackHandler(AsyncCallbackHandler):
             return
         text, pcm, rate = parts
         if text:
-            await self.on_transcript_chunk(text, run_id=run_id, **kwargs)
+            await self.on_transcript_chunk(
+                text, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+            )
         if pcm:
-            await self.on_audio_chunk(pcm, sample_rate=rate, run_id=run_id, **kwargs)
+            await self.on_audio_chunk(
+                pcm, sample_rate=rate, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+            )
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         if self._speech.end(run_id):
@@ -221,9 +231,12 @@ class SpeakerPlayer(AudioCallbackHandler):
     def __init__(self, device: int | str | None = None) -> None:
         super().__init__()
         try:
-            import sounddevice  # noqa: PLC0415
+            import sounddevice  # type: ignore[import-not-found,unused-ignore]
         except ImportError as err:  # pragma: no cover - depends on the extra
-            msg = "SpeakerPlayer needs sounddevice: pip install 'langchain-openrouter-audio[playback]'"
+            msg = (
+                "SpeakerPlayer needs sounddevice: "
+                "pip install 'langchain-openrouter-audio[playback]'"
+            )
             raise ImportError(msg) from err
         self._sd: Any = sounddevice
         self._device = device

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import (
@@ -26,9 +27,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
-from langchain_core.utils.utils import LC_ID_PREFIX
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_openrouter_audio._assembler import (
@@ -70,6 +71,10 @@ _BODY_FIELDS = (
 )
 
 
+def _default_modalities() -> list[Literal["text", "audio"]]:
+    return ["text", "audio"]
+
+
 class ChatOpenRouterAudio(BaseChatModel):
     """Chat model for OpenRouter's audio models: speech in, speech out, tools.
 
@@ -99,11 +104,9 @@ class ChatOpenRouterAudio(BaseChatModel):
         default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
     )
     """OpenRouter API key; defaults to the `OPENROUTER_API_KEY` environment variable."""
-    base_url: str = Field(
-        default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL)
-    )
+    base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """API root; defaults to `OPENROUTER_BASE_URL`, else OpenRouter's."""
-    modalities: list[Literal["text", "audio"]] = Field(default_factory=lambda: ["text", "audio"])
+    modalities: list[Literal["text", "audio"]] = Field(default_factory=_default_modalities)
     """Output modalities. With `"audio"` every request streams on the wire."""
     voice: str = "alloy"
     """Voice for spoken replies (alloy, ash, ballad, coral, echo, sage, shimmer, verse, ...)."""
@@ -173,7 +176,10 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
-        return True
+        # langchain-core's `load` revives only classes in its own allowlist
+        # (core and its partner packages), so a round trip cannot work for a
+        # third-party model; `dumps` still gives a secret-free repr.
+        return False
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
@@ -185,8 +191,12 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model, "modalities": self.modalities, "voice": self.voice,
-                **self._body_params()}
+        return {
+            "model": self.model,
+            "modalities": self.modalities,
+            "voice": self.voice,
+            **self._body_params(),
+        }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -198,8 +208,8 @@ class ChatOpenRouterAudio(BaseChatModel):
             params["ls_temperature"] = temperature
         if (max_tokens := kwargs.get("max_tokens", self.max_tokens)) is not None:
             params["ls_max_tokens"] = max_tokens
-        if stop := stop or kwargs.get("stop") or self.stop:
-            params["ls_stop"] = [stop] if isinstance(stop, str) else list(stop)
+        if ls_stop := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = [ls_stop] if isinstance(ls_stop, str) else list(ls_stop)
         return params
 
     # -- request --------------------------------------------------------------
@@ -231,9 +241,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         return headers
 
     def _body_params(self) -> dict[str, Any]:
-        return {
-            name: value for name in _BODY_FIELDS if (value := getattr(self, name)) is not None
-        }
+        return {name: value for name in _BODY_FIELDS if (value := getattr(self, name)) is not None}
 
     def _build_body(
         self,
@@ -261,8 +269,8 @@ class ChatOpenRouterAudio(BaseChatModel):
         }
         if spoken:
             body["audio"] = {"voice": voice, "format": "pcm16"}
-        if stop := stop if stop is not None else self.stop:
-            body["stop"] = stop
+        if wire_stop := stop if stop is not None else self.stop:
+            body["stop"] = wire_stop
         return body, spoken
 
     def _assembler(self, spoken: bool) -> ReplyAssembler:
@@ -526,8 +534,11 @@ class ChatOpenRouterAudio(BaseChatModel):
             tool = convert_to_openai_tool(schema, strict=strict)
             name = tool["function"]["name"]
             llm = self.bind_tools(
-                [schema], tool_choice=name, strict=strict,
-                modalities=["text"], ls_structured_output_format=structured,
+                [schema],
+                tool_choice=name,
+                strict=strict,
+                modalities=["text"],
+                ls_structured_output_format=structured,
             )
             parser = (
                 PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
@@ -547,14 +558,14 @@ class ChatOpenRouterAudio(BaseChatModel):
                 modalities=["text"],
                 ls_structured_output_format=structured,
             )
-            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+            parser = _json_parser(schema, is_pydantic)
         elif method == "json_mode":
             llm = self.bind(
                 response_format={"type": "json_object"},
                 modalities=["text"],
                 ls_structured_output_format=structured,
             )
-            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+            parser = _json_parser(schema, is_pydantic)
         else:
             raise ValueError(f"unknown method {method!r}")
         if not include_raw:
@@ -572,12 +583,18 @@ def _run_message_id(run_manager: CallbackManagerForLLMRun | AsyncCallbackManager
     return "-".join((LC_ID_PREFIX, str(run_manager.run_id)))
 
 
+def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
+    if is_pydantic:
+        return PydanticOutputParser(pydantic_object=schema)
+    return JsonOutputParser()
+
+
 def _result(asm: ReplyAssembler) -> ChatResult:
     message = asm.message()
     return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-class _partial_on_error:  # noqa: N801 - used as a context manager, reads like a function
+class _partial_on_error:
     """Attach what arrived so far to a `StreamError` raised inside the block."""
 
     __slots__ = ("_asm",)
@@ -588,7 +605,7 @@ class _partial_on_error:  # noqa: N801 - used as a context manager, reads like a
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if isinstance(exc, StreamError) and exc.partial is None:
             exc.partial = self._asm.message()
         return False

@@ -1,0 +1,50 @@
+"""Shared fixtures: the local OpenRouter server, a model pointed at it, real audio."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_openrouter_audio import ChatOpenRouterAudio
+from langchain_openrouter_audio.audio import pcm16_to_wav
+from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_pcm16, tone_pcm16
+from langchain_openrouter_audio.testing.pytest_plugin import openrouter_server
+
+__all__ = ["openrouter_server"]
+
+HAS_ESPEAK = shutil.which("espeak-ng") is not None
+
+
+@pytest.fixture
+def llm(openrouter_server: OpenRouterTestServer) -> Iterator[ChatOpenRouterAudio]:
+    """A model talking to the local server, with quick retries."""
+    model = ChatOpenRouterAudio(
+        base_url=openrouter_server.base_url,
+        api_key=openrouter_server.api_key,
+        max_retries=2,
+        timeout=10,
+    )
+    yield model
+    model.transport.close()
+
+
+@pytest.fixture(scope="session")
+def question_pcm() -> bytes:
+    """A spoken question (espeak-ng), or a tone where espeak-ng is missing."""
+    if HAS_ESPEAK:
+        return speech_pcm16("What is the weather in Paris?")
+    return tone_pcm16(1.0, 330.0)
+
+
+@pytest.fixture(scope="session")
+def question_wav(question_pcm: bytes) -> bytes:
+    return pcm16_to_wav(question_pcm)
+
+
+@pytest.fixture(scope="session")
+def answer_pcm() -> bytes:
+    if HAS_ESPEAK:
+        return speech_pcm16("It is sunny in Paris.")
+    return tone_pcm16(1.2, 523.0)
