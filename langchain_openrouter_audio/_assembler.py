@@ -183,7 +183,7 @@ class ReplyAssembler:
             self._add_text(transcript, delta)
         if data := audio.get("data"):
             try:
-                pcm = base64.b64decode(data)
+                pcm = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError) as err:
                 raise IncompleteStreamError(
                     f"OpenRouter sent audio that is not base64: {err}", partial=self.message()
@@ -369,7 +369,10 @@ class ChunkView:
 
     def chunk(self, delta: Delta) -> ChatGenerationChunk | None:
         """The chunk for one delta, or None when it carries nothing to show."""
-        content = self._content(delta.text, self._slicer.take(delta.pcm) if delta.pcm else b"")
+        return self._chunk(delta, self._slicer.take(delta.pcm) if delta.pcm else b"")
+
+    def _chunk(self, delta: Delta, pcm: bytes) -> ChatGenerationChunk | None:
+        content = self._content(delta.text, pcm)
         if not content and not delta.tool_calls:
             return None
         return ChatGenerationChunk(
@@ -381,6 +384,14 @@ class ChunkView:
                 ],
             )
         )
+
+    def rest(self) -> ChatGenerationChunk | None:
+        """A chunk with the PCM bytes held back for alignment, if any.
+
+        For failures: those bytes arrived, so they are delivered too.
+        """
+        pcm = self._slicer.flush()
+        return self._chunk(Delta(), pcm) if pcm else None
 
     def last(self) -> ChatGenerationChunk:
         """The closing chunk: leftover PCM bytes, usage and response metadata."""
@@ -486,11 +497,15 @@ class EventView:
         out.append(_block_delta(self._audio_index, delta))
         return out
 
+    def rest(self) -> list[dict[str, Any]]:
+        """A `data-delta` with the PCM bytes held back for alignment, for failures."""
+        rest = self._slicer.flush()
+        return self._audio_delta(rest) if rest else []
+
     def finish(self) -> list[dict[str, Any]]:
         """Flush leftover audio, finalize every block, and close the message."""
         out = self.events(Delta())  # emits message-start for an empty reply
-        if rest := self._slicer.flush():
-            out.extend(self._audio_delta(rest))
+        out.extend(self.rest())
         asm = self._asm
         if self._text_index is not None:
             out.append(_block_finish(self._text_index, {"type": "text", "text": asm.text}))

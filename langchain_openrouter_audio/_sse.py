@@ -55,6 +55,8 @@ class SSEDecoder:
         start = 0
         find = buf.find
         while (end := find(b"\n", start)) >= 0:
+            if end - start > self.max_line_bytes:
+                self._too_long(end - start)
             line = buf[start : end - 1] if end > start and buf[end - 1] == 13 else buf[start:end]
             start = end + 1
             if not line:
@@ -79,7 +81,10 @@ class SSEDecoder:
         self._pending.append(piece)
         self._pending_len += len(piece)
         if self._pending_len > self.max_line_bytes:
-            size = self._pending_len
-            self._pending, self._pending_len = [], 0
-            msg = f"an SSE line of over {size} bytes exceeds max_line_bytes={self.max_line_bytes}"
-            raise SSELineTooLong(msg)
+            self._too_long(self._pending_len)
+
+    def _too_long(self, size: int) -> None:
+        self._pending, self._pending_len = [], 0
+        self._data = []
+        msg = f"an SSE line of over {size} bytes exceeds max_line_bytes={self.max_line_bytes}"
+        raise SSELineTooLong(msg)

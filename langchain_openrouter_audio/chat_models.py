@@ -338,19 +338,25 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None,
     ) -> Iterator[ChatGenerationChunk]:
         view = ChunkView(asm)
-        with _partial_on_error(asm):
-            for raw in raw_chunks:
-                if (chunk := view.chunk(asm.feed(raw))) is not None:
-                    if run_manager is not None:
-                        chunk.message.id = _run_message_id(run_manager)
-                        run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-                    yield chunk
-            asm.check_complete()
-        last = view.last()
-        if run_manager is not None:
-            last.message.id = _run_message_id(run_manager)
-            run_manager.on_llm_new_token("", chunk=last)
-        yield last
+
+        def notify(chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+            if run_manager is not None:
+                chunk.message.id = _run_message_id(run_manager)
+                run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+            return chunk
+
+        try:
+            with _partial_on_error(asm):
+                for raw in raw_chunks:
+                    if (chunk := view.chunk(asm.feed(raw))) is not None:
+                        yield notify(chunk)
+                asm.check_complete()
+        except StreamError:
+            # Bytes held back for a 6-byte boundary did arrive: deliver them, then fail.
+            if (rest := view.rest()) is not None:
+                yield notify(rest)
+            raise
+        yield notify(view.last())
 
     def _stream_chat_model_events(
         self,
@@ -363,17 +369,26 @@ class ChatOpenRouterAudio(BaseChatModel):
         body, spoken = self._build_body(messages, stop, kwargs, stream=True)
         asm = self._assembler(spoken)
         events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
+        # Audio handlers listen to chunks: fire them here too, or v2 runs go unheard.
         chunks = ChunkView(asm)
-        with _partial_on_error(asm):
-            for raw in self.transport.stream(body):
-                delta = asm.feed(raw)
-                # Audio handlers listen to chunks; v2 runs would otherwise not hear them.
-                if run_manager is not None and (chunk := chunks.chunk(delta)) is not None:
-                    run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-                yield from events.events(delta)
-            asm.check_complete()
-        if run_manager is not None:
-            run_manager.on_llm_new_token("", chunk=chunks.last())
+
+        def notify(chunk: ChatGenerationChunk | None) -> None:
+            if run_manager is not None and chunk is not None:
+                chunk.message.id = _run_message_id(run_manager)
+                run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+
+        try:
+            with _partial_on_error(asm):
+                for raw in self.transport.stream(body):
+                    delta = asm.feed(raw)
+                    notify(chunks.chunk(delta))
+                    yield from events.events(delta)
+                asm.check_complete()
+        except StreamError:
+            notify(chunks.rest())
+            yield from events.rest()
+            raise
+        notify(chunks.last())
         yield from events.finish()
 
     # -- async ----------------------------------------------------------------
@@ -419,24 +434,28 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
         view = ChunkView(asm)
+
+        async def notify(chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+            if run_manager is not None:
+                chunk.message.id = _run_message_id(run_manager)
+                await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+            return chunk
+
         try:
             with _partial_on_error(asm):
                 async for raw in raw_chunks:
                     if (chunk := view.chunk(asm.feed(raw))) is not None:
-                        if run_manager is not None:
-                            chunk.message.id = _run_message_id(run_manager)
-                            await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-                        yield chunk
+                        yield await notify(chunk)
                 asm.check_complete()
+        except StreamError:
+            if (rest := view.rest()) is not None:
+                yield await notify(rest)
+            raise
         finally:
             # Leaving early (break, cancellation) must close the HTTP stream now,
             # not whenever the garbage collector finalizes the generator.
             await raw_chunks.aclose()  # type: ignore[attr-defined]
-        last = view.last()
-        if run_manager is not None:
-            last.message.id = _run_message_id(run_manager)
-            await run_manager.on_llm_new_token("", chunk=last)
-        yield last
+        yield await notify(view.last())
 
     async def _astream_chat_model_events(
         self,
@@ -450,20 +469,29 @@ class ChatOpenRouterAudio(BaseChatModel):
         asm = self._assembler(spoken)
         events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
         chunks = ChunkView(asm)
+
+        async def notify(chunk: ChatGenerationChunk | None) -> None:
+            if run_manager is not None and chunk is not None:
+                chunk.message.id = _run_message_id(run_manager)
+                await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+
         raw_chunks = self.transport.astream(body)
         try:
             with _partial_on_error(asm):
                 async for raw in raw_chunks:
                     delta = asm.feed(raw)
-                    if run_manager is not None and (chunk := chunks.chunk(delta)) is not None:
-                        await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+                    await notify(chunks.chunk(delta))
                     for event in events.events(delta):
                         yield event
                 asm.check_complete()
+        except StreamError:
+            await notify(chunks.rest())
+            for event in events.rest():
+                yield event
+            raise
         finally:
             await raw_chunks.aclose()  # type: ignore[attr-defined]
-        if run_manager is not None:
-            await run_manager.on_llm_new_token("", chunk=chunks.last())
+        await notify(chunks.last())
         for event in events.finish():
             yield event
 

@@ -1,0 +1,448 @@
+"""`OpenRouterTestServer`: a local HTTP server speaking OpenRouter's chat-completions protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from ._gateway import check_request, gateway_error
+from ._replies import Reply, default_error
+from ._request import RecordedRequest, parse_json
+from ._wire import Rendering, new_generation_id
+
+__all__ = ["OpenRouterTestServer"]
+
+CHAT_COMPLETIONS_PATH = "/api/v1/chat/completions"
+_POLL_INTERVAL_S = 0.05
+
+
+def _dumps(obj: Any) -> bytes:
+    # Compact and raw UTF-8 like the real gateway, so multi-byte characters reach the wire.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class _ChunkedWriter:
+    """Writes HTTP/1.1 chunks, optionally re-cut into ``write_size`` pieces."""
+
+    def __init__(self, wfile: BufferedIOBase, write_size: int | None) -> None:
+        self._wfile = wfile
+        self._write_size = write_size
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        if self._write_size is None:
+            self._send(data)
+            return
+        self._pending += data
+        while len(self._pending) >= self._write_size:
+            self._send(bytes(self._pending[: self._write_size]))
+            del self._pending[: self._write_size]
+
+    def flush(self) -> None:
+        if self._pending:
+            self._send(bytes(self._pending))
+            self._pending.clear()
+
+    def finish(self) -> None:
+        self.flush()
+        self._wfile.write(b"0\r\n\r\n")
+        self._wfile.flush()
+
+    def _send(self, data: bytes) -> None:
+        if data:
+            self._wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            self._wfile.flush()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Small writes must leave at once, or write_size/trickle tests would see them merged.
+    disable_nagle_algorithm = True
+    server_version = "OpenRouterTestServer"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    @property
+    def _owner(self) -> OpenRouterTestServer:
+        return cast(_HTTPServer, self.server).owner
+
+    _responded = False
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._responded = True
+        super().send_response(code, message)
+
+    def do_POST(self) -> None:
+        self._responded = False
+        try:
+            self._handle()
+        except OSError:
+            # The peer went away or stop() shut the socket: nothing left to answer.
+            self.close_connection = True
+        except Exception as exc:
+            # A bug in the test server must show up as an error, not as a silent hang-up.
+            self.close_connection = True
+            if not self._responded:
+                message = f"OpenRouterTestServer internal error: {type(exc).__name__}: {exc}"
+                self._send_json(*gateway_error(500, message))
+            raise
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_POST
+
+    # -- request ----------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _recorded(self, body: bytes) -> RecordedRequest:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return RecordedRequest(self.command, self.path, headers, body, parse_json(body))
+
+    def _auth_error(self, request: RecordedRequest) -> str | None:
+        scheme, _, token = (request.authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "No auth credentials found"
+        # The message never echoes the key: clients may log error bodies.
+        if not hmac.compare_digest(token.strip().encode(), self._owner.api_key.encode()):
+            return "User not found."
+        return None
+
+    def _handle(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._send_json(*gateway_error(400, "Malformed request body framing"))
+            return
+        request = self._recorded(body)
+        owner = self._owner
+        owner._record(request)
+
+        if self.command != "POST" or urlsplit(self.path).path != CHAT_COMPLETIONS_PATH:
+            self._send_json(*gateway_error(404, "Not Found"))
+            return
+        auth_error = self._auth_error(request)
+        if auth_error is not None:
+            self._send_json(*gateway_error(401, auth_error))
+            return
+        rejection = check_request(request.json)
+        if rejection is not None:
+            self._send_json(*rejection)
+            return
+        try:
+            reply = owner._next_reply(request)
+        except Exception as exc:
+            message = f"OpenRouterTestServer: responder raised {type(exc).__name__}: {exc}"
+            self._send_json(*gateway_error(500, message))
+            return
+        if reply is None:
+            message = "OpenRouterTestServer: no scripted reply left for this request"
+            self._send_json(*gateway_error(400, message))
+            return
+        self._respond(reply, request)
+
+    # -- response ---------------------------------------------------------------
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        payload = _dumps(obj)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _respond(self, reply: Reply, request: RecordedRequest) -> None:
+        if reply.reset_before_headers:
+            self._reset()
+            return
+        if reply.headers_delay_s > 0 and not self._owner._sleep(reply.headers_delay_s):
+            self._cut()
+            return
+        if reply.status != 200:
+            error = reply.error if reply.error is not None else default_error(reply.status)
+            self._send_json(reply.status, {"error": error}, reply.headers)
+            return
+        rendering = Rendering(
+            reply, request.json, gen_id=new_generation_id(), created=int(time.time())
+        )
+        if request.json.get("stream") is True:
+            self._stream(rendering)
+        else:
+            headers = {"X-Generation-Id": rendering.gen_id, **reply.headers}
+            self._send_json(200, rendering.completion_body(), headers)
+
+    def _stream(self, rendering: Rendering) -> None:
+        reply = rendering.reply
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Generation-Id", rendering.gen_id)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+        out = _ChunkedWriter(self.wfile, reply.write_size)
+        eol = "\r\n" if reply.crlf else "\n"
+        comment = f": OPENROUTER PROCESSING{eol}{eol}".encode()
+
+        def event(payload: bytes) -> bytes:
+            return b"data: " + payload + (eol * 2).encode()
+
+        chunks = rendering.stream_chunks()
+        middle = len(chunks) // 2 if reply.comments > 1 else -1
+        out.write(comment * reply.comments)
+        for sent in range(len(chunks) + 1):
+            # Faults fire once exactly `sent` data events are out, including after the last.
+            if reply.stall_after == sent:
+                out.flush()
+                if not self._owner._sleep(reply.stall_s):
+                    self._cut()
+                    return
+            if reply.error_after == sent:
+                out.write(event(_dumps(rendering.error_chunk())))
+                out.finish()
+                return
+            if reply.cut_after == sent:
+                out.flush()
+                self._cut()
+                return
+            if sent == len(chunks):
+                break
+            if sent == middle:
+                out.write(comment)
+            if sent and reply.event_delay_s > 0:
+                out.flush()
+                if not self._owner._sleep(reply.event_delay_s):
+                    self._cut()
+                    return
+            out.write(event(_dumps(chunks[sent])))
+        if not reply.omit_done:
+            out.write(event(b"[DONE]"))
+        out.finish()
+
+    def _cut(self) -> None:
+        """End the connection mid-message: a FIN without the terminating chunk."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST and no response at all."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # rfile holds a reference to the socket; the fd (and the RST) go only once both close.
+        self.rfile.close()
+        self.connection.close()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], owner: OpenRouterTestServer) -> None:
+        self.owner = owner
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup, which can hang offline.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if self.owner._stopping.is_set() or isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class OpenRouterTestServer:
+    """A real HTTP server on 127.0.0.1 that answers like OpenRouter from scripted replies.
+
+    It enforces the gateway's checks for ``openai/gpt-audio*`` models (auth, audio
+    output needs ``stream: true`` and ``pcm16``, ...), then answers each
+    ``POST /api/v1/chat/completions`` with the next queued `Reply`, or with
+    ``responder(request)`` once the queue is empty. Every request is recorded.
+
+    Example:
+        >>> import httpx
+        >>> from langchain_openrouter_audio.testing import text_reply
+        >>> with OpenRouterTestServer(api_key="k") as server:
+        ...     server.enqueue(text_reply("Hi"))
+        ...     r = httpx.post(f"{server.base_url}/chat/completions",
+        ...                    headers={"Authorization": "Bearer k"},
+        ...                    json={"model": "openai/gpt-audio", "modalities": ["text"],
+        ...                          "messages": [{"role": "user", "content": [
+        ...                              {"type": "input_audio",
+        ...                               "input_audio": {"data": "AAAA", "format": "wav"}}]}]})
+        >>> r.json()["choices"][0]["message"]["content"]
+        'Hi'
+    """
+
+    def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1", port: int = 0):
+        self.api_key = api_key
+        self.responder: Callable[[RecordedRequest], Reply] | None = None
+        self.requests: list[RecordedRequest] = []
+        self._host = host
+        self._port = port
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> OpenRouterTestServer:
+        """Bind a free port and serve in a daemon thread; returns self."""
+        if self._httpd is not None:
+            return self
+        self._stopping = threading.Event()
+        httpd = _HTTPServer((self._host, self._port), self)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL_S},
+            name=f"OpenRouterTestServer:{httpd.server_port}",
+            daemon=True,
+        )
+        self._httpd = httpd
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop promptly, cutting open connections and waking stalled responses."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        httpd.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> OpenRouterTestServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses --------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (only while started)."""
+        if self._httpd is None:
+            raise RuntimeError("OpenRouterTestServer is not started")
+        return self._httpd.server_port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/api/v1``, to use as the client's base URL."""
+        return f"http://{self._host}:{self.port}/api/v1"
+
+    # -- script -----------------------------------------------------------------
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Queue replies, answered first-in first-out, one per chat-completions POST."""
+        for reply in replies:
+            if not isinstance(reply, Reply):
+                raise TypeError(f"expected a Reply, got {type(reply).__name__}")
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """How many queued replies have not been used yet."""
+        with self._lock:
+            return len(self._queue)
+
+    def reset(self) -> None:
+        """Forget queued replies, the responder and recorded requests."""
+        with self._lock:
+            self._queue.clear()
+            self.responder = None
+            self.requests.clear()
+
+    # -- used by the handler ----------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _next_reply(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+            responder = self.responder
+        if responder is None:
+            return None
+        reply = responder(request)
+        if not isinstance(reply, Reply):
+            raise TypeError(f"responder returned {type(reply).__name__}, not a Reply")
+        return reply
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stop() comes first; False means the server is stopping."""
+        return not self._stopping.wait(seconds)
