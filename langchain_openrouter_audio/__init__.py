@@ -15,6 +15,7 @@ from langchain_openrouter_audio.audio import (
     audio_bytes,
     display_audio,
     pcm16_to_wav,
+    record_audio_block,
     save_audio,
 )
 from langchain_openrouter_audio.callbacks import (
@@ -66,6 +67,7 @@ __all__ = [
     "audio_bytes",
     "display_audio",
     "pcm16_to_wav",
+    "record_audio_block",
     "save_audio",
 ]
 

@@ -39,6 +39,7 @@ __all__ = [
     "audio_format_for_mime",
     "display_audio",
     "pcm16_to_wav",
+    "record_audio_block",
     "save_audio",
     "sniff_audio_format",
 ]
@@ -297,6 +298,39 @@ def display_audio(message: BaseMessage) -> Any:
         blocks = _audio_blocks(message)
         data = pcm16_to_wav(data, sample_rate=_rate_of(blocks[0]) if blocks else PCM_SAMPLE_RATE)
     return Audio(data=data)
+
+
+def record_audio_block(
+    seconds: float,
+    *,
+    sample_rate: int = PCM_SAMPLE_RATE,
+    device: int | str | None = None,
+) -> AudioContentBlock:
+    """Record from the microphone and return the clip as a WAV `audio` block.
+
+    Needs `pip install 'langchain-openrouter-audio[playback]'` (sounddevice).
+
+    ```python
+    question = HumanMessage(content=[record_audio_block(5.0)])  # speak for 5 s
+    ```
+    """
+    sd = import_sounddevice()
+    frames = max(1, round(seconds * sample_rate))
+    with sd.RawInputStream(
+        samplerate=sample_rate, channels=PCM_CHANNELS, dtype="int16", device=device
+    ) as stream:
+        data, _overflowed = stream.read(frames)
+    return audio_block_from_bytes(pcm16_to_wav(bytes(data), sample_rate=sample_rate))
+
+
+def import_sounddevice() -> Any:
+    """Import the optional `sounddevice`, or say which extra installs it."""
+    try:
+        import sounddevice  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as err:
+        msg = "audio devices need sounddevice: pip install 'langchain-openrouter-audio[playback]'"
+        raise ImportError(msg) from err
+    return sounddevice
 
 
 def decode_base64(data: str, *, what: str) -> bytes:

@@ -33,7 +33,12 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
-from langchain_openrouter_audio.audio import PCM_CHANNELS, PCM_SAMPLE_RATE, PCM_SAMPLE_WIDTH
+from langchain_openrouter_audio.audio import (
+    PCM_CHANNELS,
+    PCM_SAMPLE_RATE,
+    PCM_SAMPLE_WIDTH,
+    import_sounddevice,
+)
 
 __all__ = [
     "AsyncAudioCallbackHandler",
@@ -230,15 +235,7 @@ class SpeakerPlayer(AudioCallbackHandler):
 
     def __init__(self, device: int | str | None = None) -> None:
         super().__init__()
-        try:
-            import sounddevice  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as err:  # pragma: no cover - depends on the extra
-            msg = (
-                "SpeakerPlayer needs sounddevice: "
-                "pip install 'langchain-openrouter-audio[playback]'"
-            )
-            raise ImportError(msg) from err
-        self._sd: Any = sounddevice
+        self._sd: Any = import_sounddevice()
         self._device = device
         self._streams: dict[UUID, Any] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -10,6 +11,7 @@ import time
 import wave
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
@@ -487,3 +489,42 @@ def test_unknown_kwargs_go_to_model_kwargs(
     llm.invoke("hi", seed=7)
     body = openrouter_server.requests[0].json
     assert (body["top_k"], body["session_id"], body["seed"]) == (5, "s1", 7)
+
+
+def test_injected_http_clients_are_used_and_left_open(
+    openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    seen: list[str] = []
+    client = httpx.Client(event_hooks={"request": [lambda r: seen.append("sync")]})
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append("async")
+
+    async_client = httpx.AsyncClient(event_hooks={"request": [hook]})
+    openrouter_server.responder = lambda _: speech_reply(answer_pcm, "ok")
+    llm = ChatOpenRouterAudio(
+        base_url=openrouter_server.base_url,
+        api_key="test-key",
+        http_client=client,
+        http_async_client=async_client,
+        default_headers={"X-Trace": "abc"},
+    )
+    llm.invoke("hi")
+    asyncio.run(llm.ainvoke("hi"))
+    llm.transport.close()
+    assert seen == ["sync", "async"]
+    assert not client.is_closed
+    assert openrouter_server.requests[0].headers["x-trace"] == "abc"
+    client.close()
+    asyncio.run(async_client.aclose())
+
+
+def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes) -> None:
+    openrouter_server.enqueue(text_reply('{"city": "Rome", "sunny": true}'))
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
+    schema = {"title": "Weather", "type": "object", "properties": {"city": {"type": "string"}}}
+    result = llm.with_structured_output(schema, method="json_mode").invoke(
+        [_question(question_wav)]
+    )
+    assert result == {"city": "Rome", "sunny": True}
+    assert openrouter_server.requests[0].json["response_format"] == {"type": "json_object"}
