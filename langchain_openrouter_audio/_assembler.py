@@ -28,7 +28,12 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_openrouter_audio.audio import PCM_SAMPLE_WIDTH, pcm16_to_wav
+from langchain_openrouter_audio.audio import (
+    PCM_SAMPLE_WIDTH,
+    b64encode_consuming,
+    wav_header,
+    wav_pad,
+)
 from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
 
 __all__ = ["ChunkView", "Delta", "EventView", "ReplyAssembler", "usage_metadata"]
@@ -121,7 +126,8 @@ class ReplyAssembler:
         self.metadata: dict[str, Any] = {}
         self.first_text_at: float | None = None
         self.first_audio_at: float | None = None
-        self._cost: dict[str, Any] = {}
+        self._audio_block: dict[str, Any] | None = None
+        self._encoded_len = 0
 
     # -- input ---------------------------------------------------------------
 
@@ -238,13 +244,6 @@ class ReplyAssembler:
     # -- output --------------------------------------------------------------
 
     @property
-    def pcm(self) -> bytes:
-        """All PCM received so far, joined once."""
-        if len(self.pcm_parts) > 1:
-            self.pcm_parts = [b"".join(self.pcm_parts)]
-        return self.pcm_parts[0] if self.pcm_parts else b""
-
-    @property
     def text(self) -> str:
         return "".join(self.text_parts)
 
@@ -253,25 +252,32 @@ class ReplyAssembler:
         return f"audio/pcm;rate={self.sample_rate}"
 
     def audio_block(self) -> dict[str, Any] | None:
-        """The whole speech as one v1 `audio` block, or None without audio."""
+        """The whole speech as one v1 `audio` block, or None without audio.
+
+        Called once the reply has ended: encoding consumes the received pieces
+        (so the peak memory stays under 3x the audio), and the block is kept.
+        """
         if not self.pcm_len:
             return None
-        pcm = self.pcm
+        if self._audio_block is not None and self._encoded_len == self.pcm_len:
+            return self._audio_block
+        if self._encoded_len:
+            raise RuntimeError("audio arrived after the reply's audio block was built")
         if self.audio_output == "wav":
-            data, mime = pcm16_to_wav(pcm, sample_rate=self.sample_rate), "audio/wav"
+            mime = "audio/wav"
+            head = wav_header(self.pcm_len, sample_rate=self.sample_rate)
+            data = b64encode_consuming(self.pcm_parts, head=head, tail=wav_pad(self.pcm_len))
         else:
-            data, mime = pcm, self.pcm_mime_type
-        block: dict[str, Any] = {
-            "type": "audio",
-            "base64": base64.b64encode(data).decode("ascii"),
-            "mime_type": mime,
-        }
+            mime = self.pcm_mime_type
+            data = b64encode_consuming(self.pcm_parts)
+        block: dict[str, Any] = {"type": "audio", "base64": data, "mime_type": mime}
         if self.audio_id:
             block["id"] = self.audio_id
         extras: dict[str, Any] = {"sample_rate": self.sample_rate}
         if self.expires_at is not None:
             extras["expires_at"] = self.expires_at
         block["extras"] = extras
+        self._audio_block, self._encoded_len = block, self.pcm_len
         return block
 
     def content(self) -> str | list[dict[str, Any]]:

@@ -3,8 +3,8 @@
 Bytes go in as they come off the socket, in any split (mid-line, mid-UTF-8
 character, CRLF cut in two); complete event payloads come out. Comment lines
 (OpenRouter's `: OPENROUTER PROCESSING` keep-alives) and unknown fields are
-dropped. A line longer than `max_line_bytes` raises instead of growing the
-buffer without bound.
+dropped. A line (or an event's data) longer than `max_line_bytes` raises
+instead of growing the buffer without bound.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class SSEDecoder:
     [('message', b'{"a": 1}')]
     """
 
-    __slots__ = ("_data", "_event", "_pending", "_pending_len", "max_line_bytes")
+    __slots__ = ("_data", "_data_len", "_event", "_pending", "_pending_len", "max_line_bytes")
 
     def __init__(self, max_line_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_line_bytes = max_line_bytes
@@ -38,6 +38,7 @@ class SSEDecoder:
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._data: list[bytes] = []
+        self._data_len = 0
         self._event = b""
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
@@ -64,6 +65,7 @@ class SSEDecoder:
                     name = self._event.decode("utf-8", "replace") or "message"
                     out.append((name, b"\n".join(self._data)))
                 self._data = []
+                self._data_len = 0
                 self._event = b""
             elif line[0] != 58:  # ':' starts a comment
                 field, _, value = line.partition(b":")
@@ -71,6 +73,9 @@ class SSEDecoder:
                     value = value[1:]
                 if field == b"data":
                     self._data.append(value)
+                    self._data_len += len(value)
+                    if self._data_len > self.max_line_bytes:
+                        self._too_long(self._data_len)
                 elif field == b"event":
                     self._event = value
         if start < len(buf):
@@ -85,6 +90,6 @@ class SSEDecoder:
 
     def _too_long(self, size: int) -> None:
         self._pending, self._pending_len = [], 0
-        self._data = []
+        self._data, self._data_len = [], 0
         msg = f"an SSE line of over {size} bytes exceeds max_line_bytes={self.max_line_bytes}"
         raise SSELineTooLong(msg)

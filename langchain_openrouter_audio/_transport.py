@@ -13,10 +13,14 @@ retried, so no audio is ever delivered twice.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncGenerator, Generator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -160,11 +164,13 @@ class Transport:
         }
         self._timeout = httpx.Timeout(timeout)
         self._max_retries = max(0, max_retries)
-        self._client = http_client
-        self._async_client = http_async_client
         # Injected clients belong to the caller: we never close them.
+        self._client = http_client
         self._owns_client = http_client is None
-        self._owns_async_client = http_async_client is None
+        self._async_client = http_async_client
+        self._loop_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx.AsyncClient
+        ] = weakref.WeakKeyDictionary()
         self._max_line_bytes = max_line_bytes
 
     # -- clients -------------------------------------------------------------
@@ -172,18 +178,30 @@ class Transport:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            self._client = httpx.Client(
+                timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
+            )
         return self._client
 
     @property
     def async_client(self) -> httpx.AsyncClient:
-        if self._async_client is None:
-            self._async_client = httpx.AsyncClient(
+        """The pooled async client of the running event loop.
+
+        Pooled connections belong to the loop that opened them, so each loop
+        gets its own client: `asyncio.run(llm.ainvoke(...))` twice must work.
+        """
+        if self._async_client is not None:
+            return self._async_client
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = httpx.AsyncClient(
                 timeout=self._timeout,
                 follow_redirects=False,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+                verify=_ssl_context(),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
             )
-        return self._async_client
+        return client
 
     def _retrying(self) -> Retrying:
         return Retrying(
@@ -226,15 +244,20 @@ class Transport:
             raise _status_error(response)
         return _json_body(response)
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Send a streamed request; yield each decoded SSE chunk until `[DONE]`."""
         response = self._retrying()(self._open_stream, self._encode(body))
         try:
             decoder = SSEDecoder(self._max_line_bytes)
             try:
-                for raw in response.iter_bytes():
+                reads = response.iter_bytes()
+                for raw in reads:
                     for event, data in decoder.feed(raw):
                         if data == b"[DONE]":
+                            # Read to the end of the body so the connection goes
+                            # back to the pool instead of being dropped.
+                            for _ in reads:
+                                pass
                             return
                         if (chunk := _decode_event(event, data)) is not None:
                             yield chunk
@@ -284,7 +307,7 @@ class Transport:
             raise _status_error(response)
         return _json_body(response)
 
-    async def astream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Async `stream`."""
         response: httpx.Response = await self._async_retrying()(
             self._aopen_stream, self._encode(body)
@@ -292,9 +315,12 @@ class Transport:
         try:
             decoder = SSEDecoder(self._max_line_bytes)
             try:
-                async for raw in response.aiter_bytes():
+                reads = response.aiter_bytes()
+                async for raw in reads:
                     for event, data in decoder.feed(raw):
                         if data == b"[DONE]":
+                            async for _ in reads:  # to the end, to keep the connection
+                                pass
                             return
                         if (chunk := _decode_event(event, data)) is not None:
                             yield chunk
@@ -337,11 +363,17 @@ class Transport:
             self._client = None
 
     async def aclose(self) -> None:
-        """Close both clients this transport created (not injected ones)."""
+        """Close the sync client and this loop's async client, if we created them."""
         self.close()
-        if self._async_client is not None and self._owns_async_client:
-            await self._async_client.aclose()
-            self._async_client = None
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~20 ms; every client in the process can share one.
+    return httpx.create_ssl_context()
 
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:

@@ -159,14 +159,33 @@ def check_audio_bytes(data: bytes, fmt: str, *, what: str = "audio") -> None:
         _check_wav_chunks(data, what)
 
 
+# PCM, MS ADPCM, IEEE float, A-law, mu-law, IMA ADPCM, GSM 6.10, MPEG layer 3, extensible.
+_WAV_FORMAT_TAGS = frozenset(
+    {0x0001, 0x0002, 0x0003, 0x0006, 0x0007, 0x0011, 0x0031, 0x0055, 0xFFFE}
+)
+
+
 def _check_wav_chunks(data: bytes, what: str) -> None:
-    pos, seen = 12, set[bytes]()
-    while pos + 8 <= len(data) and not {b"fmt ", b"data"} <= seen:
+    pos, fmt, has_data = 12, None, False
+    while pos + 8 <= len(data) and not (fmt and has_data):
         chunk_id, size = struct.unpack_from("<4sI", data, pos)
-        seen.add(chunk_id)
+        if chunk_id == b"fmt ":
+            fmt = data[pos + 8 : pos + 8 + size]
+        has_data = has_data or chunk_id == b"data"
         pos += 8 + size + (size & 1)
-    if b"fmt " not in seen or b"data" not in seen:
+    if fmt is None or not has_data:
         raise ValueError(f"{what} is a corrupt WAV: no 'fmt ' and 'data' chunks")
+    if len(fmt) < 16:
+        raise ValueError(f"{what} is a corrupt WAV: its 'fmt ' chunk is {len(fmt)} bytes")
+    tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", fmt)
+    # Compressed formats may state 0 bits per sample; PCM and float may not.
+    needs_bits = tag in (0x0001, 0x0003, 0xFFFE)
+    if tag not in _WAV_FORMAT_TAGS or not channels or not rate or (needs_bits and not bits):
+        msg = (
+            f"{what} is a corrupt WAV: format tag {tag:#06x}, {channels} channel(s), "
+            f"{rate} Hz, {bits} bits per sample"
+        )
+        raise ValueError(msg)
 
 
 def pcm16_to_wav(
@@ -181,13 +200,28 @@ def pcm16_to_wav(
     >>> wave.open(io.BytesIO(pcm16_to_wav(b"\\x01\\x00" * 240))).getnframes()
     240
     """
+    return (
+        wav_header(len(pcm), sample_rate=sample_rate, channels=channels) + pcm + wav_pad(len(pcm))
+    )
+
+
+def wav_pad(data_len: int) -> bytes:
+    """The pad byte RIFF wants after an odd-sized data chunk (word alignment)."""
+    return b"\x00" if data_len & 1 else b""
+
+
+def wav_header(
+    data_len: int,
+    *,
+    sample_rate: int = PCM_SAMPLE_RATE,
+    channels: int = PCM_CHANNELS,
+) -> bytes:
+    """The 44-byte header of a PCM16 WAV whose data chunk holds `data_len` bytes."""
     block_align = channels * PCM_SAMPLE_WIDTH
-    # RIFF chunks are word-aligned: an odd data size takes one pad byte.
-    pad = b"\x00" if len(pcm) & 1 else b""
-    header = struct.pack(
+    return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
         b"RIFF",
-        36 + len(pcm) + len(pad),
+        36 + data_len + len(wav_pad(data_len)),
         b"WAVE",
         b"fmt ",
         16,
@@ -198,9 +232,44 @@ def pcm16_to_wav(
         block_align,
         PCM_SAMPLE_WIDTH * 8,
         b"data",
-        len(pcm),
+        data_len,
     )
-    return header + pcm + pad
+
+
+_B64_WINDOW = 3 * 65536
+
+
+def b64encode_consuming(parts: list[bytes], *, head: bytes = b"", tail: bytes = b"") -> str:
+    """Base64 of `head + b"".join(parts) + tail`, emptying `parts` as it goes.
+
+    Releasing each piece once encoded keeps the peak near 2.7x the audio size
+    (pieces becoming text, then the joined text) instead of 3.7x for
+    join-then-encode.
+
+    >>> b64encode_consuming([b"ab", b"c"], head=b"x")
+    'eGFiYw=='
+    """
+    pieces: list[str] = []
+    carry = head
+    if tail:
+        parts.append(tail)
+    parts.reverse()  # pop() from the end is O(1)
+    while parts:
+        view = memoryview(parts.pop())
+        if carry:
+            need = -len(carry) % 3
+            view, carry = view[need:], carry + bytes(view[:need])
+            if len(carry) % 3:
+                continue
+            pieces.append(binascii.b2a_base64(carry, newline=False).decode("ascii"))
+            carry = b""
+        whole = len(view) - len(view) % 3
+        for start in range(0, whole, _B64_WINDOW):
+            window = view[start : min(start + _B64_WINDOW, whole)]
+            pieces.append(binascii.b2a_base64(window, newline=False).decode("ascii"))
+        carry = bytes(view[whole:])
+    pieces.append(binascii.b2a_base64(carry, newline=False).decode("ascii"))
+    return "".join(pieces)
 
 
 def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioContentBlock:

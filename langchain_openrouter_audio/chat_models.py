@@ -8,7 +8,8 @@ stream into chunks, events and the final message.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from contextlib import aclosing, closing
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -228,6 +229,16 @@ class ChatOpenRouterAudio(BaseChatModel):
             )
         return self._transport
 
+    def close(self) -> None:
+        """Close the pooled sync HTTP client (injected clients are left open)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close the pooled HTTP clients (injected clients are left open)."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
     def _headers(self) -> dict[str, str]:
         if self.api_key is None or not self.api_key.get_secret_value():
             msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
@@ -315,8 +326,8 @@ class ChatOpenRouterAudio(BaseChatModel):
             for _ in self._chunks(self.transport.stream(body), asm, run_manager):
                 pass
         else:
-            with _partial_on_error(asm):
-                for raw in self.transport.stream(body):
+            with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
+                for raw in raw_chunks:
                     asm.feed(raw)
                 asm.check_complete()
         return _result(asm)
@@ -333,7 +344,7 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     def _chunks(
         self,
-        raw_chunks: Iterator[dict[str, Any]],
+        raw_chunks: Generator[dict[str, Any], None, None],
         asm: ReplyAssembler,
         run_manager: CallbackManagerForLLMRun | None,
     ) -> Iterator[ChatGenerationChunk]:
@@ -356,6 +367,9 @@ class ChatOpenRouterAudio(BaseChatModel):
             if (rest := view.rest()) is not None:
                 yield notify(rest)
             raise
+        finally:
+            # Leaving early must close the HTTP stream now, not at garbage collection.
+            raw_chunks.close()
         yield notify(view.last())
 
     def _stream_chat_model_events(
@@ -378,8 +392,8 @@ class ChatOpenRouterAudio(BaseChatModel):
                 run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
 
         try:
-            with _partial_on_error(asm):
-                for raw in self.transport.stream(body):
+            with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
+                for raw in raw_chunks:
                     delta = asm.feed(raw)
                     notify(chunks.chunk(delta))
                     yield from events.events(delta)
@@ -409,10 +423,11 @@ class ChatOpenRouterAudio(BaseChatModel):
             async for _ in self._achunks(self.transport.astream(body), asm, run_manager):
                 pass
         else:
-            with _partial_on_error(asm):
-                async for raw in self.transport.astream(body):
-                    asm.feed(raw)
-                asm.check_complete()
+            async with aclosing(self.transport.astream(body)) as raw_chunks:
+                with _partial_on_error(asm):
+                    async for raw in raw_chunks:
+                        asm.feed(raw)
+                    asm.check_complete()
         return _result(asm)
 
     async def _astream(
@@ -429,7 +444,7 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     async def _achunks(
         self,
-        raw_chunks: AsyncIterator[dict[str, Any]],
+        raw_chunks: AsyncGenerator[dict[str, Any], None],
         asm: ReplyAssembler,
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
@@ -454,7 +469,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         finally:
             # Leaving early (break, cancellation) must close the HTTP stream now,
             # not whenever the garbage collector finalizes the generator.
-            await raw_chunks.aclose()  # type: ignore[attr-defined]
+            await raw_chunks.aclose()
         yield await notify(view.last())
 
     async def _astream_chat_model_events(
@@ -490,7 +505,7 @@ class ChatOpenRouterAudio(BaseChatModel):
                 yield event
             raise
         finally:
-            await raw_chunks.aclose()  # type: ignore[attr-defined]
+            await raw_chunks.aclose()
         await notify(chunks.last())
         for event in events.finish():
             yield event

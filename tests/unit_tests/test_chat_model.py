@@ -510,13 +510,37 @@ def test_injected_http_clients_are_used_and_left_open(
         default_headers={"X-Trace": "abc"},
     )
     llm.invoke("hi")
-    asyncio.run(llm.ainvoke("hi"))
-    llm.transport.close()
+
+    async def ainvoke_and_close() -> None:
+        await llm.ainvoke("hi")
+        await llm.aclose()
+        assert not async_client.is_closed
+        await async_client.aclose()
+
+    asyncio.run(ainvoke_and_close())
+    llm.close()
     assert seen == ["sync", "async"]
     assert not client.is_closed
     assert openrouter_server.requests[0].headers["x-trace"] == "abc"
     client.close()
-    asyncio.run(async_client.aclose())
+
+
+def test_connections_are_reused_and_each_event_loop_gets_its_own(
+    openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    openrouter_server.responder = lambda _: speech_reply(answer_pcm[:4800], "ok")
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
+    ports: set[int] = set()
+    client = llm.transport.client
+    client.event_hooks["response"].append(
+        lambda r: ports.add(r.extensions["network_stream"].get_extra_info("client_addr")[1])
+    )
+    for _ in range(3):
+        assert llm.invoke("hi").text == "ok"
+    assert len(ports) == 1  # the stream was read to its end, so the connection was pooled
+    for _ in range(2):  # a second asyncio.run must not reuse the first loop's connections
+        assert asyncio.run(llm.ainvoke("hi")).text == "ok"
+    llm.close()
 
 
 def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes) -> None:
