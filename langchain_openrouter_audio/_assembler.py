@@ -93,6 +93,54 @@ def usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
     return result
 
 
+class _Speech:
+    """The speech received so far.
+
+    Kept as the base64 text it arrived in while that text can simply be
+    joined: every piece but the last holds a multiple of 3 bytes, so none
+    carries `=` padding. The reply's block is then made by joining strings
+    instead of decoding and re-encoding megabytes. Odd-sized pieces switch
+    it to keeping bytes, encoded once at the end.
+    """
+
+    __slots__ = ("_last", "_pcm", "_text", "size")
+
+    def __init__(self) -> None:
+        self._text: list[str] | None = []
+        self._pcm: list[bytes] = []
+        self._last = 0
+        self.size = 0
+
+    def add(self, text: str, pcm: bytes) -> None:
+        if self._text is not None and self._last % 3:
+            # The previous piece ended mid base64 group: its text cannot be joined.
+            self._pcm = [base64.b64decode(t) for t in self._text]
+            self._text = None
+        if self._text is not None:
+            self._text.append(text)
+        else:
+            self._pcm.append(pcm)
+        self._last = len(pcm)
+        self.size += len(pcm)
+
+    def base64(self, *, head: bytes = b"", tail: bytes = b"") -> str:
+        """Base64 of `head + speech + tail`; `head` must be a multiple of 3 bytes.
+
+        Empties the store: only the returned text is kept.
+        """
+        if self._text is None:
+            return b64encode_consuming(self._pcm, head=head, tail=tail)
+        texts, self._text = self._text, None
+        end = ""
+        if tail:
+            # The last piece may end mid-group: re-encode just it, with the tail.
+            last = base64.b64decode(texts.pop()) if texts else b""
+            end = base64.b64encode(last + tail).decode("ascii")
+        out = "".join([base64.b64encode(head).decode("ascii"), *texts, end])
+        texts.clear()
+        return out
+
+
 class ReplyAssembler:
     """Accumulates one reply from OpenRouter chunks (streamed or not).
 
@@ -116,8 +164,7 @@ class ReplyAssembler:
         self.list_content = list_content
         self.started = time.perf_counter()
         self.text_parts: list[str] = []
-        self.pcm_parts: list[bytes] = []
-        self.pcm_len = 0
+        self.speech = _Speech()
         self.audio_id: str | None = None
         self.expires_at: int | None = None
         self.tool_calls: dict[int, _ToolCallParts] = {}
@@ -170,7 +217,7 @@ class ReplyAssembler:
             part = choice.get("message")
             if part is None:
                 return
-            if self.pcm_len or self.text_parts:
+            if self.speech.size or self.text_parts:
                 return  # the aggregate repeats what the deltas already gave
         if (content := part.get("content")) and isinstance(content, str):
             self._add_text(content, delta)
@@ -197,8 +244,7 @@ class ReplyAssembler:
             if pcm:
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
-                self.pcm_parts.append(pcm)
-                self.pcm_len += len(pcm)
+                self.speech.add(data, pcm)
                 delta.pcm = delta.pcm + pcm if delta.pcm else pcm
 
     def _add_text(self, text: str, delta: Delta) -> None:
@@ -254,22 +300,22 @@ class ReplyAssembler:
     def audio_block(self) -> dict[str, Any] | None:
         """The whole speech as one v1 `audio` block, or None without audio.
 
-        Called once the reply has ended: encoding consumes the received pieces
-        (so the peak memory stays under 3x the audio), and the block is kept.
+        Called once the reply has ended; the block is built once and kept.
         """
-        if not self.pcm_len:
+        size = self.speech.size
+        if not size:
             return None
-        if self._audio_block is not None and self._encoded_len == self.pcm_len:
+        if self._audio_block is not None and self._encoded_len == size:
             return self._audio_block
         if self._encoded_len:
             raise RuntimeError("audio arrived after the reply's audio block was built")
         if self.audio_output == "wav":
-            mime = "audio/wav"
-            head = wav_header(self.pcm_len, sample_rate=self.sample_rate)
-            data = b64encode_consuming(self.pcm_parts, head=head, tail=wav_pad(self.pcm_len))
+            # The JUNK chunk pads the header to 54 bytes, a multiple of 3, so the
+            # received base64 text can follow it without being re-encoded.
+            head = wav_header(size, sample_rate=self.sample_rate, junk=2)
+            mime, data = "audio/wav", self.speech.base64(head=head, tail=wav_pad(size))
         else:
-            mime = self.pcm_mime_type
-            data = b64encode_consuming(self.pcm_parts)
+            mime, data = self.pcm_mime_type, self.speech.base64()
         block: dict[str, Any] = {"type": "audio", "base64": data, "mime_type": mime}
         if self.audio_id:
             block["id"] = self.audio_id
@@ -277,7 +323,7 @@ class ReplyAssembler:
         if self.expires_at is not None:
             extras["expires_at"] = self.expires_at
         block["extras"] = extras
-        self._audio_block, self._encoded_len = block, self.pcm_len
+        self._audio_block, self._encoded_len = block, size
         return block
 
     def content(self) -> str | list[dict[str, Any]]:
@@ -312,8 +358,8 @@ class ReplyAssembler:
             out["time_to_first_transcript_s"] = self.first_text_at - self.started
         if self.first_audio_at is not None:
             out["time_to_first_audio_s"] = self.first_audio_at - self.started
-        if self.pcm_len:
-            out["audio_seconds"] = self.pcm_len / (PCM_SAMPLE_WIDTH * self.sample_rate)
+        if self.speech.size:
+            out["audio_seconds"] = self.speech.size / (PCM_SAMPLE_WIDTH * self.sample_rate)
         return out
 
     def finalized_tool_calls(self) -> dict[int, dict[str, Any]]:

@@ -37,11 +37,13 @@ __all__ = [
     "audio_block_from_file",
     "audio_bytes",
     "audio_format_for_mime",
+    "audio_pcm",
     "display_audio",
     "pcm16_to_wav",
     "record_audio_block",
     "save_audio",
     "sniff_audio_format",
+    "wav_data",
 ]
 
 PCM_SAMPLE_RATE = 24_000
@@ -215,14 +217,17 @@ def wav_header(
     *,
     sample_rate: int = PCM_SAMPLE_RATE,
     channels: int = PCM_CHANNELS,
+    junk: int = 0,
 ) -> bytes:
-    """The 44-byte header of a PCM16 WAV whose data chunk holds `data_len` bytes."""
+    """The header of a PCM16 WAV whose data chunk holds `data_len` bytes.
+
+    44 bytes; with `junk=n`, a `JUNK` chunk of n bytes (which every reader
+    skips) sits between `fmt ` and `data`, e.g. to make the header a
+    multiple of 3 bytes so base64 text of the PCM can follow it unchanged.
+    """
     block_align = channels * PCM_SAMPLE_WIDTH
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF",
-        36 + data_len + len(wav_pad(data_len)),
-        b"WAVE",
+    fmt = struct.pack(
+        "<4sIHHIIHH",
         b"fmt ",
         16,
         1,  # PCM
@@ -231,8 +236,14 @@ def wav_header(
         sample_rate * block_align,
         block_align,
         PCM_SAMPLE_WIDTH * 8,
-        b"data",
-        data_len,
+    )
+    if junk:
+        fmt += struct.pack("<4sI", b"JUNK", junk) + bytes(junk) + wav_pad(junk)
+    riff_size = 4 + len(fmt) + 8 + data_len + len(wav_pad(data_len))
+    return (
+        struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE")
+        + fmt
+        + struct.pack("<4sI", b"data", data_len)
     )
 
 
@@ -322,6 +333,35 @@ def audio_bytes(message: BaseMessage) -> bytes:
     """
     blocks = _audio_blocks(message)
     return b"".join(base64.b64decode(b.get("base64") or "") for b in blocks)
+
+
+def wav_data(wav: bytes) -> bytes:
+    """The bytes of a WAV file's `data` chunk: its PCM, whatever chunks precede it.
+
+    Replies' WAVs carry a `JUNK` chunk, so slicing at byte 44 is wrong; use this.
+
+    Raises:
+        ValueError: the bytes are not a WAV with a `data` chunk.
+    """
+    if sniff_audio_format(wav) != "wav":
+        raise ValueError("not a WAV file")
+    pos = 12
+    while pos + 8 <= len(wav):
+        chunk_id, size = struct.unpack_from("<4sI", wav, pos)
+        if chunk_id == b"data":
+            return wav[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise ValueError("the WAV has no 'data' chunk")
+
+
+def audio_pcm(message: BaseMessage) -> bytes:
+    """The raw PCM16 of a reply's speech (from its WAV, or as streamed).
+
+    >>> audio_pcm(llm.invoke("Say hi"))  # doctest: +SKIP
+    b'\x00\x00\x12\x01...'
+    """
+    data = audio_bytes(message)
+    return wav_data(data) if sniff_audio_format(data) == "wav" else data
 
 
 def save_audio(message: BaseMessage, path: str | Path) -> Path:

@@ -39,9 +39,13 @@ def wav_pcm(wav_bytes: bytes) -> bytes:
     """The bytes of a WAV file's data chunk (all of them, even an odd trailing byte)."""
     with wave.open(io.BytesIO(wav_bytes), "rb") as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 24_000)
-    assert wav_bytes[36:40] == b"data"
-    (size,) = struct.unpack_from("<I", wav_bytes, 40)
-    return wav_bytes[44 : 44 + size]
+    pos = 12  # walk the RIFF chunks: a reply's WAV has a JUNK chunk before `data`
+    while pos + 8 <= len(wav_bytes):
+        chunk_id, size = struct.unpack_from("<4sI", wav_bytes, pos)
+        if chunk_id == b"data":
+            return wav_bytes[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise AssertionError("no data chunk")
 
 
 def audio_block(message: BaseMessage) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
 )
 
-from .conftest import capture_sse
+from .conftest import capture_sse, wav_pcm
 
 PROPERTY = settings(
     max_examples=40,
@@ -111,7 +111,7 @@ def test_reference_messages_are_what_was_scripted() -> None:
     speech = _assemble([_stream("speech")], list_content=True)
     assert speech["content"][0] == {"type": "text", "text": "héllo wörld ✓ 日本"}
     wav = base64.b64decode(speech["content"][1]["base64"])
-    assert wav[44:] == tone_pcm16(0.05, 440.0)
+    assert wav_pcm(wav) == tone_pcm16(0.05, 440.0)
     tools = _assemble([_stream("tools")], list_content=False)
     assert [(c["name"], c["args"]) for c in tools["tool_calls"]] == [
         ("get_weather", {"city": "Zürich"}),

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import soundfile
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
@@ -23,7 +24,9 @@ from langchain_openrouter_audio import (
     PermissionDeniedError,
     RateLimitError,
     audio_block_from_bytes,
+    audio_pcm,
 )
+from langchain_openrouter_audio.audio import wav_data
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     error_reply,
@@ -125,7 +128,8 @@ def test_invoke_returns_transcript_and_playable_wav(
     assert audio.get("id") == "audio_1"
     wav = base64.b64decode(audio["base64"])
     assert _wav_params(wav) == (24000, 1, 2, len(answer_pcm) // 2)
-    assert wav[44:] == answer_pcm
+    assert wav_data(wav) == answer_pcm
+    assert audio_pcm(reply) == answer_pcm
     assert audio["extras"]["expires_at"] > time.time()
     meta = reply.response_metadata
     assert meta["audio_seconds"] == pytest.approx(len(answer_pcm) / 48000)
@@ -187,7 +191,8 @@ def test_stream_sum_equals_invoke(
     wav = base64.b64decode(invoked.content[1]["base64"])  # type: ignore[index]
     with wave.open(io.BytesIO(wav)) as w:
         assert w.readframes(w.getnframes()) == pcm[: len(pcm) // 2 * 2]
-    assert wav[44 : 44 + len(pcm)] == pcm
+    assert wav_data(wav) == pcm  # all of it, the odd trailing byte too
+    assert soundfile.info(io.BytesIO(wav)).frames == len(pcm) // 2
 
 
 async def test_astream_sum_equals_pcm(
