@@ -18,6 +18,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import (
@@ -70,6 +71,9 @@ _BODY_FIELDS = (
     "reasoning",
     "user",
 )
+
+
+_AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
 
 
 def _default_modalities() -> list[Literal["text", "audio"]]:
@@ -198,6 +202,21 @@ class ChatOpenRouterAudio(BaseChatModel):
             "voice": self.voice,
             **self._body_params(),
         }
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        # What OpenRouter's gpt-audio models do; other slugs get no profile.
+        if not self.model.startswith(_AUDIO_MODEL_PREFIXES):
+            return None
+        return ModelProfile(
+            text_inputs=True,
+            audio_inputs=True,
+            text_outputs=True,
+            audio_outputs=True,
+            tool_calling=True,
+            tool_choice=True,
+            tool_call_streaming=True,
+            structured_output=True,
+        )
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(

@@ -134,3 +134,10 @@ def test_ls_params() -> None:
         "ls_max_tokens": 9,
         "ls_stop": ["X"],
     }
+
+
+def test_model_profile_for_audio_models_only() -> None:
+    profile = ChatOpenRouterAudio(api_key="k").profile
+    assert profile is not None
+    assert profile["audio_inputs"] and profile["audio_outputs"] and profile["tool_calling"]
+    assert ChatOpenRouterAudio(api_key="k", model="acme/other").profile is None
