@@ -14,13 +14,14 @@ retried, so no audio is ever delivered twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import ssl
 import time
 import weakref
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -114,6 +115,37 @@ def _connection_error(err: httpx.TransportError, url: str) -> APIConnectionError
     if isinstance(err, httpx.TimeoutException):
         return APITimeoutError(f"timed out talking to {url}: {type(err).__name__}")
     return APIConnectionError(f"could not reach {url}: {type(err).__name__}: {err}")
+
+
+class _ChunkReader:
+    """SSE bytes in, decoded OpenRouter chunks out, until `[DONE]`."""
+
+    __slots__ = ("_decoder", "done")
+
+    def __init__(self, max_line_bytes: int) -> None:
+        self._decoder = SSEDecoder(max_line_bytes)
+        self.done = False
+
+    def feed(self, raw: bytes) -> list[dict[str, Any]]:
+        out = []
+        for event, data in self._decoder.feed(raw):
+            if data == b"[DONE]":
+                self.done = True
+                break
+            if (chunk := _decode_event(event, data)) is not None:
+                out.append(chunk)
+        return out
+
+
+@contextlib.contextmanager
+def _stream_failures() -> Iterator[None]:
+    """Turn a failure while reading a started stream into `IncompleteStreamError`."""
+    try:
+        yield
+    except httpx.TransportError as err:
+        raise _broken_stream(err) from None
+    except SSELineTooLong as err:
+        raise IncompleteStreamError(str(err)) from None
 
 
 def _decode_event(event: str, data: bytes) -> dict[str, Any] | None:
@@ -247,24 +279,18 @@ class Transport:
     def stream(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Send a streamed request; yield each decoded SSE chunk until `[DONE]`."""
         response = self._retrying()(self._open_stream, self._encode(body))
+        reader = _ChunkReader(self._max_line_bytes)
         try:
-            decoder = SSEDecoder(self._max_line_bytes)
-            try:
+            with _stream_failures():
                 reads = response.iter_bytes()
                 for raw in reads:
-                    for event, data in decoder.feed(raw):
-                        if data == b"[DONE]":
-                            # Read to the end of the body so the connection goes
-                            # back to the pool instead of being dropped.
-                            for _ in reads:
-                                pass
-                            return
-                        if (chunk := _decode_event(event, data)) is not None:
-                            yield chunk
-            except httpx.TransportError as err:
-                raise _broken_stream(err) from None
-            except SSELineTooLong as err:
-                raise IncompleteStreamError(str(err)) from None
+                    yield from reader.feed(raw)
+                    if reader.done:
+                        # Read to the end of the body so the connection goes
+                        # back to the pool instead of being dropped.
+                        for _ in reads:
+                            pass
+                        return
         finally:
             response.close()
 
@@ -312,22 +338,17 @@ class Transport:
         response: httpx.Response = await self._async_retrying()(
             self._aopen_stream, self._encode(body)
         )
+        reader = _ChunkReader(self._max_line_bytes)
         try:
-            decoder = SSEDecoder(self._max_line_bytes)
-            try:
+            with _stream_failures():
                 reads = response.aiter_bytes()
                 async for raw in reads:
-                    for event, data in decoder.feed(raw):
-                        if data == b"[DONE]":
-                            async for _ in reads:  # to the end, to keep the connection
-                                pass
-                            return
-                        if (chunk := _decode_event(event, data)) is not None:
-                            yield chunk
-            except httpx.TransportError as err:
-                raise _broken_stream(err) from None
-            except SSELineTooLong as err:
-                raise IncompleteStreamError(str(err)) from None
+                    for chunk in reader.feed(raw):
+                        yield chunk
+                    if reader.done:
+                        async for _ in reads:  # to the end, to keep the connection
+                            pass
+                        return
         finally:
             await response.aclose()
 
