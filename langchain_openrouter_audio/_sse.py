@@ -61,16 +61,19 @@ class SSEDecoder:
             line = buf[start : end - 1] if end > start and buf[end - 1] == 13 else buf[start:end]
             start = end + 1
             if not line:
-                if self._data:
-                    name = self._event.decode("utf-8", "replace") or "message"
-                    out.append((name, b"\n".join(self._data)))
-                self._data = []
-                self._data_len = 0
+                if data := self._data:
+                    name = self._event.decode("utf-8", "replace") if self._event else "message"
+                    out.append((name, data[0] if len(data) == 1 else b"\n".join(data)))
+                    self._data = []
+                    self._data_len = 0
                 self._event = b""
             elif line[0] != 58:  # ':' starts a comment
-                field, _, value = line.partition(b":")
-                if value[:1] == b" ":
-                    value = value[1:]
+                if line[:6] == b"data: ":  # the usual field, without the general parse
+                    field, value = b"data", line[6:]
+                else:
+                    field, _, value = line.partition(b":")
+                    if value[:1] == b" ":
+                        value = value[1:]
                 if field == b"data":
                     self._data.append(value)
                     self._data_len += len(value)

@@ -86,6 +86,7 @@ class Rendering:
             "created": self.created,
             "model": self.model,
             "provider": self.reply.provider,
+            "system_fingerprint": None,
             **extra,
             "choices": choices,
         }
@@ -184,6 +185,7 @@ class Rendering:
             "created": self.created,
             "model": self.model,
             "provider": reply.provider,
+            "system_fingerprint": None,
             "choices": [
                 {
                     "index": 0,
