@@ -139,5 +139,7 @@ def test_ls_params() -> None:
 def test_model_profile_for_audio_models_only() -> None:
     profile = ChatOpenRouterAudio(api_key="k").profile
     assert profile is not None
-    assert profile["audio_inputs"] and profile["audio_outputs"] and profile["tool_calling"]
+    assert profile["audio_inputs"]
+    assert profile["audio_outputs"]
+    assert profile["tool_calling"]
     assert ChatOpenRouterAudio(api_key="k", model="acme/other").profile is None
