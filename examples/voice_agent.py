@@ -72,7 +72,11 @@ def chat_model() -> Iterator[ChatOpenRouterAudio]:
     """The real API with a key; otherwise the local server with a scripted reply."""
     if os.environ.get("OPENROUTER_API_KEY"):
         print("Using OpenRouter (OPENROUTER_API_KEY is set).")
-        yield ChatOpenRouterAudio(app_title="langchain-openrouter-audio voice agent")
+        llm = ChatOpenRouterAudio(app_title="langchain-openrouter-audio voice agent")
+        try:
+            yield llm
+        finally:
+            llm.close()
         return
     print("No OPENROUTER_API_KEY: running offline against the local OpenRouter test server.")
     from langchain_openrouter_audio.testing import (
@@ -90,7 +94,11 @@ def chat_model() -> Iterator[ChatOpenRouterAudio]:
             tool_call_reply("get_weather", {"city": "Paris"}),
             speech_reply(pcm, answer),
         )
-        yield ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key)
+        llm = ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key)
+        try:
+            yield llm
+        finally:
+            llm.close()
 
 
 def main() -> int:

@@ -29,6 +29,7 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_openrouter_audio.audio import (
+    PCM_SAMPLE_RATE,
     PCM_SAMPLE_WIDTH,
     b64encode_consuming,
     wav_header,
@@ -123,7 +124,7 @@ class _Speech:
         self._last = len(pcm)
         self.size += len(pcm)
 
-    def base64(self, *, head: bytes = b"", tail: bytes = b"") -> str:
+    def encode(self, *, head: bytes = b"", tail: bytes = b"") -> str:
         """Base64 of `head + speech + tail`; `head` must be a multiple of 3 bytes.
 
         Empties the store: only the returned text is kept.
@@ -156,7 +157,7 @@ class ReplyAssembler:
         self,
         *,
         audio_output: AudioOutput = "wav",
-        sample_rate: int = 24_000,
+        sample_rate: int = PCM_SAMPLE_RATE,
         list_content: bool = True,
     ) -> None:
         self.audio_output = audio_output
@@ -217,15 +218,17 @@ class ReplyAssembler:
             part = choice.get("message")
             if part is None:
                 return
-            if self.speech.size or self.text_parts:
+            if self.speech.size or self.text_parts or self.tool_calls:
                 return  # the aggregate repeats what the deltas already gave
         if (content := part.get("content")) and isinstance(content, str):
             self._add_text(content, delta)
         audio = part.get("audio")
         if audio:
             self._take_audio(audio, delta)
-        for fragment in part.get("tool_calls") or ():
-            self._take_tool_call(fragment, delta)
+        # Streamed fragments carry their call's `index`; a whole message's calls
+        # carry none and are told apart by position.
+        for position, fragment in enumerate(part.get("tool_calls") or ()):
+            self._take_tool_call(fragment, fragment.get("index", position), delta)
 
     def _take_audio(self, audio: dict[str, Any], delta: Delta) -> None:
         if audio.get("id") and not self.audio_id:
@@ -253,8 +256,7 @@ class ReplyAssembler:
         self.text_parts.append(text)
         delta.text += text
 
-    def _take_tool_call(self, fragment: dict[str, Any], delta: Delta) -> None:
-        index = int(fragment.get("index") or 0)
+    def _take_tool_call(self, fragment: dict[str, Any], index: int, delta: Delta) -> None:
         parts = self.tool_calls.setdefault(index, _ToolCallParts())
         function = fragment.get("function") or {}
         if fragment.get("id"):
@@ -313,9 +315,9 @@ class ReplyAssembler:
             # The JUNK chunk pads the header to 54 bytes, a multiple of 3, so the
             # received base64 text can follow it without being re-encoded.
             head = wav_header(size, sample_rate=self.sample_rate, junk=2)
-            mime, data = "audio/wav", self.speech.base64(head=head, tail=wav_pad(size))
+            mime, data = "audio/wav", self.speech.encode(head=head, tail=wav_pad(size))
         else:
-            mime, data = self.pcm_mime_type, self.speech.base64()
+            mime, data = self.pcm_mime_type, self.speech.encode()
         block: dict[str, Any] = {"type": "audio", "base64": data, "mime_type": mime}
         if self.audio_id:
             block["id"] = self.audio_id

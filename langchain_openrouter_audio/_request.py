@@ -7,7 +7,6 @@ schema) fails with a `ValueError` before a request is sent.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Sequence
@@ -167,6 +166,8 @@ def _checked_input_audio(block: dict[str, Any], max_bytes: int, i: int) -> dict[
 def _input_audio(data: str, fmt: str, max_bytes: int, what: str) -> dict[str, Any]:
     if match := _DATA_URI.match(data):
         data = match["data"]
+    if any(c.isspace() for c in data[:80]) or any(c.isspace() for c in data[-80:]):
+        data = "".join(data.split())  # MIME-style base64 wrapped at 76 columns
     # Check the size from the base64 length first: no point decoding 200 MB to refuse it.
     approx = len(data) * 3 // 4
     if approx > max_bytes + 2:
@@ -174,8 +175,6 @@ def _input_audio(data: str, fmt: str, max_bytes: int, what: str) -> dict[str, An
         raise ValueError(msg)
     raw = decode_base64(data, what=what)
     check_audio_bytes(raw, fmt, what=what)
-    if len(data) % 4 or "\n" in data:
-        data = base64.b64encode(raw).decode("ascii")
     return {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}
 
 

@@ -18,7 +18,9 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import ssl
+import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Generator, Iterator
@@ -44,15 +46,23 @@ from langchain_openrouter_audio.errors import (
     error_for_status,
 )
 
-__all__ = ["RETRYABLE_STATUS", "Transport"]
+__all__ = ["RETRYABLE_STATUS", "Transport", "create_lock", "parse_retry_after"]
 
 logger = logging.getLogger("langchain_openrouter_audio")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Guards lazy creation of clients and transports when threads race to the first call.
+_CREATE_LOCK = threading.Lock()
+
 MAX_RETRY_AFTER = 60.0
 """Longest `Retry-After` we honour; a server asking for more gets this."""
 
 _backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+
+
+def create_lock() -> threading.Lock:
+    """The lock that guards lazy creation of transports and their clients."""
+    return _CREATE_LOCK
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -84,16 +94,19 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP-date)."""
     if (ms := headers.get("retry-after-ms")) is not None:
         try:
-            return float(ms) / 1000.0
+            if math.isfinite(wait := float(ms) / 1000.0):
+                return wait
         except ValueError:
             pass
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return float(value)
+        wait = float(value)
     except ValueError:
         pass
+    else:
+        return wait if math.isfinite(wait) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -197,8 +210,8 @@ class Transport:
         self._timeout = httpx.Timeout(timeout)
         self._max_retries = max(0, max_retries)
         # Injected clients belong to the caller: we never close them.
-        self._client = http_client
         self._owns_client = http_client is None
+        self._client = http_client
         self._async_client = http_async_client
         self._loop_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, httpx.AsyncClient
@@ -209,10 +222,13 @@ class Transport:
 
     @property
     def client(self) -> httpx.Client:
+        """The pooled sync client, created on first use (one per transport, thread-safe)."""
         if self._client is None:
-            self._client = httpx.Client(
-                timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
-            )
+            with _CREATE_LOCK:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
+                    )
         return self._client
 
     @property
@@ -401,12 +417,15 @@ def _json_body(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as err:
-        raise IncompleteStreamError(f"OpenRouter sent a body that is not JSON: {err}") from None
+        msg = f"OpenRouter sent a reply that is not JSON: {err}"
+        raise OpenRouterError(msg, status_code=response.status_code) from None
     if not isinstance(body, dict):
-        raise IncompleteStreamError("OpenRouter sent an unexpected JSON body")
-    if isinstance(body.get("error"), dict):
+        msg = "OpenRouter sent a reply that is not a JSON object"
+        raise OpenRouterError(msg, status_code=response.status_code)
+    if isinstance(error := body.get("error"), dict):
         # A 200 carrying an error: the provider failed during generation.
-        raise error_for_status(int(body["error"].get("code") or 500), body)
+        code = error.get("code")
+        raise error_for_status(code if isinstance(code, int) and code >= 400 else 502, body)
     return body
 
 

@@ -38,12 +38,19 @@ __all__ = [
     "audio_bytes",
     "audio_format_for_mime",
     "audio_pcm",
+    "b64encode_consuming",
+    "check_audio_bytes",
+    "decode_base64",
     "display_audio",
+    "import_sounddevice",
     "pcm16_to_wav",
+    "pcm_rate",
     "record_audio_block",
     "save_audio",
     "sniff_audio_format",
     "wav_data",
+    "wav_header",
+    "wav_pad",
 ]
 
 PCM_SAMPLE_RATE = 24_000
@@ -355,7 +362,7 @@ def wav_data(wav: bytes) -> bytes:
 
 
 def audio_pcm(message: BaseMessage) -> bytes:
-    """The raw PCM16 of a reply's speech (from its WAV, or as streamed).
+    r"""The raw PCM16 of a reply's speech (from its WAV, or as streamed).
 
     >>> audio_pcm(llm.invoke("Say hi"))  # doctest: +SKIP
     b'\x00\x00\x12\x01...'
@@ -373,23 +380,29 @@ def save_audio(message: BaseMessage, path: str | Path) -> Path:
     Raises:
         ValueError: the message holds no audio.
     """
+    out = Path(path)
+    out.write_bytes(_playable_wav(message))
+    return out
+
+
+def pcm_rate(mime_type: str | None, default: int = PCM_SAMPLE_RATE) -> int:
+    """The `rate=` parameter of a PCM MIME type (`audio/pcm;rate=24000`), else `default`."""
+    for param in str(mime_type or "").split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key == "rate" and value.isdigit():
+            return int(value)
+    return default
+
+
+def _playable_wav(message: BaseMessage) -> bytes:
+    """The reply's speech as WAV bytes, wrapping raw PCM in a header when needed."""
     blocks = _audio_blocks(message)
     if not blocks:
         raise ValueError("the message holds no audio block")
     data = audio_bytes(message)
     if sniff_audio_format(data) != "wav":
-        data = pcm16_to_wav(data, sample_rate=_rate_of(blocks[0]))
-    out = Path(path)
-    out.write_bytes(data)
-    return out
-
-
-def _rate_of(block: dict[str, Any]) -> int:
-    for param in str(block.get("mime_type") or "").split(";")[1:]:
-        key, _, value = param.strip().partition("=")
-        if key == "rate" and value.isdigit():
-            return int(value)
-    return PCM_SAMPLE_RATE
+        data = pcm16_to_wav(data, sample_rate=pcm_rate(blocks[0].get("mime_type")))
+    return data
 
 
 def display_audio(message: BaseMessage) -> Any:
@@ -402,11 +415,7 @@ def display_audio(message: BaseMessage) -> Any:
     """
     from IPython.display import Audio  # type: ignore[import-not-found,unused-ignore]
 
-    data = audio_bytes(message)
-    if sniff_audio_format(data) != "wav":
-        blocks = _audio_blocks(message)
-        data = pcm16_to_wav(data, sample_rate=_rate_of(blocks[0]) if blocks else PCM_SAMPLE_RATE)
-    return Audio(data=data)
+    return Audio(data=_playable_wav(message))
 
 
 def record_audio_block(

@@ -38,6 +38,7 @@ from langchain_openrouter_audio.audio import (
     PCM_SAMPLE_RATE,
     PCM_SAMPLE_WIDTH,
     import_sounddevice,
+    pcm_rate,
 )
 
 __all__ = [
@@ -46,14 +47,6 @@ __all__ = [
     "SpeakerPlayer",
     "WavFileWriter",
 ]
-
-
-def _rate_from_mime(mime_type: str) -> int | None:
-    for param in mime_type.split(";")[1:]:
-        key, _, value = param.strip().partition("=")
-        if key == "rate" and value.isdigit():
-            return int(value)
-    return None
 
 
 class _SpeechTracker:
@@ -77,8 +70,8 @@ class _SpeechTracker:
                 text += str(block.get("text", ""))
             elif kind == "audio" and block.get("base64"):
                 mime = str(block.get("mime_type") or "")
-                if rate := _rate_from_mime(mime):
-                    self._rates[run_id] = rate
+                if mime:
+                    self._rates[run_id] = pcm_rate(mime)
                 pcm += base64.b64decode(block["base64"])
         if not text and not pcm:
             return None
@@ -86,19 +79,26 @@ class _SpeechTracker:
         return text, pcm, self._rates[run_id]
 
     def end(self, run_id: UUID) -> bool:
-        """Forget the run; True if it carried audio."""
+        """Forget the run; True if it carried speech (transcript or audio)."""
         return self._rates.pop(run_id, None) is not None
 
 
-class AudioCallbackHandler(BaseCallbackHandler):
+class _TracksSpeech:
+    @property
+    def _speech(self) -> _SpeechTracker:
+        # Made on first use, so a subclass that skips super().__init__() still hears audio.
+        tracker: _SpeechTracker | None = self.__dict__.get("_speech_tracker")
+        if tracker is None:
+            tracker = self.__dict__["_speech_tracker"] = _SpeechTracker()
+        return tracker
+
+
+class AudioCallbackHandler(_TracksSpeech, BaseCallbackHandler):
     """Base class for handlers that consume speech as it streams.
 
     Override any of `on_audio_chunk`, `on_transcript_chunk`, `on_audio_end`.
     PCM is signed 16-bit little-endian mono at `sample_rate` (24 kHz).
     """
-
-    def __init__(self) -> None:
-        self._speech = _SpeechTracker()
 
     def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
         """A piece of speech arrived (raw PCM16, whole samples)."""
@@ -139,7 +139,7 @@ class AudioCallbackHandler(BaseCallbackHandler):
             self.on_audio_end(run_id=run_id, error=error, **kwargs)
 
 
-class AsyncAudioCallbackHandler(AsyncCallbackHandler):
+class AsyncAudioCallbackHandler(_TracksSpeech, AsyncCallbackHandler):
     """`AudioCallbackHandler` with `async def` hooks, for async apps.
 
     ```python
@@ -148,9 +148,6 @@ class AsyncAudioCallbackHandler(AsyncCallbackHandler):
             await websocket.send_bytes(chunk)
     ```
     """
-
-    def __init__(self) -> None:
-        self._speech = _SpeechTracker()
 
     async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
         """A piece of speech arrived (raw PCM16, whole samples)."""

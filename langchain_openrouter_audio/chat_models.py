@@ -7,11 +7,20 @@ stream into chunks, events and the final message.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
-from contextlib import aclosing, closing
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing, closing, contextmanager
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -32,7 +41,8 @@ from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_core.utils.utils import LC_ID_PREFIX
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from typing_extensions import Self
 
 from langchain_openrouter_audio._assembler import (
     AudioOutput,
@@ -45,7 +55,7 @@ from langchain_openrouter_audio._request import (
     format_tool_choice,
     validate_tool,
 )
-from langchain_openrouter_audio._transport import Transport
+from langchain_openrouter_audio._transport import Transport, create_lock
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
 from langchain_openrouter_audio.errors import StreamError
 
@@ -74,6 +84,29 @@ _BODY_FIELDS = (
 
 
 _AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+
+
+_SECRET_SUFFIXES = ("key", "token", "secret", "password")
+
+# Options of the client itself; given per call they would go to OpenRouter as body fields.
+_MODEL_ONLY_OPTIONS = frozenset(
+    {
+        "api_key",
+        "openrouter_api_key",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "audio_output",
+        "sample_rate",
+        "app_url",
+        "app_title",
+        "default_headers",
+        "http_client",
+        "http_async_client",
+        "max_audio_bytes",
+        "streaming",
+    }
+)
 
 
 def _default_modalities() -> list[Literal["text", "audio"]]:
@@ -106,7 +139,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     model: str = Field(default="openai/gpt-audio-mini", alias="model_name")
     """OpenRouter model slug."""
     api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
+        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None),
+        validation_alias=AliasChoices("api_key", "openrouter_api_key"),
     )
     """OpenRouter API key; defaults to the `OPENROUTER_API_KEY` environment variable."""
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
@@ -168,6 +202,10 @@ class ChatOpenRouterAudio(BaseChatModel):
         extra = {k: values[k] for k in values if k not in known}
         if not extra:
             return values
+        if secrets := [k for k in extra if k.lower().endswith(_SECRET_SUFFIXES)]:
+            # Never forward something that looks like a credential in the body.
+            msg = f"unknown argument(s) {secrets} look like secrets; the key goes in api_key="
+            raise ValueError(msg)
         logger.warning("%s not a known field; sent in the request body", sorted(extra))
         values = {k: v for k, v in values.items() if k in known}
         values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
@@ -238,15 +276,29 @@ class ChatOpenRouterAudio(BaseChatModel):
     def transport(self) -> Transport:
         """The HTTP transport, created on first use and reused (pooled connections)."""
         if self._transport is None:
-            self._transport = Transport(
-                base_url=self.base_url,
-                headers=self._headers(),
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                http_client=self.http_client,
-                http_async_client=self.http_async_client,
-            )
+            with create_lock():
+                if self._transport is None:
+                    self._transport = Transport(
+                        base_url=self.base_url,
+                        headers=self._headers(),
+                        timeout=self.timeout,
+                        max_retries=self.max_retries,
+                        http_client=self.http_client,
+                        http_async_client=self.http_async_client,
+                    )
         return self._transport
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy the model; the copy makes its own connections from its own settings.
+
+        Unlike pydantic's default, `update` values are validated, so
+        `update={"api_key": "..."}` stays a `SecretStr`.
+        """
+        copied = super().model_copy(deep=deep)
+        for name, value in (update or {}).items():
+            type(self).__pydantic_validator__.validate_assignment(copied, name, value)
+        copied._transport = None
+        return copied
 
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""
@@ -284,6 +336,12 @@ class ChatOpenRouterAudio(BaseChatModel):
         """The request body, and whether the reply is spoken."""
         kwargs = dict(kwargs)
         kwargs.pop("stream", None)
+        if misplaced := sorted(_MODEL_ONLY_OPTIONS.intersection(kwargs)):
+            msg = (
+                f"{misplaced} configure the client, not the request: set them on the model, "
+                f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
+            )
+            raise ValueError(msg)
         modalities = list(kwargs.pop("modalities", self.modalities))
         voice = kwargs.pop("voice", self.voice)
         spoken = "audio" in modalities
@@ -338,18 +396,16 @@ class ChatOpenRouterAudio(BaseChatModel):
         asm = self._assembler(spoken)
         if not body["stream"]:
             asm.feed(self.transport.post(body))
-            return _result(asm)
-        # Build chunks only for someone to hand them to: with no handler the
-        # deltas go straight into the assembler.
-        if run_manager is not None and run_manager.handlers:
+        elif run_manager is not None and run_manager.handlers:
             for _ in self._chunks(self.transport.stream(body), asm, run_manager):
                 pass
         else:
+            # Nobody to hand chunks to: the deltas go straight into the assembler.
             with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
                 for raw in raw_chunks:
                     asm.feed(raw)
                 asm.check_complete()
-        return _result(asm)
+        return _result(asm, run_manager)
 
     def _stream(
         self,
@@ -368,28 +424,19 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None,
     ) -> Iterator[ChatGenerationChunk]:
         view = ChunkView(asm)
-
-        def notify(chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-            if run_manager is not None:
-                chunk.message.id = _run_message_id(run_manager)
-                run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-            return chunk
-
+        # closing(): leaving early must end the HTTP stream now, not at garbage collection.
         try:
-            with _partial_on_error(asm):
+            with closing(raw_chunks), _partial_on_error(asm):
                 for raw in raw_chunks:
                     if (chunk := view.chunk(asm.feed(raw))) is not None:
-                        yield notify(chunk)
+                        yield _notify(run_manager, chunk)
                 asm.check_complete()
         except StreamError:
             # Bytes held back for a 6-byte boundary did arrive: deliver them, then fail.
             if (rest := view.rest()) is not None:
-                yield notify(rest)
+                yield _notify(run_manager, rest)
             raise
-        finally:
-            # Leaving early must close the HTTP stream now, not at garbage collection.
-            raw_chunks.close()
-        yield notify(view.last())
+        yield _notify(run_manager, view.last())
 
     def _stream_chat_model_events(
         self,
@@ -404,24 +451,18 @@ class ChatOpenRouterAudio(BaseChatModel):
         events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
         # Audio handlers listen to chunks: fire them here too, or v2 runs go unheard.
         chunks = ChunkView(asm)
-
-        def notify(chunk: ChatGenerationChunk | None) -> None:
-            if run_manager is not None and chunk is not None:
-                chunk.message.id = _run_message_id(run_manager)
-                run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-
         try:
             with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
                 for raw in raw_chunks:
                     delta = asm.feed(raw)
-                    notify(chunks.chunk(delta))
+                    _notify(run_manager, chunks.chunk(delta))
                     yield from events.events(delta)
                 asm.check_complete()
         except StreamError:
-            notify(chunks.rest())
+            _notify(run_manager, chunks.rest())
             yield from events.rest()
             raise
-        notify(chunks.last())
+        _notify(run_manager, chunks.last())
         yield from events.finish()
 
     # -- async ----------------------------------------------------------------
@@ -437,8 +478,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         asm = self._assembler(spoken)
         if not body["stream"]:
             asm.feed(await self.transport.apost(body))
-            return _result(asm)
-        if run_manager is not None and run_manager.handlers:
+        elif run_manager is not None and run_manager.handlers:
             async for _ in self._achunks(self.transport.astream(body), asm, run_manager):
                 pass
         else:
@@ -447,7 +487,7 @@ class ChatOpenRouterAudio(BaseChatModel):
                     async for raw in raw_chunks:
                         asm.feed(raw)
                     asm.check_complete()
-        return _result(asm)
+        return _result(asm, run_manager)
 
     async def _astream(
         self,
@@ -468,28 +508,19 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
         view = ChunkView(asm)
-
-        async def notify(chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-            if run_manager is not None:
-                chunk.message.id = _run_message_id(run_manager)
-                await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-            return chunk
-
+        # aclosing(): leaving early (break, cancellation) must end the HTTP stream now.
         try:
-            with _partial_on_error(asm):
-                async for raw in raw_chunks:
-                    if (chunk := view.chunk(asm.feed(raw))) is not None:
-                        yield await notify(chunk)
-                asm.check_complete()
+            async with aclosing(raw_chunks):
+                with _partial_on_error(asm):
+                    async for raw in raw_chunks:
+                        if (chunk := view.chunk(asm.feed(raw))) is not None:
+                            yield await _anotify(run_manager, chunk)
+                    asm.check_complete()
         except StreamError:
             if (rest := view.rest()) is not None:
-                yield await notify(rest)
+                yield await _anotify(run_manager, rest)
             raise
-        finally:
-            # Leaving early (break, cancellation) must close the HTTP stream now,
-            # not whenever the garbage collector finalizes the generator.
-            await raw_chunks.aclose()
-        yield await notify(view.last())
+        yield await _anotify(run_manager, view.last())
 
     async def _astream_chat_model_events(
         self,
@@ -503,29 +534,21 @@ class ChatOpenRouterAudio(BaseChatModel):
         asm = self._assembler(spoken)
         events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
         chunks = ChunkView(asm)
-
-        async def notify(chunk: ChatGenerationChunk | None) -> None:
-            if run_manager is not None and chunk is not None:
-                chunk.message.id = _run_message_id(run_manager)
-                await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-
-        raw_chunks = self.transport.astream(body)
         try:
-            with _partial_on_error(asm):
-                async for raw in raw_chunks:
-                    delta = asm.feed(raw)
-                    await notify(chunks.chunk(delta))
-                    for event in events.events(delta):
-                        yield event
-                asm.check_complete()
+            async with aclosing(self.transport.astream(body)) as raw_chunks:
+                with _partial_on_error(asm):
+                    async for raw in raw_chunks:
+                        delta = asm.feed(raw)
+                        await _anotify(run_manager, chunks.chunk(delta))
+                        for event in events.events(delta):
+                            yield event
+                    asm.check_complete()
         except StreamError:
-            await notify(chunks.rest())
+            await _anotify(run_manager, chunks.rest())
             for event in events.rest():
                 yield event
             raise
-        finally:
-            await raw_chunks.aclose()
-        await notify(chunks.last())
+        await _anotify(run_manager, chunks.last())
         for event in events.finish():
             yield event
 
@@ -640,9 +663,41 @@ class ChatOpenRouterAudio(BaseChatModel):
 
 
 def _run_message_id(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> str:
-    # The id core gives the final message of this run: chunks and the reply
-    # must agree, or LangGraph's message stream shows the reply twice.
+    # Chunks and the final reply of a run share one id, or LangGraph's message
+    # stream shows the reply twice (once as chunks, once whole).
     return "-".join((LC_ID_PREFIX, str(run_manager.run_id)))
+
+
+@overload
+def _notify(
+    run_manager: CallbackManagerForLLMRun | None, chunk: ChatGenerationChunk
+) -> ChatGenerationChunk: ...
+@overload
+def _notify(run_manager: CallbackManagerForLLMRun | None, chunk: None) -> None: ...
+def _notify(
+    run_manager: CallbackManagerForLLMRun | None, chunk: ChatGenerationChunk | None
+) -> ChatGenerationChunk | None:
+    """Hand a chunk to the run's callbacks (audio handlers, LangGraph) and return it."""
+    if run_manager is not None and chunk is not None:
+        chunk.message.id = _run_message_id(run_manager)
+        run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+    return chunk
+
+
+@overload
+async def _anotify(
+    run_manager: AsyncCallbackManagerForLLMRun | None, chunk: ChatGenerationChunk
+) -> ChatGenerationChunk: ...
+@overload
+async def _anotify(run_manager: AsyncCallbackManagerForLLMRun | None, chunk: None) -> None: ...
+async def _anotify(
+    run_manager: AsyncCallbackManagerForLLMRun | None, chunk: ChatGenerationChunk | None
+) -> ChatGenerationChunk | None:
+    """Async `_notify`."""
+    if run_manager is not None and chunk is not None:
+        chunk.message.id = _run_message_id(run_manager)
+        await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
+    return chunk
 
 
 def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
@@ -651,37 +706,34 @@ def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
     return JsonOutputParser()
 
 
-def _result(asm: ReplyAssembler) -> ChatResult:
+def _result(
+    asm: ReplyAssembler,
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> ChatResult:
     message = asm.message()
+    if run_manager is not None:
+        message.id = _run_message_id(run_manager)
     return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-class _partial_on_error:
+@contextmanager
+def _partial_on_error(asm: ReplyAssembler) -> Iterator[None]:
     """Attach what arrived so far to a `StreamError` raised inside the block."""
-
-    __slots__ = ("_asm",)
-
-    def __init__(self, asm: ReplyAssembler) -> None:
-        self._asm = asm
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        if isinstance(exc, StreamError) and exc.partial is None:
-            exc.partial = self._asm.message()
-        return False
+    try:
+        yield
+    except StreamError as err:
+        if err.partial is None:
+            err.partial = asm.message()
+        raise
 
 
-_FIELD_NAMES: dict[type, frozenset[str]] = {}
-
-
+@functools.cache
 def _field_names(cls: type[ChatOpenRouterAudio]) -> frozenset[str]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = frozenset(
-            {name for name in cls.model_fields}
-            | {f.alias for f in cls.model_fields.values() if f.alias}
-        )
-        _FIELD_NAMES[cls] = names
-    return names
+    """Every name the constructor accepts: fields, aliases, alias choices."""
+    names = set(cls.model_fields)
+    for field in cls.model_fields.values():
+        if field.alias:
+            names.add(field.alias)
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(c for c in field.validation_alias.choices if isinstance(c, str))
+    return frozenset(names)
