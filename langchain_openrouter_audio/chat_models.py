@@ -109,6 +109,19 @@ _MODEL_ONLY_OPTIONS = frozenset(
 )
 
 
+# A private bind() argument of with_structured_output: reply in text if the gateway allows.
+_PREFER_TEXT_REPLY = "_prefer_text_reply"
+
+
+def _has_input_audio(wire_messages: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "input_audio"
+        for message in wire_messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
 def _default_modalities() -> list[Literal["text", "audio"]]:
     return ["text", "audio"]
 
@@ -342,12 +355,18 @@ class ChatOpenRouterAudio(BaseChatModel):
                 f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
             )
             raise ValueError(msg)
-        modalities = list(kwargs.pop("modalities", self.modalities))
+        wire_messages = convert_messages(messages, max_audio_bytes=self.max_audio_bytes)
+        if kwargs.pop(_PREFER_TEXT_REPLY, False):
+            # gpt-audio models refuse a request with neither audio in nor audio out:
+            # answer in text when the question was heard, else keep the model's modalities.
+            modalities = ["text"] if _has_input_audio(wire_messages) else list(self.modalities)
+        else:
+            modalities = list(kwargs.pop("modalities", self.modalities))
         voice = kwargs.pop("voice", self.voice)
         spoken = "audio" in modalities
         body: dict[str, Any] = {
             "model": kwargs.pop("model", self.model),
-            "messages": convert_messages(messages, max_audio_bytes=self.max_audio_bytes),
+            "messages": wire_messages,
             **self._body_params(),
             **self.model_kwargs,
             **kwargs,
@@ -599,8 +618,9 @@ class ChatOpenRouterAudio(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """Return a runnable whose output matches `schema`.
 
-        The reply is requested as text (`modalities=["text"]`): speaking a
-        JSON object helps nobody.
+        The reply is requested as text when the messages hold audio (speaking
+        a JSON object helps nobody); without audio input it keeps the model's
+        modalities, since gpt-audio models refuse text in and text out.
 
         ```python
         class Answer(BaseModel):
@@ -622,7 +642,7 @@ class ChatOpenRouterAudio(BaseChatModel):
                 [schema],
                 tool_choice=name,
                 strict=strict,
-                modalities=["text"],
+                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = (
@@ -640,14 +660,14 @@ class ChatOpenRouterAudio(BaseChatModel):
                 response_format["strict"] = strict
             llm = self.bind(
                 response_format={"type": "json_schema", "json_schema": response_format},
-                modalities=["text"],
+                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = _json_parser(schema, is_pydantic)
         elif method == "json_mode":
             llm = self.bind(
                 response_format={"type": "json_object"},
-                modalities=["text"],
+                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = _json_parser(schema, is_pydantic)

@@ -557,3 +557,15 @@ def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes)
     )
     assert result == {"city": "Rome", "sunny": True}
     assert openrouter_server.requests[0].json["response_format"] == {"type": "json_object"}
+
+
+def test_structured_output_without_audio_input_keeps_speech(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    # gpt-audio refuses text in + text out, so a typed question gets a spoken JSON reply.
+    openrouter_server.enqueue(speech_reply(answer_pcm, '{"city": "Oslo", "sunny": false}'))
+    structured = llm.with_structured_output(Weather, method="json_schema")
+    assert structured.invoke("Weather in Oslo?") == Weather(city="Oslo", sunny=False)
+    body = openrouter_server.requests[0].json
+    assert body["modalities"] == ["text", "audio"]
+    assert body["response_format"]["type"] == "json_schema"
