@@ -202,11 +202,13 @@ class Transport:
         max_line_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self._url = httpx.URL(self.url)  # parsed once, not on every request
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
             **headers,
         }
+        self._stream_headers = {**self._headers, "Accept": "text/event-stream"}
         self._timeout = httpx.Timeout(timeout)
         self._max_retries = max(0, max_retries)
         # Injected clients belong to the caller: we never close them.
@@ -282,7 +284,7 @@ class Transport:
 
     def _post_once(self, content: bytes) -> dict[str, Any]:
         request = self.client.build_request(
-            "POST", self.url, content=content, headers=self._headers, timeout=self._timeout
+            "POST", self._url, content=content, headers=self._headers, timeout=self._timeout
         )
         try:
             response = self.client.send(request)
@@ -312,7 +314,7 @@ class Transport:
 
     def _open_stream(self, content: bytes) -> httpx.Response:
         request = self.client.build_request(
-            "POST", self.url, content=content, headers=self._stream_headers, timeout=self._timeout
+            "POST", self._url, content=content, headers=self._stream_headers, timeout=self._timeout
         )
         try:
             response = self.client.send(request, stream=True)
@@ -339,7 +341,7 @@ class Transport:
     async def _apost_once(self, content: bytes) -> dict[str, Any]:
         client = self.async_client
         request = client.build_request(
-            "POST", self.url, content=content, headers=self._headers, timeout=self._timeout
+            "POST", self._url, content=content, headers=self._headers, timeout=self._timeout
         )
         try:
             response = await client.send(request)
@@ -371,7 +373,7 @@ class Transport:
     async def _aopen_stream(self, content: bytes) -> httpx.Response:
         client = self.async_client
         request = client.build_request(
-            "POST", self.url, content=content, headers=self._stream_headers, timeout=self._timeout
+            "POST", self._url, content=content, headers=self._stream_headers, timeout=self._timeout
         )
         try:
             response = await client.send(request, stream=True)
@@ -386,10 +388,6 @@ class Transport:
                 await response.aclose()
             raise _status_error(response)
         return response
-
-    @property
-    def _stream_headers(self) -> dict[str, str]:
-        return {**self._headers, "Accept": "text/event-stream"}
 
     # -- lifecycle -----------------------------------------------------------
 
