@@ -169,7 +169,7 @@ class ChatOpenRouterAudio(BaseChatModel):
     timeout: float | None = 60.0
     """Seconds; for streams, the longest wait for the next bytes."""
     max_retries: int = 2
-    """Retries after the first attempt (connection errors, 408, 429, 5xx)."""
+    """Retries after the first attempt (connection errors, 408, 429, 500, 502, 503, 504)."""
     app_url: str | None = None
     """Sent as `HTTP-Referer` for OpenRouter's app attribution."""
     app_title: str | None = None
