@@ -156,11 +156,16 @@ def get_weather(city: str) -> str:
     return f"It is sunny in {city}."
 
 
-def _agent_script(server: OpenRouterTestServer, answer_pcm: bytes) -> None:
+def _scripted_agent(
+    llm: ChatOpenRouterAudio, server: OpenRouterTestServer, question_wav: bytes, answer_pcm: bytes
+) -> tuple[Any, HumanMessage]:
+    """An agent whose model calls the weather tool, then speaks; and a spoken question."""
     server.enqueue(
         tool_call_reply("get_weather", {"city": "Paris"}, call_id="call_w"),
         speech_reply(answer_pcm, "It is sunny in Paris.", audio_piece_bytes=2400),
     )
+    question = HumanMessage(content=[audio_block_from_bytes(question_wav)])
+    return create_agent(llm, [get_weather]), question
 
 
 def test_agent_graph_speech_in_tool_speech_out(
@@ -169,10 +174,8 @@ def test_agent_graph_speech_in_tool_speech_out(
     question_wav: bytes,
     answer_pcm: bytes,
 ) -> None:
-    _agent_script(openrouter_server, answer_pcm)
+    agent, question = _scripted_agent(llm, openrouter_server, question_wav, answer_pcm)
     handler = Recorder()
-    agent = create_agent(llm, [get_weather])
-    question = HumanMessage(content=[audio_block_from_bytes(question_wav)])
     result = agent.invoke({"messages": [question]}, config={"callbacks": [handler]})
 
     final = result["messages"][-1]
@@ -192,10 +195,8 @@ async def test_agent_graph_messages_stream_carries_raw_pcm(
     question_wav: bytes,
     answer_pcm: bytes,
 ) -> None:
-    _agent_script(openrouter_server, answer_pcm)
+    agent, question = _scripted_agent(llm, openrouter_server, question_wav, answer_pcm)
     handler = Recorder()
-    agent = create_agent(llm, [get_weather])
-    question = HumanMessage(content=[audio_block_from_bytes(question_wav)])
     pcm = bytearray()
     async for message, _meta in agent.astream(
         {"messages": [question]}, config={"callbacks": [handler]}, stream_mode="messages"
