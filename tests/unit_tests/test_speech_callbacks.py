@@ -39,7 +39,6 @@ class Recorder(AudioCallbackHandler):
         self.ends = 0
 
     def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
-        assert len(chunk) % 2 == 0 or True  # the last piece may be a half sample
         self.pcm += chunk
         self.rates.add(sample_rate)
 
