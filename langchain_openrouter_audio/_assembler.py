@@ -307,10 +307,11 @@ class ReplyAssembler:
         size = self.speech.size
         if not size:
             return None
-        if self._audio_block is not None and self._encoded_len == size:
+        if self._audio_block is not None:
+            # Encoding consumed the stored pieces: the block cannot grow afterwards.
+            if self._encoded_len != size:
+                raise RuntimeError("audio arrived after the reply's audio block was built")
             return self._audio_block
-        if self._encoded_len:
-            raise RuntimeError("audio arrived after the reply's audio block was built")
         if self.audio_output == "wav":
             # The JUNK chunk pads the header to 54 bytes, a multiple of 3, so the
             # received base64 text can follow it without being re-encoded.
@@ -450,10 +451,9 @@ class ChunkView:
     def last(self) -> ChatGenerationChunk:
         """The closing chunk: leftover PCM bytes, usage and response metadata."""
         asm = self._asm
-        content = self._content("", self._slicer.flush())
         return ChatGenerationChunk(
             message=AIMessageChunk(
-                content=content if asm.list_content else "",  # type: ignore[arg-type]
+                content=self._content("", self._slicer.flush()),  # type: ignore[arg-type]
                 usage_metadata=usage_metadata(asm.usage) if asm.usage else None,
                 response_metadata=asm.response_metadata(),
                 chunk_position="last",

@@ -46,23 +46,18 @@ from langchain_openrouter_audio.errors import (
     error_for_status,
 )
 
-__all__ = ["RETRYABLE_STATUS", "Transport", "create_lock", "parse_retry_after"]
+__all__ = ["RETRYABLE_STATUS", "Transport", "parse_retry_after"]
 
 logger = logging.getLogger("langchain_openrouter_audio")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# Guards lazy creation of clients and transports when threads race to the first call.
-_CREATE_LOCK = threading.Lock()
+# Guards lazy creation of the sync client when threads race to the first call.
+_CLIENT_LOCK = threading.Lock()
 
 MAX_RETRY_AFTER = 60.0
 """Longest `Retry-After` we honour; a server asking for more gets this."""
 
 _backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
-
-
-def create_lock() -> threading.Lock:
-    """The lock that guards lazy creation of transports and their clients."""
-    return _CREATE_LOCK
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -226,7 +221,7 @@ class Transport:
     def client(self) -> httpx.Client:
         """The pooled sync client, created on first use (one per transport, thread-safe)."""
         if self._client is None:
-            with _CREATE_LOCK:
+            with _CLIENT_LOCK:
                 if self._client is None:
                     self._client = httpx.Client(
                         timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
@@ -253,23 +248,20 @@ class Transport:
             )
         return client
 
+    def _retry_policy(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self._max_retries + 1),
+            "wait": _wait,
+            "retry": retry_if_exception(_is_retryable),
+            "before_sleep": _log_retry,
+            "reraise": True,
+        }
+
     def _retrying(self) -> Retrying:
-        return Retrying(
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=_wait,
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
+        return Retrying(**self._retry_policy())
 
     def _async_retrying(self) -> AsyncRetrying:
-        return AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=_wait,
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
+        return AsyncRetrying(**self._retry_policy())
 
     def _encode(self, body: dict[str, Any]) -> bytes:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -55,7 +56,7 @@ from langchain_openrouter_audio._request import (
     format_tool_choice,
     validate_tool,
 )
-from langchain_openrouter_audio._transport import Transport, create_lock
+from langchain_openrouter_audio._transport import Transport
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
 from langchain_openrouter_audio.errors import StreamError
 
@@ -85,6 +86,9 @@ _BODY_FIELDS = (
 
 _AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
 
+
+# Guards lazy creation of a model's transport when threads race to the first call.
+_TRANSPORT_LOCK = threading.Lock()
 
 _SECRET_SUFFIXES = ("key", "token", "secret", "password")
 
@@ -289,7 +293,7 @@ class ChatOpenRouterAudio(BaseChatModel):
     def transport(self) -> Transport:
         """The HTTP transport, created on first use and reused (pooled connections)."""
         if self._transport is None:
-            with create_lock():
+            with _TRANSPORT_LOCK:
                 if self._transport is None:
                     self._transport = Transport(
                         base_url=self.base_url,
