@@ -3,35 +3,27 @@
     python examples/voice_agent.py            # offline unless OPENROUTER_API_KEY is set
 
 With `OPENROUTER_API_KEY` set it talks to OpenRouter. Without it, it says so
-and runs the same code against the package's local OpenRouter server with
-scripted replies. The transcript prints as it is spoken; the answer is saved
-as `reply.wav` in the current directory.
-
-The spoken question comes from `espeak-ng` (Debian: `apt-get install
-espeak-ng`); without it the question is sent as text.
+and runs the same code against the package's local OpenRouter server, which
+answers with spoken clips shipped with the package (espeak-ng speech). The
+question is a shipped clip too: "What is the weather like in Paris right now?".
+The transcript prints as it is spoken; the answer is saved as `reply.wav` in
+the current directory.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import sys
-from collections.abc import Iterator
 from typing import Any
 
+from _offline import chat_model, clip_wav, transcript
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 
 from langchain_openrouter_audio import (
     AudioCallbackHandler,
-    ChatOpenRouterAudio,
     audio_block_from_bytes,
-    pcm16_to_wav,
     save_audio,
 )
-
-QUESTION = "What is the weather like in Paris right now?"
 
 
 def get_weather(city: str) -> str:
@@ -57,52 +49,14 @@ class LivePrinter(AudioCallbackHandler):
 
 
 def question_message() -> HumanMessage:
-    if shutil.which("espeak-ng") is None:
-        print("(espeak-ng not found: asking in text instead of speech)")
-        return HumanMessage(QUESTION)
-    from langchain_openrouter_audio.testing import speech_pcm16
-
-    wav = pcm16_to_wav(speech_pcm16(QUESTION))
-    print(f"Asking, in {len(wav) // 48000:.0f} s of speech: {QUESTION!r}")
+    """The spoken question: a WAV clip in a v1 `audio` block."""
+    wav = clip_wav("question")
+    print(f"Asking, in {(len(wav) - 44) / 48000:.1f} s of speech: {transcript('question')!r}")
     return HumanMessage(content=[audio_block_from_bytes(wav)])
 
 
-@contextlib.contextmanager
-def chat_model() -> Iterator[ChatOpenRouterAudio]:
-    """The real API with a key; otherwise the local server with a scripted reply."""
-    if os.environ.get("OPENROUTER_API_KEY"):
-        print("Using OpenRouter (OPENROUTER_API_KEY is set).")
-        llm = ChatOpenRouterAudio(app_title="langchain-openrouter-audio voice agent")
-        try:
-            yield llm
-        finally:
-            llm.close()
-        return
-    print("No OPENROUTER_API_KEY: running offline against the local OpenRouter test server.")
-    from langchain_openrouter_audio.testing import (
-        OpenRouterTestServer,
-        speech_pcm16,
-        speech_reply,
-        tone_pcm16,
-        tool_call_reply,
-    )
-
-    answer = "It is twenty one degrees and sunny in Paris."
-    pcm = speech_pcm16(answer) if shutil.which("espeak-ng") else tone_pcm16(2.0)
-    with OpenRouterTestServer(api_key="offline-demo-key") as server:
-        server.enqueue(
-            tool_call_reply("get_weather", {"city": "Paris"}),
-            speech_reply(pcm, answer),
-        )
-        llm = ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key)
-        try:
-            yield llm
-        finally:
-            llm.close()
-
-
 def main() -> int:
-    with chat_model() as llm:
+    with chat_model(app_title="langchain-openrouter-audio voice agent") as llm:
         agent = create_agent(llm, [get_weather], system_prompt="Answer briefly, out loud.")
         printer = LivePrinter()
         result = agent.invoke({"messages": [question_message()]}, config={"callbacks": [printer]})

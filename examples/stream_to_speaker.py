@@ -1,0 +1,61 @@
+"""Hear a reply while it is generated: play it on the speaker, or write it to a file.
+
+    python examples/stream_to_speaker.py            # offline unless OPENROUTER_API_KEY is set
+    python examples/stream_to_speaker.py --file     # always write story.wav, never play
+
+Speech reaches the `SpeakerPlayer` callback chunk by chunk, so playback starts
+with the first piece, long before the reply is complete. Without sounddevice
+(`pip install 'langchain-openrouter-audio[playback]'`) or without an output
+device, the same chunks go to a `WavFileWriter` and land in `story.wav`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _offline import chat_model
+from langchain_core.callbacks import BaseCallbackHandler
+
+from langchain_openrouter_audio import SpeakerPlayer, WavFileWriter, audio_pcm
+
+PROMPT = "Tell me a very short story."
+OUT = "story.wav"
+
+
+def speech_sink(to_file: bool) -> BaseCallbackHandler:
+    """A `SpeakerPlayer` when a sound device is there, else a `WavFileWriter`."""
+    if not to_file:
+        try:
+            player = SpeakerPlayer()  # ImportError without the [playback] extra
+            import sounddevice
+
+            sounddevice.query_devices(kind="output")  # raises when there is no output device
+        except Exception as err:  # no extra, no PortAudio library, no device: all mean "no"
+            print(f"No speaker ({type(err).__name__}: {err}); writing {OUT} instead.")
+        else:
+            print("Playing on the default output device as the speech arrives.")
+            return player
+    return WavFileWriter(OUT)
+
+
+def main(argv: list[str]) -> int:
+    sink = speech_sink(to_file="--file" in argv)
+    with chat_model() as llm:
+        total = None
+        pieces = 0
+        for chunk in llm.stream(PROMPT, config={"callbacks": [sink]}):
+            print(chunk.text, end="", flush=True)
+            pieces += 1
+            total = chunk if total is None else total + chunk
+    print()
+    if total is None:
+        print("No reply.")
+        return 1
+    seconds = len(audio_pcm(total)) / 2 / llm.sample_rate
+    where = f"written to {OUT}" if isinstance(sink, WavFileWriter) else "played"
+    print(f"{pieces} chunks, {seconds:.1f} s of speech {where}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
