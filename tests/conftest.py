@@ -1,4 +1,7 @@
-"""Shared fixtures: the local OpenRouter server, a model pointed at it, real audio."""
+"""Shared fixtures: a model pointed at the local server, real audio.
+
+`openrouter_server` comes from the package's pytest plugin (a `pytest11` entry point).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,6 @@ import pytest
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.audio import pcm16_to_wav
 from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_pcm16, tone_pcm16
-from langchain_openrouter_audio.testing.pytest_plugin import openrouter_server
-
-__all__ = ["openrouter_server"]
 
 HAS_ESPEAK = shutil.which("espeak-ng") is not None
 
@@ -27,7 +27,7 @@ def llm(openrouter_server: OpenRouterTestServer) -> Iterator[ChatOpenRouterAudio
         timeout=10,
     )
     yield model
-    model.transport.close()
+    model.close()
 
 
 @pytest.fixture(scope="session")

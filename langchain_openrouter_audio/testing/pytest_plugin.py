@@ -1,12 +1,19 @@
 """Pytest fixture for `OpenRouterTestServer`.
 
-Use it from a ``conftest.py``::
+Installing the package registers this module as a pytest plugin (a ``pytest11`` entry
+point), so the ``openrouter_server`` fixture is there in every test, with no import::
 
-    pytest_plugins = ["langchain_openrouter_audio.testing.pytest_plugin"]
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio.testing import text_reply
 
     def test_hello(openrouter_server):
         openrouter_server.enqueue(text_reply("Hello"))
-        ...  # client with base_url=openrouter_server.base_url, api_key="test-key"
+        llm = ChatOpenRouterAudio(
+            base_url=openrouter_server.base_url, api_key=openrouter_server.api_key
+        )
+        ...
+
+Run with ``-p no:langchain_openrouter_audio`` to switch it off.
 """
 
 from __future__ import annotations
