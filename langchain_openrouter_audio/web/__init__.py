@@ -1,0 +1,38 @@
+"""A voice agent on a web page: `voice_app(agent)` is an ASGI app with a page and a WebSocket.
+
+Needs ``pip install 'langchain-openrouter-audio[web]'`` (Starlette and uvicorn).
+
+```python
+import uvicorn
+from langchain_openrouter_audio import ChatOpenRouterAudio
+from langchain_openrouter_audio.web import voice_app
+
+uvicorn.run(voice_app(ChatOpenRouterAudio()), port=8000)
+```
+
+WebSocket protocol at ``/ws`` (text frames are JSON objects with a ``type``):
+
+- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first; then binary frames of
+  microphone audio, raw PCM16 little-endian mono at that rate (the page sends 20 ms frames);
+  ``{"type": "ptt_start"}`` / ``{"type": "ptt_end"}`` around push-to-talk speech (bypasses
+  endpointing); ``{"type": "played", "turn": n, "seconds": s, "done": bool}`` playback
+  progress; ``{"type": "stopped", "turn": n, "seconds": s}`` after a ``stop``.
+- server -> page: ``ready``; ``speech_start`` (the user started talking); ``utterance``
+  (an utterance ended: turn ``n`` starts); ``transcript`` pieces; ``tool_call`` and
+  ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
+  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end``;
+  ``stop`` (barge-in: stop playing turn ``n`` now and answer ``stopped``); ``error``.
+"""
+
+try:
+    import starlette  # noqa: F401
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "langchain_openrouter_audio.web needs Starlette and uvicorn: "
+        "pip install 'langchain-openrouter-audio[web]'"
+    ) from err
+
+from langchain_openrouter_audio.web._app import voice_app
+from langchain_openrouter_audio.web._session import VoiceSession
+
+__all__ = ["VoiceSession", "voice_app"]

@@ -1,0 +1,128 @@
+"""`voice_app`: the Starlette app serving the voice page and its WebSocket."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from langchain_openrouter_audio.web._session import EndpointerLike, VoiceSession
+
+__all__ = ["voice_app"]
+
+logger = logging.getLogger("langchain_openrouter_audio.web")
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# 1013 "try again later": the page shows it and a load balancer can send the user elsewhere.
+_CLOSE_FULL = 1013
+
+
+def voice_app(
+    agent: Runnable[Any, Any],
+    *,
+    title: str = "Voice agent",
+    sample_rate: int = 16_000,
+    silence_ms: int = 600,
+    min_speech_ms: int = 200,
+    config: RunnableConfig | None = None,
+    max_sessions: int | None = None,
+    make_endpointer: Callable[[int], EndpointerLike] | None = None,
+) -> Starlette:
+    """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
+
+    `agent` is a chat model (it gets the message list) or a graph that takes and returns
+    ``{"messages": [...]}`` such as `langchain.agents.create_agent`; it should have no
+    checkpointer: each connection holds its own conversation. `sample_rate` is the rate the
+    page sends the microphone at (16000 or 24000); utterances are found with
+    `langchain_openrouter_audio.voice.Endpointer(sample_rate, silence_ms, min_speech_ms)`
+    unless `make_endpointer(rate)` builds another. Over `max_sessions` open connections,
+    new ones are closed with code 1013.
+
+    ```python
+    import uvicorn
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio.web import voice_app
+
+    app = voice_app(ChatOpenRouterAudio())
+    uvicorn.run(app, port=8000)  # open http://localhost:8000 and press Talk
+    ```
+    """
+    if sample_rate not in (16_000, 24_000):
+        raise ValueError("sample_rate must be 16000 or 24000")
+    endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
+    sessions: set[VoiceSession] = set()
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "sessions": len(sessions)})
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if max_sessions is not None and len(sessions) >= max_sessions:
+            await websocket.close(code=_CLOSE_FULL, reason="server busy")
+            return
+
+        async def send(message: dict[str, Any] | bytes) -> None:
+            if websocket.application_state != WebSocketState.CONNECTED:
+                return
+            if isinstance(message, bytes):
+                await websocket.send_bytes(message)
+            else:
+                await websocket.send_json(message)
+
+        session = VoiceSession(
+            agent,
+            send,
+            make_endpointer=endpointer_factory,
+            config=config,
+            allowed_rates=(sample_rate,),
+        )
+        sessions.add(session)
+        try:
+            while True:
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                if frame.get("bytes") is not None:
+                    await session.on_audio(frame["bytes"])
+                elif frame.get("text") is not None:
+                    await session.on_text(frame["text"])
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sessions.discard(session)
+            await session.close()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", health),
+        WebSocketRoute("/ws", socket),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sessions = sessions
+    return app
+
+
+def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:
+    from langchain_openrouter_audio.voice import Endpointer
+
+    def make(rate: int) -> EndpointerLike:
+        return Endpointer(sample_rate=rate, silence_ms=silence_ms, min_speech_ms=min_speech_ms)
+
+    return make

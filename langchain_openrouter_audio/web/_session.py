@@ -1,0 +1,318 @@
+"""One browser connection: endpointing, a turn per utterance, streaming the reply, barge-in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
+from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
+
+__all__ = ["EndpointerLike", "VoiceSession"]
+
+logger = logging.getLogger("langchain_openrouter_audio.web")
+
+# How long the page may take to answer "stop" with what it played before the server assumes
+# the last progress report: a page that hangs must not hang the conversation.
+_STOP_ACK_TIMEOUT_S = 2.0
+
+
+class EndpointerLike(Protocol):
+    """What the session needs from `langchain_openrouter_audio.voice.Endpointer`."""
+
+    speaking: bool
+
+    def push(self, pcm: bytes) -> list[bytes]: ...
+
+    def flush(self) -> list[bytes]: ...
+
+
+Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
+
+
+class _Turn:
+    """One reply: what was sent to the page, and what the page says it played."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.transcript = ""
+        self.pcm = bytearray()
+        self.sample_rate = 24_000
+        self.task: asyncio.Task[None] | None = None
+        self.state_messages: list[BaseMessage] | None = None  # latest graph state seen
+        self.played_s = 0.0
+        self.finished_playing = False
+        self.stop_sent = False
+        self.stopped: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    @property
+    def generating(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    @property
+    def active(self) -> bool:
+        """The reply is still being generated or may still be playing on the page."""
+        return self.generating or not self.finished_playing
+
+
+class _Relay(AsyncAudioCallbackHandler):
+    """Forwards the reply's transcript, speech and tool calls to the page as they happen."""
+
+    def __init__(self, session: VoiceSession, turn: _Turn) -> None:
+        super().__init__()
+        self._session = session
+        self._turn = turn
+        self._announced_rate: int | None = None
+
+    async def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
+        self._turn.transcript += text
+        await self._session.send({"type": "transcript", "turn": self._turn.number, "text": text})
+
+    async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        turn = self._turn
+        if self._announced_rate != sample_rate:
+            self._announced_rate = turn.sample_rate = sample_rate
+            await self._session.send(
+                {"type": "audio_start", "turn": turn.number, "sample_rate": sample_rate}
+            )
+        turn.pcm += chunk
+        await self._session.send(chunk)
+
+    async def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        args: Any = inputs if inputs is not None else input_str
+        await self._session.send(
+            {"type": "tool_call", "turn": self._turn.number, "name": name, "args": args}
+        )
+
+    async def on_tool_end(self, output: Any, **kwargs: Any) -> None:
+        text = getattr(output, "content", output)
+        await self._session.send(
+            {"type": "tool_result", "turn": self._turn.number, "output": str(text)}
+        )
+
+
+class VoiceSession:
+    """The conversation of one WebSocket connection (see `voice_app` for the protocol)."""
+
+    def __init__(
+        self,
+        agent: Runnable[Any, Any],
+        send: Send,
+        *,
+        make_endpointer: Callable[[int], EndpointerLike],
+        config: RunnableConfig | None = None,
+        allowed_rates: tuple[int, ...] = (16_000, 24_000),
+    ) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.agent = agent
+        self.history: list[BaseMessage] = []
+        self._send = send
+        self._send_lock = asyncio.Lock()
+        self._make_endpointer = make_endpointer
+        self._config = config or {}
+        self._allowed_rates = allowed_rates
+        self._is_chat_model = isinstance(agent, BaseChatModel)
+        self._endpointer: EndpointerLike | None = None
+        self._rate = 0
+        self._ptt: bytearray | None = None
+        self._utterances: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._turn: _Turn | None = None
+        self._turns = 0
+        self._conductor: asyncio.Task[None] | None = None
+
+    # -- page -> server -------------------------------------------------------------
+
+    async def on_text(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            await self.send({"type": "error", "message": "control messages must be JSON"})
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "hello":
+            await self._hello(message)
+        elif kind == "ptt_start":
+            self._ptt = bytearray()
+            await self._barge_in()
+        elif kind == "ptt_end":
+            audio, self._ptt = self._ptt, None
+            if audio:
+                self._utterances.put_nowait(bytes(audio))
+        elif kind in ("played", "stopped"):
+            self._on_played(message, stopped=kind == "stopped")
+        else:
+            await self.send({"type": "error", "message": f"unknown message type {kind!r}"})
+
+    async def on_audio(self, pcm: bytes) -> None:
+        if self._endpointer is None:
+            await self.send({"type": "error", "message": "send hello before audio"})
+            return
+        if len(pcm) % 2:
+            await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
+            return
+        if self._ptt is not None:
+            self._ptt += pcm
+            return
+        endpointer = self._endpointer
+        was_speaking = endpointer.speaking
+        for utterance in endpointer.push(pcm):
+            self._utterances.put_nowait(utterance)
+        if endpointer.speaking and not was_speaking:
+            await self.send({"type": "speech_start"})
+            await self._barge_in()
+
+    async def _hello(self, message: dict[str, Any]) -> None:
+        rate = message.get("sample_rate")
+        if rate not in self._allowed_rates:
+            await self.send(
+                {
+                    "type": "error",
+                    "message": f"sample_rate must be one of {list(self._allowed_rates)}",
+                }
+            )
+            return
+        self._rate = int(rate)
+        self._endpointer = self._make_endpointer(self._rate)
+        if self._conductor is None:
+            self._conductor = asyncio.create_task(self._conduct())
+        await self.send({"type": "ready", "session": self.id, "sample_rate": self._rate})
+
+    def _on_played(self, message: dict[str, Any], *, stopped: bool) -> None:
+        turn = self._turn
+        if turn is None or message.get("turn") != turn.number:
+            return
+        seconds = message.get("seconds")
+        if isinstance(seconds, int | float) and seconds >= 0:
+            turn.played_s = float(seconds)
+        if message.get("done") or stopped:
+            turn.finished_playing = True
+        if stopped and not turn.stopped.done():
+            turn.stopped.set_result(turn.played_s)
+
+    # -- server -> page ---------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any] | bytes) -> None:
+        # Relay callbacks, the reader and the conductor all send: one frame at a time.
+        async with self._send_lock:
+            await self._send(message)
+
+    # -- turns ------------------------------------------------------------------------
+
+    async def _barge_in(self) -> None:
+        """The user speaks over the reply: tell the page to stop playing it at once."""
+        turn = self._turn
+        if turn is None or not turn.active or turn.stop_sent:
+            return
+        turn.stop_sent = True
+        await self.send({"type": "stop", "turn": turn.number})
+
+    async def _conduct(self) -> None:
+        """Takes utterances in order; each one ends the reply before it and starts a turn."""
+        while (utterance := await self._utterances.get()) is not None:
+            previous = self._turn
+            if previous is not None and previous.active:
+                await self._barge_in()
+                await self._settle_interrupted(previous)
+            turn = self._turn = _Turn(self._turns + 1)
+            self._turns += 1
+            turn.task = asyncio.create_task(self._run_turn(turn, utterance))
+
+    async def _settle_interrupted(self, turn: _Turn) -> None:
+        """Stop the interrupted reply and keep only what the page played of it."""
+        if turn.stop_sent:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn.stopped), _STOP_ACK_TIMEOUT_S)
+        heard = turn.played_s
+        if turn.task is not None and not turn.task.done():
+            turn.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await turn.task
+            base = turn.state_messages if turn.state_messages is not None else self.history
+            partial = _partial_reply(turn)
+            self.history = [*base, *([partial] if partial is not None else [])]
+        if self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
+            self.history[-1] = _truncate(self.history[-1], heard)
+        logger.debug("session %s: turn %d interrupted at %.2f s", self.id, turn.number, heard)
+
+    async def _run_turn(self, turn: _Turn, utterance: bytes) -> None:
+        seconds = len(utterance) / 2 / self._rate
+        await self.send({"type": "utterance", "turn": turn.number, "seconds": round(seconds, 3)})
+        wav = pcm16_to_wav(utterance, sample_rate=self._rate)
+        question = HumanMessage(content=[dict(audio_block_from_bytes(wav, "audio/wav"))])
+        self.history = [*self.history, question]
+        config: RunnableConfig = {
+            **self._config,
+            "callbacks": [*_callbacks(self._config), _Relay(self, turn)],
+        }
+        try:
+            if self._is_chat_model:
+                reply = await self.agent.ainvoke(self.history, config)
+                self.history = [*self.history, reply]
+            else:
+                turn.state_messages = list(self.history)
+                async for state in self.agent.astream(
+                    {"messages": self.history}, config, stream_mode="values"
+                ):
+                    if isinstance(state, dict) and isinstance(state.get("messages"), list):
+                        turn.state_messages = list(state["messages"])
+                self.history = turn.state_messages
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            logger.exception("session %s: turn %d failed", self.id, turn.number)
+            await self.send({"type": "error", "turn": turn.number, "message": str(err)})
+        await self.send({"type": "reply_end", "turn": turn.number, "audio_bytes": len(turn.pcm)})
+        if not turn.pcm:
+            turn.finished_playing = True  # nothing for the page to play
+
+    async def close(self) -> None:
+        """The connection ended: stop the reply in progress and the conductor."""
+        tasks = [self._conductor, self._turn.task if self._turn is not None else None]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        for task in tasks:
+            if task is None:
+                continue
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _callbacks(config: RunnableConfig) -> list[Any]:
+    callbacks = config.get("callbacks")
+    return list(callbacks) if isinstance(callbacks, list) else []
+
+
+def _partial_reply(turn: _Turn) -> AIMessage | None:
+    """What the page got of a reply cut off while it was still being generated."""
+    if not turn.pcm and not turn.transcript:
+        return None
+    content: list[str | dict[str, Any]] = [{"type": "text", "text": turn.transcript}]
+    if turn.pcm:
+        wav = pcm16_to_wav(bytes(turn.pcm), sample_rate=turn.sample_rate)
+        content.append(dict(audio_block_from_bytes(wav, "audio/wav")))
+    return AIMessage(content=content)
+
+
+def _truncate(message: AIMessage, heard_s: float) -> AIMessage:
+    from langchain_openrouter_audio.voice import truncate_to_heard  # type: ignore[attr-defined]
+
+    result: AIMessage = truncate_to_heard(message, heard_s)
+    return result
