@@ -1,0 +1,144 @@
+"""Endpointing: cut a live PCM stream into utterances, one per thing the user said."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from langchain_openrouter_audio.voice.frames import FrameBuffer
+from langchain_openrouter_audio.voice.vad import VadKind, make_vad
+
+__all__ = ["Endpointer"]
+
+_FRAME_MS = 30  # the longest frame WebRTC's detector takes: fewest calls, steadiest decisions
+
+
+class Endpointer:
+    """Finds utterances in a PCM16 mono stream with a voice activity detector.
+
+    `push(pcm)` takes audio in pieces of any size and returns each utterance that has ended,
+    i.e. is followed by `silence_ms` of silence; an utterance is the speech plus up to
+    `padding_ms` of audio on each side. Voice activity under `min_speech_ms` (a click, a
+    cough) is dropped. `flush()` ends any utterance in progress.
+
+    `vad="auto"` uses WebRTC's detector when the `[listen]` extra (`webrtcvad-wheels`) is
+    installed, else the energy detector; `"webrtc"` or `"energy"` pick one.
+    `speaking` is True from the moment `min_speech_ms` of speech is heard until the
+    utterance ends (what barge-in watches).
+
+    ```python
+    from langchain_openrouter_audio.testing import speech_pcm16
+    from langchain_openrouter_audio.voice import Endpointer
+
+    speech = speech_pcm16("Hello there.", sample_rate=16000)
+    silence = bytes(2 * 16000)  # one second
+    endpointer = Endpointer(sample_rate=16000)
+    utterances = endpointer.push(silence + speech + silence) + endpointer.flush()
+    assert len(utterances) == 1
+    ```
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        silence_ms: int = 600,
+        min_speech_ms: int = 200,
+        *,
+        vad: VadKind = "auto",
+        aggressiveness: int = 2,
+        padding_ms: int = 150,
+    ) -> None:
+        if silence_ms <= 0 or min_speech_ms < 0 or padding_ms < 0:
+            raise ValueError("need silence_ms > 0, min_speech_ms >= 0 and padding_ms >= 0")
+        self.sample_rate = sample_rate
+        self.silence_ms = silence_ms
+        self.min_speech_ms = min_speech_ms
+        self.padding_ms = padding_ms
+        self._vad = make_vad(vad, sample_rate, aggressiveness)
+        self._frames = FrameBuffer(sample_rate, _FRAME_MS)
+        self._pad_frames = -(-padding_ms // _FRAME_MS)
+        self._before: deque[bytes] = deque(maxlen=self._pad_frames)
+        self._utterance: list[bytes] = []
+        self._voiced = 0  # voiced frames in the current utterance
+        self._silent_run = 0  # unvoiced frames since the last voiced one
+        self._frames_seen = 0
+        self._speech_end_frame = 0
+        self.speaking = False
+
+    @property
+    def vad(self) -> str:
+        """The detector in use: `"webrtc"` or `"energy"`."""
+        return self._vad.name
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of audio pushed so far (whole frames)."""
+        return self._frames_seen * _FRAME_MS / 1000
+
+    @property
+    def last_speech_end_s(self) -> float:
+        """Stream time at which the last finished utterance's speech stopped."""
+        return self._speech_end_frame * _FRAME_MS / 1000
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        """Add audio; return the utterances that ended in it (PCM16 at `sample_rate`)."""
+        done: list[bytes] = []
+        for frame in self._frames.push(pcm):
+            utterance = self._step(frame)
+            if utterance is not None:
+                done.append(utterance)
+        return done
+
+    def flush(self) -> list[bytes]:
+        """End the stream: return the utterance in progress (if it is speech), then reset."""
+        done: list[bytes] = []
+        tail = self._frames.flush()
+        if tail and (utterance := self._step(tail)) is not None:
+            done.append(utterance)
+        if self._utterance and (utterance := self._finish()) is not None:
+            done.append(utterance)
+        self._before.clear()
+        return done
+
+    def reset(self) -> None:
+        """Forget everything heard so far (e.g. after the agent spoke)."""
+        self._frames.flush()
+        self._before.clear()
+        self._utterance = []
+        self._voiced = self._silent_run = 0
+        self.speaking = False
+
+    def _step(self, frame: bytes) -> bytes | None:
+        self._frames_seen += 1
+        voiced = self._vad.is_speech(frame)
+        if not self._utterance:
+            if not voiced:
+                self._before.append(frame)
+                return None
+            self._utterance = [*self._before, frame]
+            self._before.clear()
+            self._voiced, self._silent_run = 1, 0
+        else:
+            self._utterance.append(frame)
+            if voiced:
+                self._voiced += 1
+                self._silent_run = 0
+            else:
+                self._silent_run += 1
+        if self._voiced * _FRAME_MS >= self.min_speech_ms:
+            self.speaking = True
+        if self._silent_run * _FRAME_MS >= self.silence_ms:
+            return self._finish()
+        return None
+
+    def _finish(self) -> bytes | None:
+        frames, trailing = self._utterance, self._silent_run
+        confirmed = self._voiced * _FRAME_MS >= self.min_speech_ms
+        self._utterance = []
+        self._voiced = self._silent_run = 0
+        self.speaking = False
+        keep = len(frames) - trailing + min(trailing, self._pad_frames)
+        self._before.extend(frames[keep:])
+        if not confirmed:
+            return None
+        self._speech_end_frame = self._frames_seen - trailing
+        return b"".join(frames[:keep])

@@ -1,0 +1,121 @@
+"""Voice activity detectors: is this frame speech?
+
+`WebRtcVad` wraps Google's WebRTC detector (`webrtcvad-wheels`, the `[listen]` extra).
+`EnergyVad` is the fallback without native code: a frame is speech when its level is
+`margin_db` above the noise floor (the quietest frame of the last 1.5 s) and above
+`min_dbfs`. It copes with silence and steady noise; unlike WebRTC it takes loud
+non-speech (music, a door, a voice on the TV) for speech.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Literal, Protocol
+
+from langchain_openrouter_audio.voice._pcm import rms
+from langchain_openrouter_audio.voice.resample import Resampler
+
+__all__ = ["EnergyVad", "VadKind", "VoiceDetector", "WebRtcVad", "make_vad"]
+
+VadKind = Literal["auto", "webrtc", "energy"]
+
+_WEBRTC_RATES = (8000, 16000, 32000, 48000)
+_GATE_DBFS = -60.0
+
+
+class VoiceDetector(Protocol):
+    """Decides, frame by frame (10, 20 or 30 ms of PCM16 mono), whether it is speech."""
+
+    name: str
+
+    def is_speech(self, frame: bytes) -> bool: ...
+
+
+def _import_webrtcvad() -> Any:
+    try:
+        import webrtcvad  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError as err:
+        msg = (
+            "the WebRTC voice detector needs webrtcvad-wheels: "
+            "pip install 'langchain-openrouter-audio[listen]'"
+        )
+        raise ImportError(msg) from err
+    return webrtcvad
+
+
+class _Levels:
+    """Frame level in dBFS against a noise floor: the quietest frame of the last ~1.5 s.
+
+    Speech always dips between syllables within that window; steady noise does not, so
+    the minimum follows the noise and not the voice ("minimum statistics").
+    """
+
+    def __init__(self, window_frames: int = 50) -> None:
+        self._window: deque[float] = deque(maxlen=window_frames)
+
+    def above_floor(self, frame: bytes) -> tuple[float, float]:
+        """(level, level minus the noise floor), both in dB."""
+        level = 20 * math.log10(max(rms(frame), 1.0) / 32768)
+        self._window.append(level)
+        return level, level - min(self._window)
+
+
+class WebRtcVad:
+    """WebRTC's GMM voice detector, gated by level; other rates go to it at 16 kHz.
+
+    The level gate (`gate_db` over the noise floor and over -60 dBFS) drops the frames
+    WebRTC keeps calling speech after a loud click or a word ends (its hangover), so a
+    click is not speech and an utterance ends where the voice does.
+    """
+
+    name = "webrtc"
+
+    def __init__(self, sample_rate: int, aggressiveness: int = 2, *, gate_db: float = 6.0) -> None:
+        self._vad = _import_webrtcvad().Vad(aggressiveness)
+        self._source_rate = sample_rate
+        self._rate = sample_rate if sample_rate in _WEBRTC_RATES else 16000
+        self._resampler = None if self._rate == sample_rate else Resampler(sample_rate, 16000)
+        self._levels = _Levels()
+        self.gate_db = gate_db
+
+    def is_speech(self, frame: bytes) -> bool:
+        level, over_floor = self._levels.above_floor(frame)
+        if self._resampler is not None:
+            want = len(frame) // 2 * self._rate // self._source_rate * 2
+            # ratecv output can be a sample short or long; WebRTC wants exact frame sizes.
+            frame = self._resampler.push(frame)[:want].ljust(want, b"\x00")
+        voiced = bool(self._vad.is_speech(frame, self._rate))
+        return voiced and level > _GATE_DBFS and over_floor > self.gate_db
+
+
+class EnergyVad:
+    """Level detector (no native code): speech is `margin_db` over the noise floor.
+
+    Also over `min_dbfs` absolute, so a silent room's faint hiss is not speech.
+    """
+
+    name = "energy"
+
+    def __init__(self, *, margin_db: float = 12.0, min_dbfs: float = -45.0) -> None:
+        self.margin_db = margin_db
+        self.min_dbfs = min_dbfs
+        self._levels = _Levels()
+
+    def is_speech(self, frame: bytes) -> bool:
+        level, over_floor = self._levels.above_floor(frame)
+        return level > self.min_dbfs and over_floor > self.margin_db
+
+
+def make_vad(kind: VadKind, sample_rate: int, aggressiveness: int = 2) -> VoiceDetector:
+    """`"webrtc"` (needs the extra), `"energy"`, or `"auto"`: WebRTC when installed."""
+    if kind == "energy":
+        return EnergyVad()
+    if kind == "webrtc":
+        return WebRtcVad(sample_rate, aggressiveness)
+    if kind == "auto":
+        try:
+            return WebRtcVad(sample_rate, aggressiveness)
+        except ImportError:
+            return EnergyVad()
+    raise ValueError(f"vad must be 'auto', 'webrtc' or 'energy', not {kind!r}")
