@@ -26,6 +26,7 @@ from langchain_openrouter_audio.callbacks import (
     WavFileWriter,
 )
 from langchain_openrouter_audio.chat_models import ChatOpenRouterAudio
+from langchain_openrouter_audio.cost import get_openrouter_callback
 from langchain_openrouter_audio.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -68,6 +69,7 @@ __all__ = [
     "audio_bytes",
     "audio_pcm",
     "display_audio",
+    "get_openrouter_callback",
     "pcm16_to_wav",
     "record_audio_block",
     "save_audio",

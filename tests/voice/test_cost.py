@@ -1,0 +1,177 @@
+"""get_openrouter_callback over the local server's real sockets, every way a model is called.
+
+Each request is billed a distinct power of two, so the summed cost says exactly which
+runs were counted: a run counted twice or missed gives another number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.tools import tool
+
+from langchain_openrouter_audio import ChatOpenRouterAudio, get_openrouter_callback
+from langchain_openrouter_audio.testing import (
+    OpenRouterTestServer,
+    RecordedRequest,
+    Reply,
+    speech_reply,
+    tone_pcm16,
+    tool_call_reply,
+)
+
+
+class Billing:
+    """Answers every request with speech billed 2**-k for the k-th request."""
+
+    def __init__(self, server: OpenRouterTestServer) -> None:
+        self._count = itertools.count(1)
+        self._lock = threading.Lock()
+        self.billed: list[float] = []
+        server.responder = self
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            cost = 2.0 ** -next(self._count)
+            self.billed.append(cost)
+        return speech_reply(tone_pcm16(0.5), "Sure, here you go.", cost=cost)
+
+
+def usage_sum(messages: list[BaseMessage], key: str, detail: str | None = None) -> int:
+    total = 0
+    for message in messages:
+        usage: Any = getattr(message, "usage_metadata", None) or {}
+        total += int((usage.get(detail) or {}).get("audio", 0) if detail else usage.get(key, 0))
+    return total
+
+
+def check(cb: Any, billing: Billing, replies: list[BaseMessage]) -> None:
+    assert cb.successful_requests == len(billing.billed) == len(replies)
+    assert cb.total_cost == sum(billing.billed)  # exact: distinct powers of two
+    assert cb.prompt_tokens == usage_sum(replies, "input_tokens") > 0
+    assert cb.completion_tokens == usage_sum(replies, "output_tokens") > 0
+    assert cb.total_tokens == cb.prompt_tokens + cb.completion_tokens
+    assert cb.completion_audio_tokens == usage_sum(replies, "", "output_token_details") > 0
+    assert cb.runs_without_cost == 0
+
+
+def summed(chunks: list[Any]) -> BaseMessage:
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    return total  # type: ignore[no-any-return]
+
+
+def test_invoke_stream_and_batch(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    billing = Billing(openrouter_server)
+    with get_openrouter_callback() as cb:
+        replies: list[BaseMessage] = [llm.invoke("one")]
+        replies.append(summed(list(llm.stream("two"))))
+        replies += llm.batch(["three", "four", "five"], config={"max_concurrency": 3})
+    check(cb, billing, replies)
+    llm.invoke("after the block")
+    assert cb.successful_requests == 5
+
+
+async def test_async_and_concurrent_tasks(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    billing = Billing(openrouter_server)
+
+    async def streamed(prompt: str) -> BaseMessage:
+        return summed([chunk async for chunk in llm.astream(prompt)])
+
+    with get_openrouter_callback() as cb:
+        replies = list(
+            await asyncio.gather(
+                *(llm.ainvoke(f"q{i}") for i in range(4)), *(streamed(f"s{i}") for i in range(4))
+            )
+        )
+        replies += await llm.abatch(["b1", "b2"])
+    check(cb, billing, replies)
+
+
+def test_nested_blocks_and_tasks_in_separate_blocks(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    billing = Billing(openrouter_server)
+    with get_openrouter_callback() as outer:
+        first = llm.invoke("outer")
+        with get_openrouter_callback() as inner:
+            second = llm.invoke("inner")
+    assert inner.successful_requests == 1
+    assert inner.total_cost == billing.billed[1]
+    check(outer, billing, [first, second])
+
+    async def one_block(prompt: str) -> tuple[float, int]:
+        with get_openrouter_callback() as cb:
+            await llm.ainvoke(prompt)
+            await llm.ainvoke(prompt)
+        return cb.total_cost, cb.successful_requests
+
+    async def both() -> list[tuple[float, int]]:
+        return list(await asyncio.gather(one_block("a"), one_block("b")))
+
+    results = asyncio.run(both())
+    # Each task's block saw only its own two calls, though they interleaved.
+    assert [n for _, n in results] == [2, 2]
+    assert sum(c for c, _ in results) == sum(billing.billed[2:])
+
+
+def test_agent_graph_counts_each_model_call(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    from langchain.agents import create_agent
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return f"Sunny in {city}"
+
+    openrouter_server.enqueue(tool_call_reply("get_weather", {"city": "Paris"}, cost=0.25))
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.5), "It is sunny.", cost=0.125))
+    agent = create_agent(llm, [get_weather])
+    with get_openrouter_callback() as cb:
+        state = agent.invoke({"messages": [HumanMessage("Weather in Paris?")]})
+    replies = [m for m in state["messages"] if isinstance(m, AIMessage)]
+    assert len(replies) == 2
+    assert cb.successful_requests == 2
+    assert cb.total_cost == 0.375
+    assert cb.prompt_tokens == usage_sum(replies, "input_tokens")
+    assert cb.completion_audio_tokens == usage_sum(replies, "", "output_token_details") > 0
+
+
+def test_missing_cost_is_counted_as_such(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.2), "Hi", usage=usage))
+    with get_openrouter_callback() as cb:
+        llm.invoke("hi")
+    assert (cb.successful_requests, cb.total_cost, cb.runs_without_cost) == (1, 0.0, 1)
+    assert (cb.prompt_tokens, cb.completion_tokens, cb.total_tokens) == (5, 7, 12)
+    assert "Successful Requests: 1" in repr(cb)
+
+
+@pytest.mark.parametrize("n", [16])
+def test_many_threads_share_one_handler(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer, n: int
+) -> None:
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    billing = Billing(openrouter_server)
+    with get_openrouter_callback() as cb, ThreadPoolExecutor(8) as pool:
+        # Plain threads do not inherit context vars: copy it, as LangChain's own pool does.
+        futures = [
+            pool.submit(contextvars.copy_context().run, llm.invoke, f"t{i}") for i in range(n)
+        ]
+        replies = [f.result() for f in futures]
+    check(cb, billing, replies)
