@@ -38,10 +38,16 @@
     el.className = "state " + state;
   }
 
+  const LABELS = { user: "You", agent: "Agent", tool: "Tool", error: "Error" };
+
   function log(cls, text) {
     const li = document.createElement("li");
     li.className = cls;
-    li.textContent = text;
+    const label = document.createElement("small");
+    label.textContent = LABELS[cls] || cls;
+    const body = document.createElement("span");
+    body.textContent = text;
+    li.append(label, body);
     $("log").appendChild(li);
     li.scrollIntoView({ block: "end" });
     return li;
@@ -141,7 +147,7 @@
         if (stats.state === "idle") setState("listening");
         break;
       case "utterance":
-        log("user", `🎤 You spoke (${m.seconds.toFixed(1)} s)`);
+        log("user", `(spoke for ${m.seconds.toFixed(1)} s)`);
         if (reply && !reply.done) finish(reply, true);
         reply = newReply(m.turn);
         stats.transcript = "";
@@ -152,14 +158,14 @@
         reply.transcript += m.text;
         stats.transcript = reply.transcript;
         if (!reply.el) reply.el = log("agent", "");
-        reply.el.textContent = reply.transcript;
+        reply.el.lastChild.textContent = reply.transcript;
         break;
       case "tool_call":
         stats.toolCalls.push({ name: m.name, args: m.args });
-        log("tool", `🔧 ${m.name}(${JSON.stringify(m.args)})`);
+        log("tool", `${m.name}(${JSON.stringify(m.args)})`);
         break;
       case "tool_result":
-        log("tool", `→ ${m.output}`);
+        log("tool", `returned: ${m.output}`);
         break;
       case "audio_start":
         audioTurn = m.turn;

@@ -1,0 +1,79 @@
+"""Run a server command in its own process group: wait until it answers, kill it cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def offline_env() -> dict[str, str]:
+    """The environment of a user without a key (the examples then run offline)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@contextlib.contextmanager
+def serving(
+    cmd: Sequence[str], ready_url: str, *, cwd: Path = ROOT, timeout_s: float = 60.0
+) -> Iterator[Path]:
+    """Start `cmd`, wait until `ready_url` answers 200, yield the log file path; then kill it.
+
+    The process gets its own session so the whole group (uvicorn/langgraph workers) dies.
+    """
+    log = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=offline_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n{tail(log)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} not ready after {timeout_s:.0f} s:\n{tail(log)}")
+            time.sleep(0.2)
+        yield log
+    except BaseException:
+        sys.stderr.write(f"--- server log ({log}) ---\n{tail(log)}\n")
+        raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text("utf-8", "replace").splitlines()[-lines:])

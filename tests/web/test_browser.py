@@ -1,0 +1,125 @@
+"""The web voice agent example in headless Chromium with a fake microphone.
+
+The microphone plays a WAV of the shipped spoken question (with silence around it) in a
+loop, so the page hears the question, the agent answers in speech, and the loop asks again
+for the second turn. Needs Debian's `chromium` (`apt-get install chromium`) and the
+`playwright` package (its driver only: no `playwright install`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import wave
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_openrouter_audio.voice import resample_pcm16
+from tests.web._proc import ROOT, free_port, serving
+
+CHROMIUM = next(
+    (p for p in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium") if p and Path(p).exists()),
+    shutil.which("chromium") or shutil.which("chromium-browser"),
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium found (Debian: apt-get install chromium)"
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+ASSETS = files("langchain_openrouter_audio.testing") / "assets"
+FAKE_MIC_RATE = 48_000
+ANSWER = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
+SCREENSHOT = os.environ.get("WEB_VOICE_SCREENSHOT")  # set to save the page for the docs
+
+
+def clip_pcm(name: str) -> bytes:
+    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
+        return w.readframes(w.getnframes())
+
+
+def fake_mic_wav(path: Path) -> Path:
+    """The question at 48 kHz: 0.5 s of silence before it, 5 s after (the reply's time)."""
+    question = resample_pcm16(clip_pcm("question"), 24_000, FAKE_MIC_RATE)
+    silence = bytes(2 * FAKE_MIC_RATE // 2)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(FAKE_MIC_RATE)
+        w.writeframes(silence + question + silence * 10)
+    return path
+
+
+def launch_args(mic_wav: Path) -> list[str]:
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
+def stats(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate("() => ({...window.voiceStats})")
+    return result
+
+
+def wait_for_turn(page: Any, turns: int) -> dict[str, Any]:
+    page.wait_for_function(
+        f"() => window.voiceStats.turns >= {turns} && window.voiceStats.state === 'idle'",
+        timeout=60_000,
+    )
+    return stats(page)
+
+
+def test_spoken_question_gets_a_spoken_transcribed_answer(tmp_path: Path) -> None:
+    port = free_port()
+    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", str(port)]
+    with (
+        serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT),
+        sync_api.sync_playwright() as pw,
+    ):
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            headless=True,
+            args=launch_args(fake_mic_wav(tmp_path / "question-48k.wav")),
+        )
+        try:
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(msg.text))
+            page.goto(f"http://127.0.0.1:{port}/")
+            assert stats(page)["state"] == "idle"
+            page.click("#talk")
+
+            first = wait_for_turn(page, 1)
+            assert first["transcript"] == ANSWER, console
+            assert first["receivedAudioBytes"] == len(clip_pcm("weather_answer"))
+            reply_seconds = first["receivedAudioBytes"] / 2 / 24_000
+            assert first["playedSeconds"] == pytest.approx(reply_seconds, abs=0.05)  # all of it
+            assert first["toolCalls"][0] == {"name": "get_weather", "args": {"city": "Paris"}}
+            assert page.locator("#log li.agent span").first.inner_text() == ANSWER
+
+            second = wait_for_turn(page, 2)  # the fake microphone asks again
+            assert second["transcript"] == ANSWER
+            assert second["receivedAudioBytes"] == 2 * first["receivedAudioBytes"]
+            assert second["playedSeconds"] == pytest.approx(2 * reply_seconds, abs=0.1)
+            assert second["error"] is None
+            assert page.locator("#log li.user").count() >= 2
+            if SCREENSHOT:
+                page.screenshot(path=SCREENSHOT)
+        finally:
+            context.close()
