@@ -1,5 +1,5 @@
-# The two commands of the README, for those who have make.
-.PHONY: demo test lint bench
+# The README's commands, for those who have make.
+.PHONY: demo test lint docs bench assets
 
 demo:
 	python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[examples]' && python examples/voice_agent.py
@@ -10,5 +10,12 @@ test:
 lint:
 	. .venv/bin/activate && ruff check . && ruff format --check . && mypy langchain_openrouter_audio
 
+docs:
+	. .venv/bin/activate && pip install -q -e '.[docs]' && mkdocs build --strict
+
 bench:
 	python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev,benchmark]' && python benchmarks/run.py
+
+# Regenerate the spoken clips in langchain_openrouter_audio/testing/assets (needs espeak-ng).
+assets:
+	. .venv/bin/activate && python scripts/make_assets.py

@@ -71,6 +71,10 @@ def spoken(name: str, **kw: Any) -> Reply:
 # -- a responder that answers sensibly ----------------------------------------------
 
 
+# Plausible strings by property name, for the tools and schemas of the examples.
+_STRINGS = {"city": "Paris", "location": "Paris", "time": "20:00", "name": "Ada"}
+
+
 def _fake(schema: dict[str, Any], defs: dict[str, Any], name: str = "") -> Any:
     """A value that fits a JSON schema, plausible for the examples' tools."""
     if "$ref" in schema:
@@ -89,9 +93,9 @@ def _fake(schema: dict[str, Any], defs: dict[str, Any], name: str = "") -> Any:
         return {key: _fake(sub, defs, key) for key, sub in props.items()}
     if kind == "array":
         return [_fake(schema.get("items", {}), defs, name)]
-    return {"integer": 2, "number": 21.0, "boolean": True, "null": None}.get(
-        kind, "Paris" if "city" in name or "location" in name else "sunny"
-    )
+    if kind == "string":
+        return next((v for k, v in _STRINGS.items() if k in name), "sunny")
+    return {"integer": 2, "number": 21.0, "boolean": True}.get(kind)
 
 
 def _text_of(messages: list[dict[str, Any]]) -> str:
