@@ -44,7 +44,7 @@ from run import KEY, MODEL, PROMPT, client_body, headers_for, pcm_of, record, sp
 from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
 from langchain_openrouter_audio._assembler import ReplyAssembler, _Speech
 from langchain_openrouter_audio._sse import SSEDecoder
-from langchain_openrouter_audio._transport import _decode_event
+from langchain_openrouter_audio._client import _decode_event
 from langchain_openrouter_audio.audio import pcm16_to_wav, wav_header, wav_pad
 from langchain_openrouter_audio.testing import OpenRouterTestServer
 

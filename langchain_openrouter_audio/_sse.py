@@ -3,13 +3,16 @@
 Bytes go in as they come off the socket, in any split (mid-line, mid-UTF-8
 character, CRLF cut in two); complete event payloads come out. Comment lines
 (OpenRouter's `: OPENROUTER PROCESSING` keep-alives) and unknown fields are
-dropped. A line (or an event's data) longer than `max_line_bytes` raises
+dropped, and so is a UTF-8 byte-order mark opening the stream, as the SSE spec
+says. A line (or an event's data) longer than `max_line_bytes` raises
 instead of growing the buffer without bound.
 """
 
 from __future__ import annotations
 
 __all__ = ["SSEDecoder", "SSELineTooLong"]
+
+_BOM = b"\xef\xbb\xbf"
 
 
 class SSELineTooLong(ValueError):
@@ -29,7 +32,15 @@ class SSEDecoder:
     [('message', b'{"a": 1}')]
     """
 
-    __slots__ = ("_data", "_data_len", "_event", "_pending", "_pending_len", "max_line_bytes")
+    __slots__ = (
+        "_data",
+        "_data_len",
+        "_event",
+        "_head",
+        "_pending",
+        "_pending_len",
+        "max_line_bytes",
+    )
 
     def __init__(self, max_line_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_line_bytes = max_line_bytes
@@ -40,9 +51,18 @@ class SSEDecoder:
         self._data: list[bytes] = []
         self._data_len = 0
         self._event = b""
+        # The stream's first bytes, until we know whether they open with a BOM.
+        self._head: bytes | None = b""
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         """Consume `chunk`; return the events it completed, in order."""
+        if self._head is not None:
+            head = self._head + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._head = head  # a BOM may still be arriving
+                return []
+            self._head = None
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
         if b"\n" not in chunk:
             self._keep(chunk)
             return []

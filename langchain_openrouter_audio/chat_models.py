@@ -56,7 +56,7 @@ from langchain_openrouter_audio._request import (
     format_tool_choice,
     validate_tool,
 )
-from langchain_openrouter_audio._transport import Transport
+from langchain_openrouter_audio._client import AsyncChunkStream, ChunkStream, CompletionsClient
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
 from langchain_openrouter_audio.errors import StreamError
 
@@ -207,7 +207,7 @@ class ChatOpenRouterAudio(BaseChatModel):
     """Your own `httpx.Client` (proxies, certificates); we do not close it."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
-    _transport: Transport | None = PrivateAttr(default=None)
+    _transport: CompletionsClient | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -290,12 +290,12 @@ class ChatOpenRouterAudio(BaseChatModel):
     # -- request --------------------------------------------------------------
 
     @property
-    def transport(self) -> Transport:
+    def transport(self) -> CompletionsClient:
         """The HTTP transport, created on first use and reused (pooled connections)."""
         if self._transport is None:
             with _TRANSPORT_LOCK:
                 if self._transport is None:
-                    self._transport = Transport(
+                    self._transport = CompletionsClient(
                         base_url=self.base_url,
                         headers=self._headers(),
                         timeout=self.timeout,
@@ -420,11 +420,11 @@ class ChatOpenRouterAudio(BaseChatModel):
         if not body["stream"]:
             asm.feed(self.transport.post(body))
         elif run_manager is not None and run_manager.handlers:
-            for _ in self._chunks(self.transport.stream(body), asm, run_manager):
+            for _ in self._chunks(_flat(self.transport.stream(body)), asm, run_manager):
                 pass
         else:
             # Nobody to hand chunks to: the deltas go straight into the assembler.
-            with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
+            with closing(_flat(self.transport.stream(body))) as raw_chunks, _partial_on_error(asm):
                 for raw in raw_chunks:
                     asm.feed(raw)
                 asm.check_complete()
@@ -438,7 +438,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        yield from self._chunks(self.transport.stream(body), self._assembler(spoken), run_manager)
+        yield from self._chunks(_flat(self.transport.stream(body)), self._assembler(spoken), run_manager)
 
     def _chunks(
         self,
@@ -475,7 +475,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         # Audio handlers listen to chunks: fire them here too, or v2 runs go unheard.
         chunks = ChunkView(asm)
         try:
-            with closing(self.transport.stream(body)) as raw_chunks, _partial_on_error(asm):
+            with closing(_flat(self.transport.stream(body))) as raw_chunks, _partial_on_error(asm):
                 for raw in raw_chunks:
                     delta = asm.feed(raw)
                     _notify(run_manager, chunks.chunk(delta))
@@ -502,10 +502,10 @@ class ChatOpenRouterAudio(BaseChatModel):
         if not body["stream"]:
             asm.feed(await self.transport.apost(body))
         elif run_manager is not None and run_manager.handlers:
-            async for _ in self._achunks(self.transport.astream(body), asm, run_manager):
+            async for _ in self._achunks(_aflat(self.transport.astream(body)), asm, run_manager):
                 pass
         else:
-            async with aclosing(self.transport.astream(body)) as raw_chunks:
+            async with aclosing(_aflat(self.transport.astream(body))) as raw_chunks:
                 with _partial_on_error(asm):
                     async for raw in raw_chunks:
                         asm.feed(raw)
@@ -520,7 +520,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        raw_chunks = self.transport.astream(body)
+        raw_chunks = _aflat(self.transport.astream(body))
         async for chunk in self._achunks(raw_chunks, self._assembler(spoken), run_manager):
             yield chunk
 
@@ -558,7 +558,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
         chunks = ChunkView(asm)
         try:
-            async with aclosing(self.transport.astream(body)) as raw_chunks:
+            async with aclosing(_aflat(self.transport.astream(body))) as raw_chunks:
                 with _partial_on_error(asm):
                     async for raw in raw_chunks:
                         delta = asm.feed(raw)
@@ -684,6 +684,27 @@ class ChatOpenRouterAudio(BaseChatModel):
         )
         none = RunnablePassthrough.assign(parsed=lambda _: None)
         return RunnableMap(raw=llm) | parse.with_fallbacks([none], exception_key="parsing_error")
+
+
+def _flat(stream: ChunkStream) -> Generator[dict[str, Any], None, None]:
+    try:
+        for batch in stream:
+            yield from batch
+        if stream.done:
+            yield {"choices": [{"finish_reason": "stop", "delta": {}}]}
+    finally:
+        stream.close()
+
+
+async def _aflat(stream: AsyncChunkStream) -> AsyncGenerator[dict[str, Any], None]:
+    try:
+        async for batch in stream:
+            for chunk in batch:
+                yield chunk
+        if stream.done:
+            yield {"choices": [{"finish_reason": "stop", "delta": {}}]}
+    finally:
+        await stream.aclose()
 
 
 def _run_message_id(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> str:

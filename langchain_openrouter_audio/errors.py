@@ -19,6 +19,7 @@ Bad *input* (an unknown audio format, a corrupt clip, a bad tool schema) is a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "BadRequestError",
     "IncompleteStreamError",
     "InsufficientCreditsError",
+    "MalformedStreamError",
     "NotFoundError",
     "OpenRouterError",
     "PayloadTooLargeError",
@@ -54,6 +56,10 @@ class OpenRouterError(Exception):
         metadata: OpenRouter's `error.metadata`: moderation `reasons`, the
             provider's `raw` error, `error_type`, ...
         retry_after: seconds the server asked us to wait, when it said so.
+        body: the response body as text (capped), when there was one.
+
+    The text of an error is cut to a few KB; the API key is redacted from
+    anything the server sent, should it echo it.
     """
 
     def __init__(
@@ -64,25 +70,38 @@ class OpenRouterError(Exception):
         code: int | str | None = None,
         metadata: dict[str, Any] | None = None,
         retry_after: float | None = None,
+        body: str | None = None,
     ) -> None:
         self.message = message
         self.status_code = status_code
         self.code = code
         self.metadata = dict(metadata or {})
         self.retry_after = retry_after
+        self.body = body
         super().__init__(self._describe())
 
+    def redact(self, secrets: Iterable[str]) -> None:
+        """Replace each of `secrets` wherever the server's text holds it."""
+        secrets = [s for s in secrets if s]
+        if not secrets:
+            return
+        self.message = _redact(self.message, secrets)
+        self.metadata = _redact(self.metadata, secrets)
+        if self.body is not None:
+            self.body = _redact(self.body, secrets)
+        self.args = (self._describe(),)
+
     def _describe(self) -> str:
-        parts = [self.message]
+        parts = [_clip(self.message)]
         if self.status_code is not None:
             parts.insert(0, f"[{self.status_code}]")
         raw = self.metadata.get("raw")
         if raw:
             parts.append(f"(provider said: {str(raw)[:500]})")
         reasons = self.metadata.get("reasons")
-        if reasons:
+        if isinstance(reasons, list) and reasons:
             parts.append(f"(reasons: {', '.join(map(str, reasons))})")
-        return " ".join(parts)
+        return _clip(" ".join(parts))
 
 
 class BadRequestError(OpenRouterError):
@@ -155,7 +174,36 @@ class StreamError(OpenRouterError):
 
 
 class IncompleteStreamError(StreamError):
-    """The stream was cut, stalled past `timeout`, or ended with no finish reason."""
+    """The stream was cut, stalled past `timeout`, or ended with neither `[DONE]`
+    nor a finish reason."""
+
+
+class MalformedStreamError(IncompleteStreamError):
+    """The server sent something that is not OpenRouter's protocol: undecodable
+    JSON, a field of the wrong type, audio that is not base64, an oversize body.
+    What arrived before it is in `partial`."""
+
+
+_MAX_TEXT = 4000
+_REDACTED = "[REDACTED]"
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _MAX_TEXT:
+        return text
+    return f"{text[:_MAX_TEXT]}... [{len(text) - _MAX_TEXT} more characters]"
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, _REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
 
 
 _STATUS_ERRORS: dict[int, type[OpenRouterError]] = {
@@ -175,11 +223,14 @@ def error_for_status(
     body: Any,
     *,
     retry_after: float | None = None,
+    body_cut: bool = False,
+    text: str | None = None,
 ) -> OpenRouterError:
     """Build the typed error for an HTTP error response.
 
     `body` is the decoded JSON body (OpenRouter's `{"error": {...}}`) or the
-    raw text when it was not JSON.
+    raw text when it was not JSON; `body_cut` says it was cut at the size cap;
+    `text` is the body as received, kept on the error as `body`.
     """
     message = f"HTTP {status_code}"
     code: int | str | None = None
@@ -193,6 +244,8 @@ def error_for_status(
         metadata = meta if isinstance(meta, dict) else None
     elif isinstance(body, str) and body.strip():
         message = body.strip()[:500]
+    if body_cut:
+        message += " (the error body was cut at the size cap)"
     cls = _STATUS_ERRORS.get(status_code)
     if cls is None:
         cls = ServerError if status_code >= 500 else OpenRouterError
@@ -202,4 +255,5 @@ def error_for_status(
         code=code,
         metadata=metadata,
         retry_after=retry_after,
+        body=text if text is not None else body if isinstance(body, str) else None,
     )

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
-from langchain_openrouter_audio import _transport as transport_module
+from langchain_openrouter_audio import _client as client_module
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler, AudioCallbackHandler
 from langchain_openrouter_audio.testing import OpenRouterTestServer, Reply, tone_pcm16
@@ -131,7 +131,7 @@ def closed_port() -> int:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the exponential backoff (used when no Retry-After is sent) near-instant."""
-    monkeypatch.setattr(transport_module, "_backoff", lambda state: 0.01)
+    monkeypatch.setattr(client_module, "_backoff", lambda state: 0.01)
 
 
 @pytest.fixture

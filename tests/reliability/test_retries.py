@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from langchain_openrouter_audio import _transport
+from langchain_openrouter_audio import _client
 from langchain_openrouter_audio.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -160,13 +160,13 @@ async def test_429_storm_gives_up_async(openrouter_server: OpenRouterTestServer)
 def test_retry_after_is_capped_at_sixty_seconds() -> None:
     err = RateLimitError("slow down", status_code=429, retry_after=3600.0)
     state = SimpleNamespace(outcome=SimpleNamespace(exception=lambda: err))
-    assert _transport._wait(state) == 60.0  # type: ignore[arg-type]
+    assert _client._wait(state) == 60.0  # type: ignore[arg-type]
 
 
 def test_negative_retry_after_means_no_wait() -> None:
     err = RateLimitError("slow down", status_code=429, retry_after=-5.0)
     state = SimpleNamespace(outcome=SimpleNamespace(exception=lambda: err))
-    assert _transport._wait(state) == 0.0  # type: ignore[arg-type]
+    assert _client._wait(state) == 0.0  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_negative_retry_after_means_no_wait() -> None:
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     import httpx
 
-    assert _transport.parse_retry_after(httpx.Headers(headers)) == expected
+    assert _client.parse_retry_after(httpx.Headers(headers)) == expected
 
 
 # -- 5xx retried, 4xx not ------------------------------------------------------

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from langchain_openrouter_audio._sse import SSEDecoder, SSELineTooLong
-from langchain_openrouter_audio._transport import Transport
+from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
@@ -219,7 +219,7 @@ def test_transport_turns_an_oversized_line_into_incomplete_stream(
 ) -> None:
     # 4 800-byte audio pieces make ~6.5 kB data lines: over a 2 kB limit.
     openrouter_server.enqueue(speech_reply(tone_pcm16(0.2), "big lines", write_size=512))
-    transport = Transport(
+    transport = CompletionsClient(
         base_url=openrouter_server.base_url,
         headers={"Authorization": "Bearer test-key"},
         timeout=5,

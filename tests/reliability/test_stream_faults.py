@@ -217,11 +217,14 @@ def test_no_finish_no_done_is_incomplete(openrouter_server: OpenRouterTestServer
     assert len(openrouter_server.requests) == 1
 
 
-def test_no_finish_with_done_is_incomplete(openrouter_server: OpenRouterTestServer) -> None:
+def test_done_without_finish_is_complete(openrouter_server: OpenRouterTestServer) -> None:
+    # Real OpenAI audio streams carry no finish_reason at all: [DONE] ends them.
     openrouter_server.enqueue(_speech(omit_finish=True))
     llm = make_llm(openrouter_server)
-    with pytest.raises(IncompleteStreamError):
-        llm.invoke("hi")
+    msg = llm.invoke("hi")
+    assert msg.text == TRANSCRIPT
+    assert reply_pcm(msg) == PCM
+    assert "finish_reason" not in msg.response_metadata
 
 
 async def test_no_finish_no_done_is_incomplete_astream(

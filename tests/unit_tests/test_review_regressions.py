@@ -19,7 +19,7 @@ from langchain_openrouter_audio import (
     audio_block_from_bytes,
     audio_pcm,
 )
-from langchain_openrouter_audio._transport import parse_retry_after
+from langchain_openrouter_audio._client import parse_retry_after
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     Reply,
