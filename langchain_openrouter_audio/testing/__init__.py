@@ -4,19 +4,30 @@
 ``POST /api/v1/chat/completions`` with a scripted `Reply` (text, speech, tool calls,
 errors, and stream faults such as mid-stream errors, cut connections and stalls).
 
+Streams take the shapes live servers really send (``Reply(wire=...)``: ``"openrouter"``
+by default, ``"openai"`` with no finish reason and chunks without ``choices``,
+``"azure"``, or the documented ``"tidy"`` one). `recorded_reply` replays a recorded SSE
+body byte for byte and `raw_reply` sends any status, headers and bytes, for testing
+against broken or hostile servers.
+
 Example:
     >>> from langchain_openrouter_audio.testing import (
-    ...     OpenRouterTestServer, speech_reply, tone_pcm16)
+    ...     OpenRouterTestServer, raw_reply, speech_reply, tone_pcm16)
     >>> with OpenRouterTestServer(api_key="test-key") as server:
     ...     server.enqueue(speech_reply(tone_pcm16(0.5), "Hello there!"))
+    ...     server.enqueue(speech_reply(tone_pcm16(0.5), "Hi", wire="openai"))
+    ...     server.enqueue(raw_reply(b'{"error": {"code": 503}}', status=503))
     ...     # point the client at server.base_url with api_key="test-key"
 
 For pytest, the ``openrouter_server`` fixture lives in
 ``langchain_openrouter_audio.testing.pytest_plugin``.
 """
 
+from ._raw import raw_reply, recorded_reply
 from ._replies import (
+    WIRES,
     Reply,
+    Wire,
     error_reply,
     rate_limit_reply,
     speech_reply,
@@ -32,8 +43,12 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "SAMPLE_RATE",
+    "WIRES",
+    "Wire",
     "error_reply",
     "rate_limit_reply",
+    "raw_reply",
+    "recorded_reply",
     "speech_pcm16",
     "speech_reply",
     "text_reply",

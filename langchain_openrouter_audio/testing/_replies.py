@@ -6,16 +6,23 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
+    "WIRES",
     "Reply",
+    "Wire",
     "error_reply",
     "rate_limit_reply",
     "speech_reply",
     "text_reply",
     "tool_call_reply",
 ]
+
+Wire = Literal["openrouter", "openai", "azure", "tidy"]
+"""Which real server's stream shape a `Reply` imitates (see `Reply`)."""
+
+WIRES: tuple[Wire, ...] = ("openrouter", "openai", "azure", "tidy")
 
 # OpenRouter's typed errors carry `metadata.error_type`; clients branch on it, so the
 # builder fills it in for the statuses the gateway documents.
@@ -55,24 +62,60 @@ class Reply:
     (None: computed deterministically), ``model`` (None: the requested one),
     ``provider``, ``cost``.
 
-    Errors: ``status`` != 200 sends ``{"error": error}`` as JSON with ``headers``.
+    Wire shape (``wire``), each one taken from recorded traffic of live servers:
+
+    * ``"openrouter"`` (default): ``gen-`` ids, ``provider`` and ``native_finish_reason``
+      on every chunk, ``: OPENROUTER PROCESSING`` comments, ``refusal: null`` (and
+      ``content: null`` beside audio) in the first delta, the audio ``id`` with the
+      first transcript piece, and ``finish_reason: "stop"`` sent twice, the second
+      time with the usage.
+    * ``"openai"``: what OpenAI's API streams for gpt-audio. ``chatcmpl-`` ids,
+      ``service_tier``, ``system_fingerprint``, ``usage: null`` and random
+      ``obfuscation`` padding on every chunk; a first delta of only
+      ``{"role": "assistant", "refusal": null}``; chunks with no ``choices`` key at all
+      (``filler_chunks`` after each content chunk); transcript and data never in one
+      chunk; **no finish reason on audio replies** (the stream ends with ``[DONE]``);
+      the ``choices: []`` usage chunk, then ``{"audio": {"expires_at": N}}`` alone.
+    * ``"azure"``: Azure OpenAI's variant: alphabetically sorted keys, a first
+      ``prompt_filter_results`` chunk, ``content_filter_results`` on every choice and
+      the ``expires_at`` chunk *before* the usage chunk.
+    * ``"tidy"``: the documented shape, one event per piece, nothing extra (the
+      test server's shape before it learned the real ones).
+
+    Errors: ``status`` != 200 sends ``{"error": error}`` as JSON with ``headers``;
+    ``error`` with ``status=200`` sends the same body with HTTP 200 (what a relay sends
+    when generation fails before the stream starts, even to a streamed request).
+    ``whole_completion`` answers with one ``chat.completion`` JSON body (HTTP 200,
+    ``application/json``, ``message.audio.data`` holding the whole clip when audio was
+    asked for) even when the request streamed.
+
+    Raw bytes (hostile or recorded servers; see `raw_reply` and `recorded_reply`):
+    ``raw_body`` is sent as the body verbatim, with ``status``, ``headers`` and
+    ``content_type`` (None: ``text/event-stream``; ``""``: no Content-Type at all). A
+    tuple of byte strings is written one HTTP chunk per item; ``raw_cut`` closes the
+    connection after the last byte without ending the body. No gateway rendering,
+    no ``[DONE]`` added.
 
     Stream shaping: ``text_piece_chars``, ``audio_piece_bytes`` (each piece base64-encoded
-    on its own), ``interleave`` (alternate transcript and audio deltas), ``comments``
-    (``: OPENROUTER PROCESSING`` lines first, plus one mid-stream when > 1), ``crlf``,
-    ``write_size`` (re-cut the byte stream into writes of this size), ``event_delay_s``,
-    ``headers_delay_s``.
+    on its own; None: the whole clip in one delta, as OpenRouter sometimes sends),
+    ``interleave`` (alternate transcript and audio deltas), ``comments``
+    (``: OPENROUTER PROCESSING`` lines first, plus one mid-stream when > 1; None: 1 on
+    ``openrouter``/``tidy``, 0 on ``openai``/``azure``), ``filler_chunks`` (None: 2 on
+    ``openai``/``azure``, else 0), ``crlf``, ``write_size`` (re-cut the byte stream into
+    writes of this size), ``event_delay_s``, ``headers_delay_s``.
 
-    Faults, counted in JSON ``data:`` events already sent: ``error_after`` (send the
-    mid-stream ``stream_error`` event, end without ``[DONE]``), ``cut_after`` (close
-    without the final HTTP chunk), ``stall_after`` + ``stall_s`` (pause, then go on);
-    a count larger than the number of events never fires. ``reset_before_headers``
-    drops the connection with a TCP RST; ``omit_done`` / ``omit_finish`` leave out
-    ``[DONE]`` / the finish chunk.
+    Faults, counted in JSON ``data:`` events already sent (filler chunks included):
+    ``error_after`` (send the mid-stream ``stream_error`` event, end without ``[DONE]``),
+    ``cut_after`` (close without the final HTTP chunk), ``stall_after`` + ``stall_s``
+    (pause, then go on); a count larger than the number of events never fires.
+    ``reset_before_headers`` drops the connection with a TCP RST; ``omit_done`` /
+    ``omit_finish`` leave out ``[DONE]`` / the finish chunk(s).
 
     Example:
         >>> Reply(text="Hi!", text_piece_chars=1, comments=3).effective_finish_reason
         'stop'
+        >>> Reply(transcript="Hello", pcm=bytes(4800), wire="openai").wire
+        'openai'
     """
 
     # Content
@@ -92,10 +135,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     # Stream shaping
+    wire: Wire = "openrouter"
+    whole_completion: bool = False
     text_piece_chars: int = 4
-    audio_piece_bytes: int = 4800
+    audio_piece_bytes: int | None = 4800
     interleave: bool = False
-    comments: int = 1
+    comments: int | None = None
+    filler_chunks: int | None = None
     crlf: bool = False
     write_size: int | None = None
     event_delay_s: float = 0.0
@@ -109,16 +155,26 @@ class Reply:
     reset_before_headers: bool = False
     omit_done: bool = False
     omit_finish: bool = False
+    # Raw bytes
+    raw_body: bytes | tuple[bytes, ...] | None = None
+    content_type: str | None = None
+    raw_cut: bool = False
 
     def __post_init__(self) -> None:
         if self.text_piece_chars < 1:
             raise ValueError("text_piece_chars must be >= 1")
-        if self.audio_piece_bytes < 1:
-            raise ValueError("audio_piece_bytes must be >= 1")
+        if self.audio_piece_bytes is not None and self.audio_piece_bytes < 1:
+            raise ValueError("audio_piece_bytes must be >= 1 or None")
+        if self.wire not in WIRES:
+            raise ValueError(f"wire must be one of {WIRES}, not {self.wire!r}")
+        if self.filler_chunks is not None and self.filler_chunks < 0:
+            raise ValueError("filler_chunks must be >= 0 or None")
+        if isinstance(self.raw_body, list):
+            raise TypeError("raw_body takes bytes or a tuple of bytes, not a list")
         if self.write_size is not None and self.write_size < 1:
             raise ValueError("write_size must be >= 1 or None")
-        if self.comments < 0:
-            raise ValueError("comments must be >= 0")
+        if self.comments is not None and self.comments < 0:
+            raise ValueError("comments must be >= 0 or None")
         for call in self.tool_calls:
             missing = {"id", "name", "arguments"} - call.keys()
             if missing:
@@ -130,6 +186,20 @@ class Reply:
         if self.finish_reason is not None:
             return self.finish_reason
         return "tool_calls" if self.tool_calls else "stop"
+
+    @property
+    def effective_comments(self) -> int:
+        """``comments``, or the wire's habit when it was left as None."""
+        if self.comments is not None:
+            return self.comments
+        return 1 if self.wire in ("openrouter", "tidy") else 0
+
+    @property
+    def effective_filler_chunks(self) -> int:
+        """``filler_chunks``, or the wire's habit when it was left as None."""
+        if self.filler_chunks is not None:
+            return self.filler_chunks
+        return 2 if self.wire in ("openai", "azure") else 0
 
 
 def text_reply(text: str, **kw: Any) -> Reply:

@@ -191,25 +191,61 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.headers_delay_s > 0 and not self._owner._sleep(reply.headers_delay_s):
             self._cut()
             return
-        if reply.status != 200:
+        if reply.raw_body is not None:
+            self._send_raw(reply)
+            return
+        if reply.status != 200 or reply.error is not None:
             error = reply.error if reply.error is not None else default_error(reply.status)
             self._send_json(reply.status, {"error": error}, reply.headers)
             return
         rendering = Rendering(
             reply, request.json, gen_id=new_generation_id(), created=int(time.time())
         )
-        if request.json.get("stream") is True:
+        if request.json.get("stream") is True and not reply.whole_completion:
             self._stream(rendering)
         else:
             headers = {"X-Generation-Id": rendering.gen_id, **reply.headers}
             self._send_json(200, rendering.completion_body(), headers)
+
+    def _send_raw(self, reply: Reply) -> None:
+        """Send ``reply.raw_body`` verbatim: recorded streams and hostile responses."""
+        pieces = (reply.raw_body,) if isinstance(reply.raw_body, bytes) else reply.raw_body
+        assert pieces is not None
+        chunked = reply.raw_cut or reply.write_size is not None or len(pieces) != 1
+        self.send_response(reply.status)
+        content_type = "text/event-stream" if reply.content_type is None else reply.content_type
+        overridden = {name.lower() for name in reply.headers}
+        if content_type and "content-type" not in overridden:
+            self.send_header("Content-Type", content_type)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(pieces[0])))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if not chunked:
+            self.wfile.write(pieces[0])
+            self.wfile.flush()
+            return
+        out = _ChunkedWriter(self.wfile, reply.write_size)
+        for piece in pieces:
+            out.write(piece)
+            out.flush()
+        if reply.raw_cut:
+            self._cut()
+            return
+        out.finish()
 
     def _stream(self, rendering: Rendering) -> None:
         reply = rendering.reply
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("X-Generation-Id", rendering.gen_id)
+        if reply.wire in ("openrouter", "tidy"):
+            self.send_header("X-Generation-Id", rendering.gen_id)
         self.send_header("Transfer-Encoding", "chunked")
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -223,8 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
             return b"data: " + payload + (eol * 2).encode()
 
         chunks = rendering.stream_chunks()
-        middle = len(chunks) // 2 if reply.comments > 1 else -1
-        out.write(comment * reply.comments)
+        comments = reply.effective_comments
+        middle = len(chunks) // 2 if comments > 1 else -1
+        out.write(comment * comments)
         for sent in range(len(chunks) + 1):
             # Faults fire once exactly `sent` data events are out, including after the last.
             if reply.stall_after == sent:

@@ -11,6 +11,7 @@ from typing import Any
 from ._gateway import wants_audio
 from ._replies import Reply
 from ._usage import compute_usage
+from ._vendors import usage_for_wire, vendor_chunks
 
 __all__ = ["Rendering", "new_generation_id"]
 
@@ -43,7 +44,7 @@ class Rendering:
         >>> body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         >>> r = Rendering(text_reply("Hello"), body, gen_id="gen-1-ab", created=1)
         >>> [c["choices"][0]["delta"] for c in r.stream_chunks()[:2]]
-        [{'role': 'assistant', 'content': 'Hell'}, {'content': 'o'}]
+        [{'role': 'assistant', 'content': 'Hell', 'refusal': None}, {'content': 'o'}]
     """
 
     reply: Reply
@@ -69,15 +70,27 @@ class Rendering:
         return reply.text if self.sends_audio else (reply.text or reply.transcript)
 
     def usage(self) -> dict[str, Any]:
+        """The reply's ``usage``, or one computed for the request in the wire's dialect."""
         reply = self.reply
         if reply.usage is not None:
             return reply.usage
-        return compute_usage(
+        usage = compute_usage(
             self.body,
             completion_text=reply.transcript or reply.text,
             pcm_sent=len(reply.pcm) if self.sends_audio else 0,
             cost=reply.cost,
         )
+        return usage if reply.wire == "tidy" else usage_for_wire(usage, reply.wire)
+
+    @property
+    def audio_id(self) -> str:
+        """The audio id: the reply's, or one derived from the generation id."""
+        return self.reply.audio_id or f"audio_{self.gen_id.rsplit('-', 1)[-1]}"
+
+    @property
+    def expires_at(self) -> int:
+        reply = self.reply
+        return reply.expires_at if reply.expires_at is not None else self.created + 3600
 
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {
@@ -101,25 +114,30 @@ class Rendering:
         }
         return self._envelope([choice])
 
-    def _audio_deltas(self) -> list[dict[str, Any]]:
+    def text_deltas(self) -> list[dict[str, Any]]:
+        return [{"content": p} for p in _cut(self.content_text, self.reply.text_piece_chars)]
+
+    def audio_pieces(self) -> list[dict[str, Any]]:
+        """``{"transcript"}`` and ``{"data"}`` items in wire order, without id or expiry."""
         reply = self.reply
         transcript: list[dict[str, Any]] = [
             {"transcript": p} for p in _cut(reply.transcript, reply.text_piece_chars)
         ]
-        step = reply.audio_piece_bytes
+        step = reply.audio_piece_bytes or max(len(reply.pcm), 1)
         # Each piece is encoded on its own, as providers do, so padding shows up mid-stream.
         data: list[dict[str, Any]] = [
             {"data": base64.b64encode(reply.pcm[i : i + step]).decode("ascii")}
             for i in range(0, len(reply.pcm), step)
         ]
-        audio = _interleave(transcript, data) if reply.interleave else transcript + data
-        audio_id = reply.audio_id or f"audio_{secrets.token_hex(12)}"
-        audio = [{"id": audio_id, **audio[0]}, *audio[1:]]
-        expires_at = reply.expires_at if reply.expires_at is not None else self.created + 3600
-        audio.append({"expires_at": expires_at})
+        return _interleave(transcript, data) if reply.interleave else transcript + data
+
+    def _audio_deltas(self) -> list[dict[str, Any]]:
+        audio = self.audio_pieces() or [{"transcript": ""}]
+        audio = [{"id": self.audio_id, **audio[0]}, *audio[1:]]
+        audio.append({"expires_at": self.expires_at})
         return [{"audio": a} for a in audio]
 
-    def _tool_call_deltas(self) -> list[dict[str, Any]]:
+    def tool_call_deltas(self) -> list[dict[str, Any]]:
         deltas: list[dict[str, Any]] = []
         for index, call in enumerate(self.reply.tool_calls):
             function = {"name": call["name"], "arguments": ""}
@@ -133,21 +151,33 @@ class Rendering:
 
     def stream_chunks(self) -> list[dict[str, Any]]:
         """Every ``data:`` payload of a successful stream, in order, without ``[DONE]``."""
+        if self.reply.wire in ("openai", "azure"):
+            return vendor_chunks(self)
         reply = self.reply
-        deltas: list[dict[str, Any]] = [
-            {"content": p} for p in _cut(self.content_text, reply.text_piece_chars)
-        ]
+        deltas = self.text_deltas()
         if self.sends_audio:
             deltas += self._audio_deltas()
-        deltas += self._tool_call_deltas()
+        deltas += self.tool_call_deltas()
         if not deltas:
             deltas = [{"content": ""}]
-        deltas[0] = {"role": "assistant", **deltas[0]}
+        if reply.wire == "openrouter":
+            # Relayed OpenAI deltas: `refusal` always, `content: null` beside audio.
+            first = deltas[0]
+            head = {"role": "assistant", "content": first.get("content"), "refusal": None}
+            deltas[0] = {**head, **{k: v for k, v in first.items() if k != "content"}}
+        else:
+            deltas[0] = {"role": "assistant", **deltas[0]}
         chunks = [self._chunk(d) for d in deltas]
+        finish = reply.effective_finish_reason
         if not reply.omit_finish:
-            chunks.append(self._chunk({}, reply.effective_finish_reason))
-        usage_chunk = self._envelope([])
-        usage_chunk["usage"] = self.usage()
+            chunks.append(self._chunk({}, finish))
+        if reply.wire == "openrouter" and not reply.omit_finish:
+            # OpenRouter repeats the finish reason on the chunk that carries the usage.
+            usage_chunk = self._chunk({}, finish)
+            usage_chunk["usage"] = self.usage()
+        else:
+            usage_chunk = self._envelope([])
+            usage_chunk["usage"] = self.usage()
         chunks.append(usage_chunk)
         return chunks
 
@@ -170,6 +200,16 @@ class Rendering:
             "content": reply.text or reply.transcript or None,
             "refusal": None,
         }
+        if self.sends_audio:
+            # The shape OpenAI (and a relay) sends for a whole spoken reply.
+            message["content"] = reply.text or None
+            message["audio"] = {
+                "id": self.audio_id,
+                "data": base64.b64encode(reply.pcm).decode("ascii"),
+                "expires_at": self.expires_at,
+                "transcript": reply.transcript,
+            }
+            message["annotations"] = []
         if reply.tool_calls:
             message["tool_calls"] = [
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import gzip
 import http.client
 import io
 import json
@@ -29,6 +30,8 @@ from langchain_openrouter_audio.testing import (
     error_reply,
     pytest_plugin,
     rate_limit_reply,
+    raw_reply,
+    recorded_reply,
     speech_pcm16,
     speech_reply,
     text_reply,
@@ -373,7 +376,12 @@ def test_speech_stream_matches_openrouter(openrouter_server: OpenRouterTestServe
         assert isinstance(chunk["created"], int)
 
     ds = deltas(chunks)
-    assert ds[0] == {"role": "assistant", "audio": {"id": "audio_abc", "transcript": "Hell"}}
+    assert ds[0] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "audio": {"id": "audio_abc", "transcript": "Hell"},
+    }
     audio = [d["audio"] for d in ds if "audio" in d]
     kinds = [next(k for k in a if k != "id") for a in audio]
     assert kinds == ["transcript"] * 5 + ["data"] * 3 + ["expires_at"]
@@ -385,18 +393,34 @@ def test_speech_stream_matches_openrouter(openrouter_server: OpenRouterTestServe
     assert audio[-1].keys() == {"expires_at"}
     assert before + 3500 <= audio[-1]["expires_at"] <= int(time.time()) + 3700
 
-    finish = chunks[-2]["choices"][0]
-    assert finish["delta"] == {}
-    assert finish["finish_reason"] == finish["native_finish_reason"] == "stop"
+    # OpenRouter sends the finish reason twice, the second time with the usage.
+    for finish_chunk in chunks[-2:]:
+        finish = finish_chunk["choices"][0]
+        assert finish["delta"] == {}
+        assert finish["finish_reason"] == finish["native_finish_reason"] == "stop"
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-2])
-    usage_chunk = chunks[-1]
-    assert usage_chunk["choices"] == []
-    assert usage_chunk["usage"] == {
+    assert "usage" not in chunks[-2]
+    completion = 3 + len(transcript) // 4 + 1
+    assert chunks[-1]["usage"] == {
         "prompt_tokens": 11,
-        "completion_tokens": 3 + len(transcript) // 4 + 1,
-        "total_tokens": 11 + 3 + len(transcript) // 4 + 1,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 3},
+        "completion_tokens": completion,
+        "total_tokens": 11 + completion,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "audio_tokens": 0,
+            "text_tokens": 11,
+            "image_tokens": 0,
+            "cache_write_tokens": 0,
+            "video_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 3,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+            "text_tokens": completion - 3,
+            "image_tokens": 0,
+        },
         "cost": 0.0012,
         "is_byok": False,
         "cost_details": {"upstream_inference_cost": None},
@@ -436,8 +460,9 @@ def test_text_stream_with_audio_input(openrouter_server: OpenRouterTestServer) -
     _, raw = stream(openrouter_server, body)
     _, events = parse_sse(raw)
     ds = deltas(events)
-    assert ds[0] == {"role": "assistant", "content": "hél"}
-    assert all(d.keys() == {"content"} for d in ds[1:-1])
+    assert ds[0] == {"role": "assistant", "content": "hél", "refusal": None}
+    assert all(d.keys() == {"content"} for d in ds[1:-2])
+    assert ds[-2:] == [{}, {}]  # the finish reason, twice
     assert "".join(d.get("content", "") for d in ds) == text
     assert events[0]["provider"] == "Azure"
     usage = events[-2]["usage"]
@@ -466,6 +491,8 @@ def test_tool_call_stream(openrouter_server: OpenRouterTestServer) -> None:
     ds = deltas(events)
     assert ds[0] == {
         "role": "assistant",
+        "content": None,
+        "refusal": None,
         "tool_calls": [
             {
                 "index": 0,
@@ -475,7 +502,7 @@ def test_tool_call_stream(openrouter_server: OpenRouterTestServer) -> None:
             }
         ],
     }
-    fragments = [d["tool_calls"][0] for d in ds[1:-1]]
+    fragments = [d["tool_calls"][0] for d in ds[1:-2]]
     assert all(f.keys() == {"index", "function"} and f["index"] == 0 for f in fragments)
     assert all(len(f["function"]["arguments"]) <= 8 for f in fragments)
     assert json.loads("".join(f["function"]["arguments"] for f in fragments)) == args
@@ -593,11 +620,13 @@ def test_omit_done_and_omit_finish(openrouter_server: OpenRouterTestServer) -> N
     _, raw = stream(openrouter_server, audio_out_body())
     events = parse_sse(raw)[1]
     assert events[-1] != "[DONE]"
-    assert events[-1]["choices"] == []
+    assert "usage" in events[-1]
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
     assert events[-2]["choices"][0]["finish_reason"] == "stop"
     _, raw = stream(openrouter_server, audio_out_body())
     events = parse_sse(raw)[1]
     assert events[-1] == "[DONE]"
+    assert events[-2]["choices"] == []  # the usage alone, no finish reason anywhere
     assert all(e["choices"][0]["finish_reason"] is None for e in events[:-2])
 
 
@@ -924,3 +953,137 @@ def test_speech_pcm16_without_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match=r"espeak-ng.*apt-get install espeak-ng"):
         speech_pcm16("hi")
+
+
+# -- real wire shapes, raw and recorded replies ----------------------------------
+
+
+def _audio_items(events: list[Any]) -> list[dict[str, Any]]:
+    return [d["audio"] for d in deltas(events) if "audio" in d]
+
+
+def test_openai_wire_matches_recorded_shapes(openrouter_server: OpenRouterTestServer) -> None:
+    pcm = tone_pcm16(0.25)
+    reply = speech_reply(pcm, "Hello there", audio_piece_bytes=4800, wire="openai")
+    openrouter_server.enqueue(reply)
+    response, raw = stream(openrouter_server, audio_out_body())
+    assert "x-generation-id" not in response.headers
+    comments, events = parse_sse(raw)
+    assert comments == []
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(re.fullmatch(r"chatcmpl-\w+", c["id"]) for c in chunks)
+    assert all(c["service_tier"] == "default" and "obfuscation" in c for c in chunks)
+    assert all(c["model"] == "gpt-audio-mini" and "provider" not in c for c in chunks)
+    with_choices = [c for c in chunks if "choices" in c]
+    assert len(chunks) - len(with_choices) == 2 * (len(with_choices) - 2)  # fillers
+    assert with_choices[0]["choices"][0]["delta"] == {"role": "assistant", "refusal": None}
+    # No finish reason anywhere; the expiry comes alone after the usage chunk.
+    assert all(ch.get("finish_reason") is None for c in with_choices for ch in c["choices"])
+    assert with_choices[-2]["choices"] == []
+    assert with_choices[-2]["usage"]["completion_tokens_details"]["audio_tokens"] == 3
+    assert "cost" not in with_choices[-2]["usage"]
+    last = with_choices[-1]["choices"][0]
+    assert last.keys() == {"index", "delta"}
+    assert last["delta"]["audio"].keys() == {"expires_at"}
+    first_audio = with_choices[1]["choices"][0]["delta"]
+    assert first_audio["content"] is None
+    assert first_audio["audio"].keys() == {"id", "transcript"}
+    items = _audio_items(with_choices)
+    assert not any("data" in a and "transcript" in a for a in items)
+    assert "".join(a.get("transcript", "") for a in items) == "Hello there"
+    assert b"".join(base64.b64decode(a["data"]) for a in items if "data" in a) == pcm
+
+
+def test_azure_wire_sorts_keys_and_filters(openrouter_server: OpenRouterTestServer) -> None:
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.1), "Hi", wire="azure"))
+    _, raw = stream(openrouter_server, audio_out_body())
+    _, events = parse_sse(raw)
+    chunks = events[:-1]
+    assert "prompt_filter_results" in chunks[0]
+    for line in raw.decode().split("\n"):
+        if line.startswith("data: {"):
+            obj = json.loads(line[6:])
+            assert list(obj) == sorted(obj)
+    with_choices = [c for c in chunks[1:] if "choices" in c]
+    assert all("content_filter_results" in c["choices"][0] for c in with_choices[:-1])
+    # Azure: the expiry comes before the usage chunk.
+    assert with_choices[-1]["choices"] == []
+    assert "expires_at" in with_choices[-2]["choices"][0]["delta"]["audio"]
+
+
+def test_openai_wire_text_reply_has_finish_reason(openrouter_server: OpenRouterTestServer) -> None:
+    openrouter_server.enqueue(text_reply("plain", wire="openai"))
+    _, raw = stream(openrouter_server, audio_in_body(stream=True))
+    chunks = [c for c in parse_sse(raw)[1][:-1] if c.get("choices")]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_whole_audio_in_one_delta(openrouter_server: OpenRouterTestServer) -> None:
+    pcm = tone_pcm16(0.5)
+    openrouter_server.enqueue(speech_reply(pcm, "Hi", audio_piece_bytes=None, comments=20))
+    _, raw = stream(openrouter_server, audio_out_body())
+    comments, events = parse_sse(raw)
+    assert len(comments) == 21
+    pieces = [a["data"] for a in _audio_items(events) if "data" in a]
+    assert [base64.b64decode(p) for p in pieces] == [pcm]
+
+
+def test_whole_completion_to_a_streamed_request(openrouter_server: OpenRouterTestServer) -> None:
+    pcm = tone_pcm16(0.1)
+    openrouter_server.enqueue(speech_reply(pcm, "Hi", whole_completion=True, audio_id="audio_9"))
+    response = post(openrouter_server, audio_out_body())
+    assert response.headers["content-type"] == "application/json"
+    message = response.json()["choices"][0]["message"]
+    assert message["content"] is None
+    assert message["annotations"] == []
+    assert message["audio"]["id"] == "audio_9"
+    assert message["audio"]["transcript"] == "Hi"
+    assert base64.b64decode(message["audio"]["data"]) == pcm
+
+
+def test_error_with_status_200(openrouter_server: OpenRouterTestServer) -> None:
+    openrouter_server.enqueue(Reply(error={"code": 429, "message": "slow down"}))
+    response = post(openrouter_server, audio_out_body())
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": {"code": 429, "message": "slow down"}}
+
+
+def test_recorded_reply_is_byte_for_byte(openrouter_server: OpenRouterTestServer) -> None:
+    body = b'\xef\xbb\xbfdata: {"x": "\xc3\xa9"}\r\n\r\n: odd\n\ndata: [DONE]\n\n'
+    openrouter_server.enqueue(recorded_reply(body), recorded_reply(body, write_size=3))
+    response, raw = stream(openrouter_server, audio_out_body())
+    assert response.headers["content-type"] == "text/event-stream"
+    assert raw == body
+    _, chunks, complete = raw_exchange(openrouter_server, audio_out_body())
+    assert complete
+    assert b"".join(chunks) == body
+    assert {len(c) for c in chunks[:-1]} == {3}
+
+
+def test_raw_reply_pieces_headers_and_cut(openrouter_server: OpenRouterTestServer) -> None:
+    gz = gzip.compress(b'{"error": {"code": 418, "message": "teapot"}}')
+    openrouter_server.enqueue(
+        raw_reply(gz, status=418, headers={"Content-Encoding": "gzip", "X-Odd": "1"}),
+        raw_reply([b"data: {", b'"a": 1}\n', b"\n"], content_type="", cut=True),
+    )
+    response = post(openrouter_server, audio_out_body())
+    assert response.status_code == 418
+    assert response.headers["x-odd"] == "1"
+    assert response.json()["error"]["message"] == "teapot"
+    head, chunks, complete = raw_exchange(openrouter_server, audio_out_body())
+    assert b"content-type" not in head.lower()
+    assert chunks == [b"data: {", b'"a": 1}\n', b"\n"]
+    assert not complete
+
+
+def test_wire_validation() -> None:
+    with pytest.raises(ValueError, match="wire"):
+        Reply(wire="bogus")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tuple"):
+        Reply(raw_body=[b"x"])  # type: ignore[arg-type]
+    assert Reply().wire == "openrouter"
+    assert Reply(wire="openai").effective_comments == 0
+    assert Reply(wire="openai").effective_filler_chunks == 2
