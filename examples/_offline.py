@@ -37,6 +37,7 @@ __all__ = [
     "clip_wav",
     "offline_server",
     "responder",
+    "start_offline_unless_key",
     "transcript",
 ]
 
@@ -159,6 +160,24 @@ def offline_server(
     with OpenRouterTestServer(api_key=OFFLINE_KEY) as server:
         server.responder = answer
         yield server
+
+
+def start_offline_unless_key() -> OpenRouterTestServer | None:
+    """For notebooks: without a key, start the local server and point the env vars at it.
+
+    `ChatOpenRouterAudio()` then reads `OPENROUTER_BASE_URL` and `OPENROUTER_API_KEY`
+    and talks to the server, exactly as it would to OpenRouter. Returns the server
+    (stop it when done), or None when `OPENROUTER_API_KEY` is set.
+    """
+    if os.environ.get("OPENROUTER_API_KEY"):
+        print("Using OpenRouter (OPENROUTER_API_KEY is set).")
+        return None
+    print("No OPENROUTER_API_KEY: running offline against the local OpenRouter test server.")
+    server = OpenRouterTestServer(api_key=OFFLINE_KEY).start()
+    server.responder = responder
+    os.environ["OPENROUTER_BASE_URL"] = server.base_url
+    os.environ["OPENROUTER_API_KEY"] = server.api_key
+    return server
 
 
 @contextlib.contextmanager
