@@ -33,7 +33,12 @@ def offline_env() -> dict[str, str]:
 
 @contextlib.contextmanager
 def serving(
-    cmd: Sequence[str], ready_url: str, *, cwd: Path = ROOT, timeout_s: float = 60.0
+    cmd: Sequence[str],
+    ready_url: str,
+    *,
+    cwd: Path = ROOT,
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Path]:
     """Start `cmd`, wait until `ready_url` answers 200, yield the log file path; then kill it.
 
