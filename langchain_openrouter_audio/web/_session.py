@@ -52,6 +52,7 @@ class _Turn:
         self.played_s = 0.0
         self.finished_playing = False
         self.stop_sent = False
+        self.settled = False
         self.stopped: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     @property
@@ -62,6 +63,11 @@ class _Turn:
     def active(self) -> bool:
         """The reply is still being generated or may still be playing on the page."""
         return self.generating or not self.finished_playing
+
+    @property
+    def interrupted(self) -> bool:
+        """Barge-in stopped it and the conversation does not reflect that yet."""
+        return self.stop_sent and not self.settled
 
 
 class _Relay(AsyncAudioCallbackHandler):
@@ -227,7 +233,8 @@ class VoiceSession:
         """Takes utterances in order; each one ends the reply before it and starts a turn."""
         while (utterance := await self._utterances.get()) is not None:
             previous = self._turn
-            if previous is not None and previous.active:
+            # The page may have answered "stop" already, so the reply is no longer active.
+            if previous is not None and (previous.active or previous.interrupted):
                 await self._barge_in()
                 await self._settle_interrupted(previous)
             turn = self._turn = _Turn(self._turns + 1)
@@ -239,15 +246,16 @@ class VoiceSession:
         if turn.stop_sent:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(turn.stopped), _STOP_ACK_TIMEOUT_S)
+        turn.settled = True
         heard = turn.played_s
         if turn.task is not None and not turn.task.done():
             turn.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await turn.task
             base = turn.state_messages if turn.state_messages is not None else self.history
-            partial = _partial_reply(turn)
+            partial = _partial_reply(turn, heard)
             self.history = [*base, *([partial] if partial is not None else [])]
-        if self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
+        elif self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
             self.history[-1] = _truncate(self.history[-1], heard)
         logger.debug("session %s: turn %d interrupted at %.2f s", self.id, turn.number, heard)
 
@@ -300,19 +308,24 @@ def _callbacks(config: RunnableConfig) -> list[Any]:
     return list(callbacks) if isinstance(callbacks, list) else []
 
 
-def _partial_reply(turn: _Turn) -> AIMessage | None:
-    """What the page got of a reply cut off while it was still being generated."""
+def _partial_reply(turn: _Turn, heard_s: float) -> AIMessage | None:
+    """What the user heard of a reply cut off while it was still being generated.
+
+    The transcript streams ahead of the speech, so the audio received so far cannot give
+    the speaking rate: the words are cut at `truncate_to_heard`'s average rate instead.
+    """
     if not turn.pcm and not turn.transcript:
         return None
-    content: list[str | dict[str, Any]] = [{"type": "text", "text": turn.transcript}]
+    heard = _truncate(AIMessage(content=turn.transcript), heard_s)
+    content: list[str | dict[str, Any]] = [{"type": "text", "text": heard.text}]
     if turn.pcm:
-        wav = pcm16_to_wav(bytes(turn.pcm), sample_rate=turn.sample_rate)
+        cut = bytes(turn.pcm[: round(heard_s * turn.sample_rate) * 2])
+        wav = pcm16_to_wav(cut, sample_rate=turn.sample_rate)
         content.append(dict(audio_block_from_bytes(wav, "audio/wav")))
-    return AIMessage(content=content)
+    return AIMessage(content=content, response_metadata=heard.response_metadata)
 
 
 def _truncate(message: AIMessage, heard_s: float) -> AIMessage:
-    from langchain_openrouter_audio.voice import truncate_to_heard  # type: ignore[attr-defined]
+    from langchain_openrouter_audio.voice.truncate import truncate_to_heard
 
-    result: AIMessage = truncate_to_heard(message, heard_s)
-    return result
+    return truncate_to_heard(message, heard_s)

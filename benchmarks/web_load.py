@@ -1,0 +1,282 @@
+"""Load test of the web voice app: many browser-protocol WebSocket clients at real-time pace.
+
+    python benchmarks/web_load.py --clients 60 --turns 2 --out /tmp/web_load.json
+
+Each client behaves like the voice page: it says hello, streams its microphone without
+pause as 20 ms PCM16 frames at 16 kHz in real time (silence, then the shipped spoken
+question, then silence while it listens), receives the streamed reply, "plays" it in real
+time and reports playback, for `--turns` questions. The app (the weather agent of
+examples/web_voice_agent.py, one uvicorn worker) runs in its own process against the local
+OpenRouter server in this one, which streams speech at twice real time. Reported: the app
+process's CPU time over the run and so sessions per core at real-time pace, and latency
+from the end of the user's speech to the first reply audio (it includes the endpointer's
+600 ms of silence). `--out` writes JSON; it never overwrites a file tracked by git.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import wave
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = files("langchain_openrouter_audio.testing") / "assets"
+MIC_RATE = 16_000
+FRAME_BYTES = MIC_RATE // 50 * 2  # 20 ms
+REPLY_RATE = 24_000
+
+
+def clip_pcm(name: str) -> bytes:
+    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
+        return w.readframes(w.getnframes())
+
+
+# -- the app process -------------------------------------------------------------------
+
+
+def get_weather(city: str) -> str:
+    """Return the current weather in a city."""
+    return f"It is 21 degrees and sunny in {city}."
+
+
+def serve(port: int, base_url: str) -> None:
+    import uvicorn
+    from langchain.agents import create_agent
+
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio.web import voice_app
+
+    llm = ChatOpenRouterAudio(base_url=base_url, api_key="bench-key", timeout=60)
+    app = voice_app(create_agent(llm, [get_weather]))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=1 << 20)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the clients -----------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, url: str, question: bytes, turns: int) -> None:
+        self.url = url
+        self.question = question
+        self.turns = turns
+        self.latencies: list[float] = []
+        self.audio_bytes = 0
+        self.completed = 0
+        self.errors: list[str] = []
+        self._asking = asyncio.Event()
+        self._speech_end = 0.0
+
+    async def _microphone(self, ws: Any) -> None:
+        """20 ms frames on a real-time clock: the question when asked, silence otherwise."""
+        silence = bytes(FRAME_BYTES)
+        start = time.monotonic()
+        sent = 0
+        pending = b""
+        while True:
+            if not pending and self._asking.is_set():
+                self._asking.clear()
+                pending = self.question
+            frame, pending = pending[:FRAME_BYTES], pending[FRAME_BYTES:]
+            if not frame:
+                frame = silence
+            await ws.send(frame.ljust(FRAME_BYTES, b"\0"))
+            if frame is not silence and not pending:
+                self._speech_end = time.monotonic()
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent * 0.02 - time.monotonic()))
+
+    async def run(self) -> None:
+        import websockets
+
+        try:
+            async with websockets.connect(self.url, max_size=None) as ws:
+                await ws.send(json.dumps({"type": "hello", "sample_rate": MIC_RATE}))
+                mic = asyncio.create_task(self._microphone(ws))
+                try:
+                    for turn in range(1, self.turns + 1):
+                        await asyncio.sleep(0.3)
+                        self._asking.set()
+                        await self._turn(ws, turn)
+                finally:
+                    mic.cancel()
+        except Exception as err:
+            self.errors.append(f"{type(err).__name__}: {err}")
+
+    async def _turn(self, ws: Any, turn: int) -> None:
+        first_audio = None
+        received = 0
+        while True:
+            frame = await asyncio.wait_for(ws.recv(), 60)
+            if isinstance(frame, bytes):
+                if first_audio is None:
+                    first_audio = time.monotonic()
+                received += len(frame)
+                continue
+            event = json.loads(frame)
+            if event["type"] == "error":
+                self.errors.append(event["message"])
+            if event["type"] == "reply_end" and event["turn"] == turn:
+                break
+        if first_audio is None:
+            self.errors.append(f"turn {turn}: no audio")
+            return
+        self.latencies.append(first_audio - self._speech_end)
+        self.audio_bytes += received
+        # Play it in real time (from the first byte), then report, as the page does.
+        seconds = received / 2 / REPLY_RATE
+        await asyncio.sleep(max(0.0, first_audio + 0.08 + seconds - time.monotonic()))
+        await ws.send(
+            json.dumps({"type": "played", "turn": turn, "seconds": seconds, "done": True})
+        )
+        self.completed += 1
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tracked_by_git(path: Path) -> bool:
+    result = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", str(path.resolve())],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+async def load(url: str, clients: int, turns: int, ramp_s: float) -> list[Client]:
+    question = resample(clip_pcm("question"))
+    crowd = [Client(url, question, turns) for _ in range(clients)]
+
+    async def start(i: int, client: Client) -> None:
+        await asyncio.sleep(ramp_s * i / clients)
+        await client.run()
+
+    await asyncio.gather(*(start(i, c) for i, c in enumerate(crowd)))
+    return crowd
+
+
+def resample(pcm24k: bytes) -> bytes:
+    from langchain_openrouter_audio.voice import resample_pcm16
+
+    return resample_pcm16(pcm24k, REPLY_RATE, MIC_RATE)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=60)
+    parser.add_argument("--turns", type=int, default=2)
+    parser.add_argument("--ramp", type=float, default=3.0, help="seconds to connect everyone")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the app process
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.base_url)
+        return 0
+    if args.out is not None and args.out.exists() and tracked_by_git(args.out):
+        parser.error(f"{args.out} is tracked by git; write results somewhere else")
+
+    from langchain_openrouter_audio.testing import (
+        OpenRouterTestServer,
+        RecordedRequest,
+        Reply,
+        speech_reply,
+        tool_call_reply,
+    )
+
+    answer = clip_pcm("weather_answer")
+    words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
+
+    def responder(request: RecordedRequest) -> Reply:
+        if request.json["messages"][-1]["role"] != "tool":
+            return tool_call_reply("get_weather", {"city": "Paris"})
+        # 0.1 s of speech every 50 ms: twice real time, like a fast model.
+        return speech_reply(answer, words, audio_piece_bytes=4800, event_delay_s=0.05)
+
+    port = free_port()
+    with OpenRouterTestServer(api_key="bench-key") as openrouter:
+        openrouter.responder = responder
+        app = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port), "--base-url", openrouter.base_url],
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, app)
+            cpu0, t0 = cpu_seconds(app.pid), time.monotonic()
+            crowd = asyncio.run(
+                load(f"ws://127.0.0.1:{port}/ws", args.clients, args.turns, args.ramp)
+            )
+            cpu, wall = cpu_seconds(app.pid) - cpu0, time.monotonic() - t0
+        finally:
+            os.killpg(app.pid, signal.SIGTERM)
+            app.wait(timeout=10)
+
+    latencies = sorted(x for c in crowd for x in c.latencies)
+    errors = [e for c in crowd for e in c.errors]
+    cores = cpu / wall
+    result: dict[str, Any] = {
+        "clients": args.clients,
+        "turns_per_client": args.turns,
+        "turns_completed": sum(c.completed for c in crowd),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "wall_s": round(wall, 2),
+        "app_cpu_s": round(cpu, 2),
+        "app_cores_busy": round(cores, 3),
+        "sessions_per_core": round(args.clients / cores, 1) if cores else None,
+        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3)
+        if latencies
+        else None,
+        "reply_audio_mb": round(sum(c.audio_bytes for c in crowd) / 1e6, 2),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if errors or result["turns_completed"] != args.clients * args.turns else 0
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the app did not start")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""`voice_app` over real sockets: uvicorn, a WebSocket client speaking the page's protocol,
+the local OpenRouter server answering with the shipped spoken clips."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+import wave
+from collections.abc import AsyncIterator, Callable, Iterator
+from importlib.resources import files
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette", reason="the [web] extra is not installed")
+websockets = pytest.importorskip("websockets", reason="the websockets client is not installed")
+
+import uvicorn  # noqa: E402
+from langchain.agents import create_agent  # noqa: E402
+
+from langchain_openrouter_audio import ChatOpenRouterAudio  # noqa: E402
+from langchain_openrouter_audio.testing import (  # noqa: E402
+    OpenRouterTestServer,
+    RecordedRequest,
+    Reply,
+    speech_reply,
+    tool_call_reply,
+)
+from langchain_openrouter_audio.voice import resample_pcm16  # noqa: E402
+from langchain_openrouter_audio.web import voice_app  # noqa: E402
+from tests.web._proc import free_port  # noqa: E402
+
+ASSETS = files("langchain_openrouter_audio.testing") / "assets"
+WORDS = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))
+RATE = 16_000
+
+
+def clip_pcm(name: str) -> bytes:
+    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
+        return w.readframes(w.getnframes())
+
+
+ANSWER_PCM = clip_pcm("weather_answer")
+QUESTION = resample_pcm16(clip_pcm("question"), 24_000, RATE)
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(2 * round(RATE * seconds))
+
+
+def get_weather(city: str) -> str:
+    """Return the current weather in a city."""
+    return f"It is 21 degrees and sunny in {city}."
+
+
+def weather_responder(**speech: Any) -> Callable[[RecordedRequest], Reply]:
+    def answer(request: RecordedRequest) -> Reply:
+        messages = request.json["messages"]
+        if request.json.get("tools") and messages[-1]["role"] != "tool":
+            return tool_call_reply("get_weather", {"city": "Paris"})
+        return speech_reply(ANSWER_PCM, WORDS["weather_answer"], **speech)
+
+    return answer
+
+
+@pytest.fixture
+def openrouter() -> Iterator[OpenRouterTestServer]:
+    with OpenRouterTestServer(api_key="test-key") as server:
+        server.responder = weather_responder()
+        yield server
+
+
+@pytest.fixture
+def llm(openrouter: OpenRouterTestServer) -> Iterator[ChatOpenRouterAudio]:
+    model = ChatOpenRouterAudio(base_url=openrouter.base_url, api_key="test-key", timeout=20)
+    yield model
+    model.close()
+
+
+def serve(app: Any) -> Callable[[], Any]:
+    """Run `app` under uvicorn in a thread; returns (url, stop)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive(), "uvicorn exited"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    stop.url = f"ws://127.0.0.1:{port}/ws"  # type: ignore[attr-defined]
+    return stop
+
+
+@pytest.fixture
+def app_url(request: pytest.FixtureRequest) -> Iterator[Callable[[Any], str]]:
+    stops: list[Any] = []
+
+    def start(app: Any) -> str:
+        stops.append(serve(app))
+        return str(stops[-1].url)
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+class Page:
+    """A WebSocket client speaking the voice page's protocol."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.audio: dict[int, bytearray] = {}
+        self._audio_turn = 0
+
+    async def hello(self) -> dict[str, Any]:
+        await self.ws.send(json.dumps({"type": "hello", "sample_rate": RATE}))
+        return await self.until("ready")
+
+    async def speak(self, pcm: bytes) -> None:
+        for start in range(0, len(pcm), 640):  # 20 ms frames, as the page sends
+            await self.ws.send(pcm[start : start + 640])
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def until(self, kind: str, **match: Any) -> dict[str, Any]:
+        """Read frames until a `kind` event matching `match` (audio is collected per turn)."""
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), 20)
+            if isinstance(frame, bytes):
+                self.audio.setdefault(self._audio_turn, bytearray()).extend(frame)
+                if kind == "audio":
+                    return {"type": "audio", "turn": self._audio_turn}
+                continue
+            event = json.loads(frame)
+            self.events.append(event)
+            if event["type"] == "audio_start":
+                self._audio_turn = event["turn"]
+            if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
+                return event
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[[str], Any]]:
+    opened: list[Any] = []
+
+    async def open_page(url: str) -> Page:
+        ws = await websockets.connect(url, max_size=None)
+        opened.append(ws)
+        return Page(ws)
+
+    yield open_page
+    for ws in opened:
+        await ws.close()
+
+
+def texts(events: list[dict[str, Any]], kind: str, turn: int) -> list[Any]:
+    return [e for e in events if e["type"] == kind and e.get("turn") == turn]
+
+
+def spoken_history(request: RecordedRequest) -> list[str]:
+    """The assistant turns the model was sent back, as text."""
+    out = []
+    for message in request.json["messages"]:
+        if message["role"] != "assistant" or message.get("tool_calls"):
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        out.append(content)
+    return out
+
+
+async def test_a_turn_streams_transcript_speech_and_tool_calls(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    agent = create_agent(llm, [get_weather])
+    page = await connect(app_url(voice_app(agent)))
+    ready = await page.hello()
+    assert ready["sample_rate"] == RATE
+    await page.speak(silence(0.5) + QUESTION + silence(1.0))
+    end = await page.until("reply_end", turn=1)
+
+    utterance = texts(page.events, "utterance", 1)[0]
+    assert abs(utterance["seconds"] - len(QUESTION) / 2 / RATE) < 0.5  # speech plus padding
+    assert texts(page.events, "tool_call", 1) == [
+        {"type": "tool_call", "turn": 1, "name": "get_weather", "args": {"city": "Paris"}}
+    ]
+    assert texts(page.events, "tool_result", 1)[0]["output"] == get_weather("Paris")
+    transcript = "".join(e["text"] for e in texts(page.events, "transcript", 1))
+    assert transcript == WORDS["weather_answer"]
+    assert texts(page.events, "audio_start", 1)[0]["sample_rate"] == 24_000
+    assert bytes(page.audio[1]) == ANSWER_PCM  # every byte, in order
+    assert end["audio_bytes"] == len(ANSWER_PCM)
+    assert not texts(page.events, "error", 1)
+
+    # The second turn sends the first answer back as text.
+    await page.send(type="played", turn=1, seconds=len(ANSWER_PCM) / 48_000, done=True)
+    await page.speak(QUESTION + silence(1.0))
+    await page.until("reply_end", turn=2)
+    assert bytes(page.audio[2]) == ANSWER_PCM
+    assert spoken_history(openrouter.requests[-2]) == [WORDS["weather_answer"]]
+
+
+@pytest.mark.parametrize("still_generating", [False, True], ids=["played", "generating"])
+async def test_barge_in_keeps_only_what_was_heard(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+    still_generating: bool,
+) -> None:
+    # Slow speech keeps the model generating while the user interrupts.
+    slow = {"event_delay_s": 0.1, "audio_piece_bytes": 4800} if still_generating else {}
+    openrouter.responder = weather_responder(**slow)
+    page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
+    await page.hello()
+    await page.speak(silence(0.3) + QUESTION + silence(1.0))
+    await page.until("audio" if still_generating else "reply_end", turn=1)
+
+    await page.speak(QUESTION[:RATE])  # the user talks over the reply
+    stop = await page.until("stop")
+    assert stop["turn"] == 1
+    heard = 1.0  # the page played one second of the answer before it stopped
+    await page.send(type="stopped", turn=1, seconds=heard, done=True)
+    await page.speak(QUESTION[RATE:] + silence(1.0))
+    await page.until("reply_end", turn=2)
+
+    # The second question's first request carries the first answer as it was heard.
+    second = next(r for r in openrouter.requests if len(spoken_history(r)) == 1)
+    words = WORDS["weather_answer"].split()
+    heard_words = int(heard / (len(ANSWER_PCM) / 48_000) * len(words))  # 3 of 9 words
+    (kept,) = spoken_history(second)
+    if still_generating:
+        # Speech had not all arrived: the words are cut at an average speaking rate.
+        assert 0 < len(kept.split()) <= heard_words
+        assert WORDS["weather_answer"].startswith(kept)
+    else:
+        assert kept == " ".join(words[:heard_words])
+    assert bytes(page.audio[2]) == ANSWER_PCM
+
+
+async def test_push_to_talk_is_one_utterance_without_endpointing(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    page = await connect(app_url(voice_app(llm)))  # the chat model itself as the agent
+    await page.hello()
+    await page.send(type="ptt_start")
+    await page.speak(QUESTION)  # no trailing silence: the button ends the utterance
+    await page.send(type="ptt_end")
+    utterance = await page.until("utterance")
+    assert utterance["seconds"] == pytest.approx(len(QUESTION) / 2 / RATE, abs=0.001)
+    await page.until("reply_end", turn=1)
+    assert (
+        "".join(e["text"] for e in texts(page.events, "transcript", 1)) == (WORDS["weather_answer"])
+    )
+    assert bytes(page.audio[1]) == ANSWER_PCM
+
+
+async def test_connections_hold_separate_conversations(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    url = app_url(voice_app(create_agent(llm, [get_weather])))
+    pages = [await connect(url) for _ in range(6)]
+    sessions = {(await page.hello())["session"] for page in pages}
+    assert len(sessions) == len(pages)
+
+    async def turn(page: Page) -> bytes:
+        await page.speak(silence(0.3) + QUESTION + silence(1.0))
+        await page.until("reply_end", turn=1)
+        return bytes(page.audio[1])
+
+    replies = await asyncio.gather(*(turn(page) for page in pages))
+    assert all(reply == ANSWER_PCM for reply in replies)
+
+
+async def test_sessions_over_the_limit_are_refused(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    url = app_url(voice_app(llm, max_sessions=1))
+    first = await connect(url)
+    await first.hello()
+    second = await connect(url)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await second.hello()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+
+
+async def test_protocol_errors_are_reported(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    page = await connect(app_url(voice_app(llm)))
+    await page.ws.send(silence(0.02))  # audio before hello
+    assert "hello" in (await page.until("error"))["message"]
+    await page.ws.send(json.dumps({"type": "hello", "sample_rate": 44_100}))
+    assert "16000" in (await page.until("error"))["message"]
+    await page.ws.send("not json")
+    assert "JSON" in (await page.until("error"))["message"]
+    await page.hello()
+    await page.ws.send(b"\x00\x01\x02")
+    assert "whole PCM16 samples" in (await page.until("error"))["message"]
+
+
+def test_the_page_and_its_scripts_are_served(llm: ChatOpenRouterAudio) -> None:
+    from starlette.testclient import TestClient
+
+    with TestClient(voice_app(llm, title="Ask <me>")) as client:
+        page = client.get("/").text
+        assert "<title>Ask &lt;me&gt;</title>" in page
+        assert 'id="talk"' in page
+        for script in ("voice.js", "capture-worklet.js", "voice.css"):
+            assert client.get(f"/static/{script}").status_code == 200
+        assert "window.voiceStats" in client.get("/static/voice.js").text
+        assert client.get("/healthz").json() == {"ok": True, "sessions": 0}
