@@ -1,15 +1,44 @@
-"""Voice loop building blocks: frames, resampling, mu-law, endpointing, barge-in, sessions."""
+"""Voice loop building blocks: frames, resampling, mu-law, endpointing, barge-in, sessions.
+
+```python
+from langchain_openrouter_audio.voice import VoiceSession, WavFileSink, WavFileSource
+
+session = VoiceSession(agent, source=WavFileSource("questions.wav"), sink=WavFileSink())
+summary = await session.run()
+```
+"""
 
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
 from langchain_openrouter_audio.voice.resample import Resampler, resample_pcm16
+from langchain_openrouter_audio.voice.session import VoiceSession, VoiceSummary, VoiceTurn
+from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, SpeakerSink, WavFileSink
+from langchain_openrouter_audio.voice.sources import (
+    AudioSource,
+    MicrophoneSource,
+    PcmSource,
+    WavFileSource,
+)
+from langchain_openrouter_audio.voice.truncate import truncate_to_heard
 
 __all__ = [
+    "AudioSink",
+    "AudioSource",
+    "CallbackSink",
     "Endpointer",
     "FrameBuffer",
+    "MicrophoneSource",
+    "PcmSource",
     "Resampler",
+    "SpeakerSink",
+    "VoiceSession",
+    "VoiceSummary",
+    "VoiceTurn",
+    "WavFileSink",
+    "WavFileSource",
     "mulaw_to_pcm16",
     "pcm16_to_mulaw",
     "resample_pcm16",
+    "truncate_to_heard",
 ]
