@@ -452,6 +452,26 @@ def test_gzip_bomb_body_is_read_with_a_cap(
     assert len(openrouter_server.requests) == 1
 
 
+@pytest.mark.parametrize(("status", "streamed"), [(500, True), (200, False)])
+def test_endless_plain_body_is_read_with_a_cap(
+    openrouter_server: OpenRouterTestServer, status: int, streamed: bool
+) -> None:
+    # 256 MiB of plain bytes (one 1 MiB block written 256 times): the client must stop early.
+    block = b"A" * (1024 * 1024)
+    openrouter_server.responder = lambda request: raw_reply((block,) * 256, status=status)
+    if streamed:
+        llm = make_llm(openrouter_server, max_retries=0)
+        messages: Any = "hi"
+    else:
+        llm = make_llm(openrouter_server, max_retries=0, modalities=["text"])
+        messages = [question_with_audio("What is it?")]
+    error, peak, grown = _measured(lambda: llm.invoke(messages))
+    assert isinstance(error, OpenRouterError), repr(error)
+    assert peak < LIMIT, f"traced peak {peak / 2**20:.0f} MiB"
+    assert grown < LIMIT, f"max RSS grew {grown / 2**20:.0f} MiB"
+    assert len(str(error)) < 8192
+
+
 def test_huge_error_text_is_cut_in_exceptions_and_logs(
     openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture, fast_backoff: None
 ) -> None:

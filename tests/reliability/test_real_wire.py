@@ -209,6 +209,20 @@ def test_recording_hung_up_before_done_is_incomplete_in_stream(
     assert info.value.partial.text == EXPECTED_TEXT
 
 
+async def test_recording_cut_before_done_is_incomplete_in_astream(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    openrouter_server.enqueue(recorded_reply(_WITHOUT_DONE, write_size=1000))
+    got: list[AIMessageChunk] = []
+    with pytest.raises(IncompleteStreamError) as info:
+        async for chunk in make_llm(openrouter_server).astream("Say hello"):
+            got.append(chunk)
+    assert _summed(got).text == EXPECTED_TEXT
+    assert summed_pcm(_summed(got)) == EXPECTED_PCM
+    assert info.value.partial is not None
+    assert reply_pcm(info.value.partial) == EXPECTED_PCM
+
+
 def test_finish_reason_without_done_is_complete(openrouter_server: OpenRouterTestServer) -> None:
     pcm = tone_pcm16(0.2)
     openrouter_server.enqueue(speech_reply(pcm, "Done at stop.", omit_done=True))
@@ -258,6 +272,8 @@ def test_real_shapes_invoke(openrouter_server: OpenRouterTestServer, shape: str)
     assert reply.usage_metadata["total_tokens"] > 0
     assert handler.pcm == PCM
     assert len(handler.ends) == 1
+    if SHAPES[shape]["wire"] in ("openrouter", "tidy"):
+        assert reply.response_metadata["finish_reason"] == "stop"
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
