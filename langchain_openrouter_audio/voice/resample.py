@@ -56,8 +56,9 @@ class Resampler:
         return out
 
     def flush(self) -> bytes:
-        """End the stream: reset the state for reuse. Returns `b""` (nothing is held back
-        but a dangling half sample, which is dropped)."""
+        """End the stream and reset for reuse. Returns `b""`: output is emitted up to the
+        last input sample as it goes (a clip comes out a sample or two short of
+        `n * dst / src`); only a dangling half sample is dropped."""
         self._state = None
         self._odd = b""
         return b""
