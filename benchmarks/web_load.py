@@ -7,7 +7,7 @@ pause as 20 ms PCM16 frames at 16 kHz in real time (silence, then the shipped sp
 question, then silence while it listens), receives the streamed reply, "plays" it in real
 time and reports playback, for `--turns` questions. The app (the weather agent of
 examples/web_voice_agent.py, one uvicorn worker) runs in its own process against the local
-OpenRouter server in this one, which streams speech at twice real time. Reported: the app
+OpenRouter server in a third, which streams speech at twice real time. Reported: the app
 process's CPU time over the run and so sessions per core at real-time pace, and latency
 from the end of the user's speech to the first reply audio (it includes the endpointer's
 600 ms of silence). `--out` writes JSON; it never overwrites a file tracked by git.
@@ -64,6 +64,32 @@ def serve(port: int, base_url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=1 << 20)
 
 
+def serve_openrouter(port: int) -> None:
+    """The local OpenRouter server: a weather tool call, then the spoken answer."""
+    from langchain_openrouter_audio.testing import (
+        OpenRouterTestServer,
+        RecordedRequest,
+        Reply,
+        speech_reply,
+        tool_call_reply,
+    )
+
+    answer = clip_pcm("weather_answer")
+    words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
+
+    def responder(request: RecordedRequest) -> Reply:
+        if request.json["messages"][-1]["role"] != "tool":
+            return tool_call_reply("get_weather", {"city": "Paris"})
+        # 0.1 s of speech every 50 ms: twice real time, like a fast model.
+        return speech_reply(answer, words, audio_piece_bytes=4800, event_delay_s=0.05)
+
+    with OpenRouterTestServer(api_key="bench-key", port=port) as server:
+        server.responder = responder
+        stop = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        signal.sigwait(stop)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -104,13 +130,16 @@ class Client:
             sent += 1
             await asyncio.sleep(max(0.0, start + sent * 0.02 - time.monotonic()))
 
-    async def run(self) -> None:
+    async def run(self, connected: asyncio.Queue[None], go: asyncio.Event, delay: float) -> None:
         import websockets
 
         try:
             async with websockets.connect(self.url, max_size=None) as ws:
                 await ws.send(json.dumps({"type": "hello", "sample_rate": MIC_RATE}))
                 mic = asyncio.create_task(self._microphone(ws))
+                connected.put_nowait(None)
+                await go.wait()
+                await asyncio.sleep(delay)  # spread the first questions out
                 try:
                     for turn in range(1, self.turns + 1):
                         await asyncio.sleep(0.3)
@@ -169,16 +198,36 @@ def tracked_by_git(path: Path) -> bool:
     return result.returncode == 0
 
 
-async def load(url: str, clients: int, turns: int, ramp_s: float) -> list[Client]:
+class Phases:
+    """App CPU seconds and wall seconds while clients only listen, then while they talk."""
+
+    idle_cpu = idle_wall = busy_cpu = busy_wall = 0.0
+
+
+async def load(
+    url: str, clients: int, turns: int, ramp_s: float, idle_s: float, app_pid: int
+) -> tuple[list[Client], Phases]:
     question = resample(clip_pcm("question"))
     crowd = [Client(url, question, turns) for _ in range(clients)]
+    connected: asyncio.Queue[None] = asyncio.Queue()
+    go = asyncio.Event()
 
     async def start(i: int, client: Client) -> None:
         await asyncio.sleep(ramp_s * i / clients)
-        await client.run()
+        await client.run(connected, go, ramp_s * i / clients)
 
-    await asyncio.gather(*(start(i, c) for i, c in enumerate(crowd)))
-    return crowd
+    tasks = [asyncio.create_task(start(i, c)) for i, c in enumerate(crowd)]
+    for _ in crowd:  # everyone connected and streaming silence
+        await connected.get()
+    phases = Phases()
+    cpu0, t0 = cpu_seconds(app_pid), time.monotonic()
+    await asyncio.sleep(idle_s)
+    phases.idle_cpu, phases.idle_wall = cpu_seconds(app_pid) - cpu0, time.monotonic() - t0
+    cpu0, t0 = cpu_seconds(app_pid), time.monotonic()
+    go.set()
+    await asyncio.gather(*tasks)
+    phases.busy_cpu, phases.busy_wall = cpu_seconds(app_pid) - cpu0, time.monotonic() - t0
+    return crowd, phases
 
 
 def resample(pcm24k: bytes) -> bytes:
@@ -192,64 +241,71 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=60)
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--ramp", type=float, default=3.0, help="seconds to connect everyone")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of listening only")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the app process
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--openrouter", type=int, help=argparse.SUPPRESS)  # the model process
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.base_url)
         return 0
+    if args.openrouter:
+        serve_openrouter(args.openrouter)
+        return 0
     if args.out is not None and args.out.exists() and tracked_by_git(args.out):
         parser.error(f"{args.out} is tracked by git; write results somewhere else")
 
-    from langchain_openrouter_audio.testing import (
-        OpenRouterTestServer,
-        RecordedRequest,
-        Reply,
-        speech_reply,
-        tool_call_reply,
-    )
-
-    answer = clip_pcm("weather_answer")
-    words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
-
-    def responder(request: RecordedRequest) -> Reply:
-        if request.json["messages"][-1]["role"] != "tool":
-            return tool_call_reply("get_weather", {"city": "Paris"})
-        # 0.1 s of speech every 50 ms: twice real time, like a fast model.
-        return speech_reply(answer, words, audio_piece_bytes=4800, event_delay_s=0.05)
-
-    port = free_port()
-    with OpenRouterTestServer(api_key="bench-key") as openrouter:
-        openrouter.responder = responder
-        app = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), "--base-url", openrouter.base_url],
-            start_new_session=True,
+    app_port, openrouter_port = free_port(), free_port()
+    base_url = f"http://127.0.0.1:{openrouter_port}/api/v1"
+    me = [sys.executable, __file__]
+    procs = [
+        subprocess.Popen([*me, "--openrouter", str(openrouter_port)], start_new_session=True),
+        subprocess.Popen(
+            [*me, "--serve", str(app_port), "--base-url", base_url], start_new_session=True
+        ),
+    ]
+    try:
+        for proc, port in zip(procs, (openrouter_port, app_port), strict=True):
+            wait_for_port(port, proc)
+        app, model = procs[1], procs[0]
+        load_before = os.getloadavg()[0]
+        harness0, model0 = time.process_time(), cpu_seconds(model.pid)
+        url = f"ws://127.0.0.1:{app_port}/ws"
+        crowd, phases = asyncio.run(
+            load(url, args.clients, args.turns, args.ramp, args.idle, app.pid)
         )
-        try:
-            wait_for_port(port, app)
-            cpu0, t0 = cpu_seconds(app.pid), time.monotonic()
-            crowd = asyncio.run(
-                load(f"ws://127.0.0.1:{port}/ws", args.clients, args.turns, args.ramp)
-            )
-            cpu, wall = cpu_seconds(app.pid) - cpu0, time.monotonic() - t0
-        finally:
-            os.killpg(app.pid, signal.SIGTERM)
-            app.wait(timeout=10)
+        harness_cpu = time.process_time() - harness0
+        model_cpu = cpu_seconds(model.pid) - model0
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
 
     latencies = sorted(x for c in crowd for x in c.latencies)
     errors = [e for c in crowd for e in c.errors]
-    cores = cpu / wall
+    turns_done = sum(c.completed for c in crowd)
+    # Cost model: listening costs `idle` CPU-s per session-second; each turn costs `per_turn`.
+    idle = phases.idle_cpu / phases.idle_wall / args.clients
+    busy_turns = phases.busy_cpu - idle * args.clients * phases.busy_wall
+    per_turn = max(0.0, busy_turns) / max(turns_done, 1)
+    cores = phases.busy_cpu / phases.busy_wall
     result: dict[str, Any] = {
         "clients": args.clients,
         "turns_per_client": args.turns,
-        "turns_completed": sum(c.completed for c in crowd),
+        "turns_completed": turns_done,
         "errors": len(errors),
         "first_errors": errors[:5],
-        "wall_s": round(wall, 2),
-        "app_cpu_s": round(cpu, 2),
-        "app_cores_busy": round(cores, 3),
-        "sessions_per_core": round(args.clients / cores, 1) if cores else None,
+        "talk_phase_wall_s": round(phases.busy_wall, 2),
+        "talk_phase_app_cpu_s": round(phases.busy_cpu, 2),
+        "talk_phase_app_cores_busy": round(cores, 3),
+        "sessions_per_core_talking": round(args.clients / cores, 1),
+        "listen_cpu_ms_per_session_second": round(idle * 1000, 3),
+        "cpu_ms_per_turn": round(per_turn * 1000, 1),
+        "sessions_per_core_one_turn_per_15s": round(1 / (idle + per_turn / 15), 1),
+        "clients_cpu_s": round(harness_cpu, 2),
+        "openrouter_server_cpu_s": round(model_cpu, 2),
+        "load_average_before": round(load_before, 2),
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3)
         if latencies
@@ -262,7 +318,7 @@ def main() -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    return 1 if errors or result["turns_completed"] != args.clients * args.turns else 0
+    return 1 if errors or turns_done != args.clients * args.turns else 0
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
