@@ -116,3 +116,17 @@ def test_bad_arguments() -> None:
         Endpointer(vad="loud")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="silence_ms"):
         Endpointer(silence_ms=0)
+
+
+def test_without_the_listen_extra_auto_falls_back_to_energy(
+    monkeypatch: pytest.MonkeyPatch, question_16k: bytes
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "webrtcvad", None)  # as if webrtcvad-wheels were absent
+    with pytest.raises(ImportError, match=r"\[listen\]"):
+        Endpointer(vad="webrtc")
+    endpointer = Endpointer(16000)
+    assert endpointer.vad == "energy"
+    stream = silence(400) + question_16k + silence(900) + question_16k + silence(900)
+    assert len(feed(endpointer, stream)) == 2

@@ -307,3 +307,26 @@ async def test_real_time_source_barge_in_cancels_the_call_mid_stream(
     assert assistant_texts(openrouter_server, 1) == ([cut.text] if cut.text else [])
     # The cancelled call reported no cost; the finished one did.
     assert summary.usage.successful_requests == 1
+
+
+async def test_a_failed_turn_is_reported_and_the_session_goes_on(
+    openrouter_server: OpenRouterTestServer, voices: dict[str, bytes]
+) -> None:
+    from langchain_openrouter_audio.testing import error_reply
+
+    openrouter_server.enqueue(error_reply(400, "Bad audio"))
+    openrouter_server.enqueue(speech_reply(voices["short"], SHORT))
+    stream = silence(300) + voices["q1"] + silence(1000) + voices["q2"] + silence(1000)
+    line = Line(stream)
+    session = VoiceSession(model(openrouter_server), source=line.source(), sink=line.sink())
+    summary = await session.run()
+    failed, answered = summary.turns
+    assert failed.error is not None
+    assert "Bad audio" in failed.error
+    assert failed.reply is None
+    assert answered.transcript == SHORT
+    assert [type(m).__name__ for m in session.messages] == [
+        "HumanMessage",
+        "HumanMessage",
+        "AIMessage",
+    ]
