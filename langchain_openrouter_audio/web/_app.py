@@ -37,6 +37,7 @@ def voice_app(
     min_speech_ms: int = 200,
     config: RunnableConfig | None = None,
     max_sessions: int | None = None,
+    max_turns: int | None = None,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
@@ -47,7 +48,9 @@ def voice_app(
     page sends the microphone at (16000 or 24000); utterances are found with
     `langchain_openrouter_audio.voice.Endpointer(sample_rate, silence_ms, min_speech_ms)`
     unless `make_endpointer(rate)` builds another. Over `max_sessions` open connections,
-    new ones are closed with code 1013.
+    new ones are closed with code 1013. `max_turns` keeps only the last turns in the
+    conversation sent to the model (every earlier question is re-sent as audio otherwise).
+    Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
 
     ```python
     import uvicorn
@@ -60,6 +63,8 @@ def voice_app(
     """
     if sample_rate not in (16_000, 24_000):
         raise ValueError("sample_rate must be 16000 or 24000")
+    if max_turns is not None and max_turns < 1:
+        raise ValueError("max_turns must be >= 1")
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
@@ -91,6 +96,7 @@ def voice_app(
             make_endpointer=endpointer_factory,
             config=config,
             allowed_rates=(sample_rate,),
+            max_turns=max_turns,
         )
         sessions.add(session)
         try:
@@ -107,6 +113,12 @@ def voice_app(
         finally:
             sessions.discard(session)
             await session.close()
+            logger.info(
+                "session %s closed: %d turns, cost %.6f",
+                session.id,
+                session.turns,
+                session.cost.total_cost,
+            )
 
     routes = [
         Route("/", index),

@@ -16,6 +16,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
+from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
 
 __all__ = ["EndpointerLike", "VoiceSession"]
 
@@ -125,10 +126,13 @@ class VoiceSession:
         make_endpointer: Callable[[int], EndpointerLike],
         config: RunnableConfig | None = None,
         allowed_rates: tuple[int, ...] = (16_000, 24_000),
+        max_turns: int | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.agent = agent
         self.history: list[BaseMessage] = []
+        self.cost = OpenRouterCallbackHandler()  # what this conversation cost, per OpenRouter
+        self._max_turns = max_turns
         self._send = send
         self._send_lock = asyncio.Lock()
         self._make_endpointer = make_endpointer
@@ -142,6 +146,11 @@ class VoiceSession:
         self._turn: _Turn | None = None
         self._turns = 0
         self._conductor: asyncio.Task[None] | None = None
+
+    @property
+    def turns(self) -> int:
+        """Utterances answered (or being answered) so far."""
+        return self._turns
 
     # -- page -> server -------------------------------------------------------------
 
@@ -264,10 +273,10 @@ class VoiceSession:
         await self.send({"type": "utterance", "turn": turn.number, "seconds": round(seconds, 3)})
         wav = pcm16_to_wav(utterance, sample_rate=self._rate)
         question = HumanMessage(content=[dict(audio_block_from_bytes(wav, "audio/wav"))])
-        self.history = [*self.history, question]
+        self.history = _recent([*self.history, question], self._max_turns)
         config: RunnableConfig = {
             **self._config,
-            "callbacks": [*_callbacks(self._config), _Relay(self, turn)],
+            "callbacks": [*_callbacks(self._config), _Relay(self, turn), self.cost],
         }
         try:
             if self._is_chat_model:
@@ -286,7 +295,14 @@ class VoiceSession:
         except Exception as err:
             logger.exception("session %s: turn %d failed", self.id, turn.number)
             await self.send({"type": "error", "turn": turn.number, "message": str(err)})
-        await self.send({"type": "reply_end", "turn": turn.number, "audio_bytes": len(turn.pcm)})
+        await self.send(
+            {
+                "type": "reply_end",
+                "turn": turn.number,
+                "audio_bytes": len(turn.pcm),
+                "session_cost": self.cost.total_cost,
+            }
+        )
         if not turn.pcm:
             turn.finished_playing = True  # nothing for the page to play
 
@@ -301,6 +317,14 @@ class VoiceSession:
                 continue
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _recent(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:
+    """The last `turns` turns: each user question re-sends its audio, so old ones cost."""
+    if turns is None:
+        return history
+    starts = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
+    return history[starts[-turns] :] if len(starts) > turns else history
 
 
 def _callbacks(config: RunnableConfig) -> list[Any]:

@@ -326,3 +326,26 @@ def test_the_page_and_its_scripts_are_served(llm: ChatOpenRouterAudio) -> None:
             assert client.get(f"/static/{script}").status_code == 200
         assert "window.voiceStats" in client.get("/static/voice.js").text
         assert client.get("/healthz").json() == {"ok": True, "sessions": 0}
+
+
+async def test_max_turns_limits_the_history_and_cost_is_reported(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    page = await connect(app_url(voice_app(llm, max_turns=2)))  # the chat model: one request
+    await page.hello()
+    costs = []
+    for turn in (1, 2, 3):
+        await page.speak(silence(0.3) + QUESTION + silence(1.0))
+        end = await page.until("reply_end", turn=turn)
+        costs.append(end["session_cost"])
+        await page.send(type="played", turn=turn, seconds=9.9, done=True)
+
+    def questions(request: RecordedRequest) -> int:
+        return sum(m["role"] == "user" for m in request.json["messages"])
+
+    assert [questions(r) for r in openrouter.requests] == [1, 2, 2]
+    assert costs[0] > 0  # OpenRouter's usage.cost of each reply, summed per connection
+    assert costs == pytest.approx([costs[0], 2 * costs[0], 3 * costs[0]])
