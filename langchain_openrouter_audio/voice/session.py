@@ -160,7 +160,9 @@ class VoiceSession:
         self.barge_in = barge_in
         self.frame_ms = frame_ms
         if input_key == "auto":
-            input_key = None if isinstance(agent, BaseLanguageModel) else "messages"
+            # A chat model, also one with tools bound (a RunnableBinding), takes the list.
+            model = getattr(agent, "bound", agent)
+            input_key = None if isinstance(model, BaseLanguageModel) else "messages"
         self.input_key = input_key
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self.callbacks = list(callbacks)

@@ -330,3 +330,25 @@ async def test_a_failed_turn_is_reported_and_the_session_goes_on(
         "HumanMessage",
         "AIMessage",
     ]
+
+
+def test_input_shape_follows_the_agent(openrouter_server: OpenRouterTestServer) -> None:
+    from langchain.agents import create_agent
+
+    llm = model(openrouter_server)
+
+    async def nothing() -> AsyncIterator[bytes]:
+        yield b""
+
+    def session(agent: Any, **kw: Any) -> VoiceSession:
+        return VoiceSession(agent, source=PcmSource(nothing()), sink=lambda f: None, **kw)
+
+    assert session(llm).input_key is None  # a chat model takes the message list
+
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return city
+
+    assert session(llm.bind_tools([get_weather])).input_key is None
+    assert session(create_agent(llm, [])).input_key == "messages"
+    assert session(create_agent(llm, []), input_key="history").input_key == "history"
