@@ -571,3 +571,63 @@ def test_tool_choice_naming_an_unbound_tool_is_refused(
     with pytest.raises(ValueError, match="get_time"):
         make_llm(openrouter_server).bind_tools([get_weather], tool_choice=choice).invoke("hi")
     assert openrouter_server.requests == []
+
+
+# -- odd responses: typed errors, never a hang or a library exception ---------------
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "headers"),
+    [
+        (200, "text/html", b"<html><body>Sign in to the Wi-Fi</body></html>", {}),
+        (200, "text/event-stream", b"", {}),
+        (200, "text/event-stream", b"\xff\xfe garbage \x00\n\n", {}),
+        (200, "text/event-stream", b"not gzip at all", {"Content-Encoding": "gzip"}),
+        (500, "application/json", b"not gzip at all", {"Content-Encoding": "gzip"}),
+        (200, "application/json", b"[1, 2, 3]", {}),
+        (200, "application/json", b'{"choices": "x"}', {}),
+        (418, "", b"\x00\x01\x02", {}),
+    ],
+    ids=["html-200", "empty-sse", "binary-sse", "bad-gzip-sse", "bad-gzip-500", "json-list",
+         "json-bad-choices", "teapot-binary"],
+)  # fmt: skip
+def test_odd_responses_raise_typed_errors(
+    openrouter_server: OpenRouterTestServer,
+    fast_backoff: None,
+    status: int,
+    content_type: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    openrouter_server.responder = lambda request: raw_reply(
+        body, status=status, content_type=content_type, headers=headers
+    )
+    with pytest.raises(OpenRouterError):
+        make_llm(openrouter_server, max_retries=1).invoke("hi")
+    got: list[AIMessageChunk] = []
+    with pytest.raises(OpenRouterError):
+        got.extend(make_llm(openrouter_server, max_retries=0).stream("hi"))
+
+
+def test_redirect_is_not_followed_with_the_key(
+    openrouter_server: OpenRouterTestServer, second_server: OpenRouterTestServer
+) -> None:
+    target = f"{second_server.base_url}/chat/completions"
+    openrouter_server.enqueue(raw_reply(b"", status=307, headers={"Location": target}))
+    with pytest.raises(OpenRouterError) as info:
+        make_llm(openrouter_server, max_retries=2).invoke("hi")
+    assert info.value.status_code == 307
+    assert second_server.requests == []
+    assert len(openrouter_server.requests) == 1
+
+
+def test_invalid_utf8_mid_stream_keeps_what_came_before(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    body = PREFIX_BYTES + b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe"}}]}\n\n'
+    openrouter_server.enqueue(recorded_reply(body + DONE))
+    with pytest.raises(StreamError) as info:
+        make_llm(openrouter_server).invoke("hi")
+    assert info.value.partial is not None
+    assert info.value.partial.text == "Hello"
+    assert reply_pcm(info.value.partial) == PCM
