@@ -203,22 +203,64 @@ _JSON = st.recursive(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(chunk=st.dictionaries(_KEYS, _JSON, max_size=4))
+@given(chunk=st.dictionaries(_KEYS, _JSON, max_size=4), streamed=st.booleans())
 def test_any_json_object_as_a_chunk_is_fine_or_typed(
-    openrouter_server: OpenRouterTestServer, chunk: dict[str, Any]
+    openrouter_server: OpenRouterTestServer, chunk: dict[str, Any], streamed: bool
 ) -> None:
     openrouter_server.reset()
     openrouter_server.enqueue(recorded_reply(PREFIX_BYTES + _event(chunk) + DONE))
+    llm = make_llm(openrouter_server, max_retries=0)
     failure: OpenRouterError | None = None
+    got: list[AIMessageChunk] = []
     try:
-        reply = make_llm(openrouter_server, max_retries=0).invoke("hi")
+        if streamed:
+            got.extend(llm.stream("hi"))
+        else:
+            got.append(llm.invoke("hi"))  # type: ignore[arg-type]
     except OpenRouterError as err:  # anything else (TypeError, KeyError...) fails the test
         failure = err
     if failure is None:
-        assert reply.text.startswith("Hel")
+        assert _summed(got).text.startswith("Hel")
     elif isinstance(failure, StreamError):
         assert failure.partial is not None
         assert failure.partial.text.startswith("Hel")
+
+
+_COMPLETION_KEYS = st.sampled_from(
+    ["choices", "message", "audio", "data", "transcript", "content", "tool_calls", "function",
+     "name", "arguments", "finish_reason", "usage", "error", "code", "index", "id", "x"]
+)  # fmt: skip
+_COMPLETION_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4) | st.just(B64[:8]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(_COMPLETION_KEYS, inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=st.dictionaries(_COMPLETION_KEYS, _COMPLETION_JSON, max_size=4), streamed=st.booleans())
+def test_any_json_object_as_a_whole_reply_is_fine_or_typed(
+    openrouter_server: OpenRouterTestServer, body: dict[str, Any], streamed: bool
+) -> None:
+    # A non-streamed reply, or HTTP 200 + JSON to a streamed request (what relays send).
+    openrouter_server.reset()
+    openrouter_server.enqueue(raw_reply(json.dumps(body).encode()))
+    if streamed:
+        llm = make_llm(openrouter_server, max_retries=0)
+        messages: Any = "hi"
+    else:
+        llm = make_llm(openrouter_server, max_retries=0, modalities=["text"])
+        messages = [question_with_audio("What is it?")]
+    try:
+        reply = llm.invoke(messages)
+    except OpenRouterError:  # anything else (TypeError, KeyError...) fails the test
+        return
+    assert isinstance(reply.text, str)
 
 
 # -- malformed metadata never costs a complete reply -------------------------------
