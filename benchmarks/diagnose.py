@@ -127,11 +127,11 @@ def client_creation() -> None:
     url = "http://127.0.0.1:9/api/v1"
 
     def fresh_sync() -> None:
-        ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL).transport.client  # noqa: B018
+        ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL).client.client  # noqa: B018
 
     async def fresh_async(n: int) -> None:
         for _ in range(n):
-            ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL).transport.async_client  # noqa: B018
+            ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL).client.async_client  # noqa: B018
 
     loop = asyncio.new_event_loop()
     own_sync = best_of(lambda: httpx.Client(timeout=60), 10)

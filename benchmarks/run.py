@@ -702,8 +702,8 @@ def case_construction(rounds: int, peers: list[str]) -> dict[str, Any]:
         # Ours builds its httpx clients on first use, the peers in their constructors.
         # The async client belongs to the running event loop: this runs inside one.
         m = make_peer("ChatOpenRouterAudio", url)
-        _ = m.transport.client
-        _ = m.transport.async_client
+        _ = m.client.client
+        _ = m.client.async_client
 
     makers: dict[str, Callable[[], Any]] = {
         name: (lambda name=name: make_peer(name, url)) for name in ["ChatOpenRouterAudio", *peers]

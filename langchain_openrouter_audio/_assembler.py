@@ -1,60 +1,80 @@
-"""One assembler for OpenRouter's stream: deltas in; chunks, events, message out.
+"""One assembler for a reply: OpenRouter chunks in, the finished `AIMessage` out.
 
-`ReplyAssembler.feed` takes each decoded chunk of the SSE stream and returns
-a `Delta`: the transcript text, the PCM bytes (each base64 piece decoded on
-its own, since pieces may be padded or hold an odd number of bytes), the
-tool-call fragments. Three views are built from those deltas:
+`ReplyAssembler.feed` takes each decoded chunk (streamed `delta`s, or the
+`message` of a whole reply) and returns a `Delta`: the transcript text, the
+PCM bytes (each base64 piece decoded on its own, since pieces may be padded
+or hold an odd number of bytes), the tool-call fragments. The assembler keeps
+the parts; `finish()` builds the final message from them once, in linear time.
 
-* `ChunkView`: `AIMessageChunk`s for `stream()`/`astream()` and callbacks,
-  with speech as raw-PCM `audio` blocks cut on 6-byte boundaries so that
-  summing chunks with `+` yields one block of whole samples.
-* `EventView`: langchain-core's content-block protocol events for
-  `stream_events(version="v3")` and LangGraph's v2 message streaming.
-* `ReplyAssembler.message()`: the final `AIMessage`, built once from the
-  accumulated parts in linear time (no chunk-by-chunk `+`).
+It takes what real servers send, not a tidier version of it (see the shapes
+in the package's test server): chunks without `choices`, `content: null`,
+`refusal`, `obfuscation`, the audio id before any data, `expires_at` after the
+usage chunk, a trailing whole `message` that repeats the deltas, tool names
+repeated in every fragment, surrogate pairs split across deltas. A field of
+the wrong type in the reply raises `MalformedStreamError`; one in usage or
+metadata is dropped with a warning, and the reply is kept.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import logging
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
-from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
-from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_openrouter_audio.audio import (
-    PCM_SAMPLE_RATE,
+from langchain_openrouter_audio._encoding import (
     PCM_SAMPLE_WIDTH,
-    b64encode_consuming,
+    SpeechStore,
     wav_header,
     wav_pad,
 )
-from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
+from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, wav_data
+from langchain_openrouter_audio.errors import MalformedStreamError, StreamError
 
-__all__ = ["ChunkView", "Delta", "EventView", "ReplyAssembler", "usage_metadata"]
+__all__ = ["AudioOutput", "Delta", "ReplyAssembler", "usage_metadata"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
 
 AudioOutput = Literal["wav", "pcm"]
 
-# 6 = lcm(3, 2): a multiple of 3 bytes makes unpadded base64 that concatenates
-# cleanly, and a multiple of 2 keeps every chunk whole 16-bit samples.
-_SLICE = 6
-_TEXT_INDEX = 0
-_AUDIO_INDEX = 1
+_HIGH_SURROGATE = re.compile("[\ud800-\udbff]$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_METADATA_FIELDS = (
+    ("id", "id"),
+    ("model", "model_name"),
+    ("provider", "provider"),
+    ("system_fingerprint", "system_fingerprint"),
+    ("service_tier", "service_tier"),
+)
 
 
 @dataclass(slots=True)
 class Delta:
-    """What one OpenRouter chunk added to the reply."""
+    """What one or more OpenRouter chunks added to the reply.
+
+    `b64` is the base64 text `pcm` arrived as, when it arrived as one piece:
+    views reuse it instead of encoding the bytes again.
+    """
 
     text: str = ""
     pcm: bytes = b""
+    b64: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_pcm(self, pcm: bytes, b64: str | None) -> None:
+        if self.pcm:
+            self.pcm += pcm
+            self.b64 = None
+        else:
+            self.pcm, self.b64 = pcm, b64
 
 
 @dataclass(slots=True)
@@ -64,29 +84,53 @@ class _ToolCallParts:
     args: list[str] = field(default_factory=list)
 
 
+class _Malformed(Exception):
+    """A field of the reply has the wrong type; the message names it."""
+
+
+def _want(value: Any, kinds: type | tuple[type, ...], where: str) -> Any:
+    if value is not None and not isinstance(value, kinds):
+        raise _Malformed(f"{where} is {type(value).__name__}, {value!r:.80}")
+    return value
+
+
+def _need(value: Any, kinds: type, where: str) -> Any:
+    if not isinstance(value, kinds):
+        raise _Malformed(f"{where} is {type(value).__name__}, {value!r:.80}")
+    return value
+
+
 def usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
-    """Map OpenRouter's `usage` object onto LangChain's `UsageMetadata`."""
-    input_tokens = int(usage.get("prompt_tokens") or 0)
-    output_tokens = int(usage.get("completion_tokens") or 0)
-    result = UsageMetadata(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=int(usage.get("total_tokens") or input_tokens + output_tokens),
+    """Map OpenRouter's `usage` object onto LangChain's `UsageMetadata`.
+
+    Raises:
+        TypeError, ValueError: a count is not a number.
+    """
+    input_tokens = _count(usage.get("prompt_tokens"))
+    output_tokens = _count(usage.get("completion_tokens"))
+    # A cast, not a call: at Python 3.10 mypy reads core's NotRequired keys as required.
+    result = cast(
+        "UsageMetadata",
+        {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": _count(usage.get("total_tokens")) or input_tokens + output_tokens,
+        },
     )
     prompt = usage.get("prompt_tokens_details") or {}
     completion = usage.get("completion_tokens_details") or {}
     in_details = InputTokenDetails()
     if prompt.get("audio_tokens") is not None:
-        in_details["audio"] = int(prompt["audio_tokens"])
+        in_details["audio"] = _count(prompt["audio_tokens"])
     if prompt.get("cached_tokens") is not None:
-        in_details["cache_read"] = int(prompt["cached_tokens"])
+        in_details["cache_read"] = _count(prompt["cached_tokens"])
     if prompt.get("cache_write_tokens") is not None:
-        in_details["cache_creation"] = int(prompt["cache_write_tokens"])
+        in_details["cache_creation"] = _count(prompt["cache_write_tokens"])
     out_details = OutputTokenDetails()
     if completion.get("audio_tokens") is not None:
-        out_details["audio"] = int(completion["audio_tokens"])
+        out_details["audio"] = _count(completion["audio_tokens"])
     if completion.get("reasoning_tokens") is not None:
-        out_details["reasoning"] = int(completion["reasoning_tokens"])
+        out_details["reasoning"] = _count(completion["reasoning_tokens"])
     if in_details:
         result["input_token_details"] = in_details
     if out_details:
@@ -94,52 +138,12 @@ def usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
     return result
 
 
-class _Speech:
-    """The speech received so far.
-
-    Kept as the base64 text it arrived in while that text can simply be
-    joined: every piece but the last holds a multiple of 3 bytes, so none
-    carries `=` padding. The reply's block is then made by joining strings
-    instead of decoding and re-encoding megabytes. Odd-sized pieces switch
-    it to keeping bytes, encoded once at the end.
-    """
-
-    __slots__ = ("_last", "_pcm", "_text", "size")
-
-    def __init__(self) -> None:
-        self._text: list[str] | None = []
-        self._pcm: list[bytes] = []
-        self._last = 0
-        self.size = 0
-
-    def add(self, text: str, pcm: bytes) -> None:
-        if self._text is not None and self._last % 3:
-            # The previous piece ended mid base64 group: its text cannot be joined.
-            self._pcm = [base64.b64decode(t) for t in self._text]
-            self._text = None
-        if self._text is not None:
-            self._text.append(text)
-        else:
-            self._pcm.append(pcm)
-        self._last = len(pcm)
-        self.size += len(pcm)
-
-    def encode(self, *, head: bytes = b"", tail: bytes = b"") -> str:
-        """Base64 of `head + speech + tail`; `head` must be a multiple of 3 bytes.
-
-        Empties the store: only the returned text is kept.
-        """
-        if self._text is None:
-            return b64encode_consuming(self._pcm, head=head, tail=tail)
-        texts, self._text = self._text, None
-        end = ""
-        if tail:
-            # The last piece may end mid-group: re-encode just it, with the tail.
-            last = base64.b64decode(texts.pop()) if texts else b""
-            end = base64.b64encode(last + tail).decode("ascii")
-        out = "".join([base64.b64encode(head).decode("ascii"), *texts, end])
-        texts.clear()
-        return out
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"token count {value!r:.40} is not a number")
+    return int(value)
 
 
 class ReplyAssembler:
@@ -165,7 +169,7 @@ class ReplyAssembler:
         self.list_content = list_content
         self.started = time.perf_counter()
         self.text_parts: list[str] = []
-        self.speech = _Speech()
+        self.speech = SpeechStore()
         self.audio_id: str | None = None
         self.expires_at: int | None = None
         self.tool_calls: dict[int, _ToolCallParts] = {}
@@ -174,83 +178,127 @@ class ReplyAssembler:
         self.metadata: dict[str, Any] = {}
         self.first_text_at: float | None = None
         self.first_audio_at: float | None = None
-        self._audio_block: dict[str, Any] | None = None
-        self._encoded_len = 0
+        self.done = False
+        """Set when the wire said the reply is complete (`[DONE]`, a whole reply)."""
+        self._high_surrogate = ""
+        self._warned = False
+        self._message: AIMessage | None = None
 
     # -- input ---------------------------------------------------------------
 
-    def feed(self, chunk: dict[str, Any]) -> Delta:
-        """Take one decoded chunk; return what it added.
+    def feed(self, chunk: dict[str, Any], delta: Delta | None = None) -> Delta:
+        """Take one decoded chunk; add what it brought to `delta` (a new one if None).
+
+        Several chunks of one network read can share a `delta`. When a chunk
+        fails, `delta` still holds everything fed before the bad field.
 
         Raises:
             StreamError: the chunk is OpenRouter's mid-stream error event.
+            MalformedStreamError: a field of the reply has the wrong type.
         """
-        if chunk.get("error"):
-            raise self._stream_error(chunk["error"])
-        if not self.metadata:
+        if error := chunk.get("error"):
+            raise _stream_error(error)
+        if delta is None:
+            delta = Delta()
+        try:
             self._take_metadata(chunk)
-        delta = Delta()
-        if (usage := chunk.get("usage")) is not None:
-            self.usage = usage
-        for choice in chunk.get("choices") or ():
-            self._take_choice(choice, delta)
+            if (usage := chunk.get("usage")) is not None:
+                self._take_usage(usage)
+            choices = _want(chunk.get("choices"), list, "choices")
+            for choice in choices or ():
+                self._take_choice(_need(choice, dict, "a choice"), delta)
+        except _Malformed as err:
+            raise MalformedStreamError(f"OpenRouter sent a malformed chunk: {err}") from None
         return delta
 
+    def _warn(self, what: str) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("OpenRouter sent %s; it was dropped, the reply is kept", what)
+
     def _take_metadata(self, chunk: dict[str, Any]) -> None:
-        for src, dst in (
-            ("id", "id"),
-            ("model", "model_name"),
-            ("provider", "provider"),
-            ("system_fingerprint", "system_fingerprint"),
-            ("service_tier", "service_tier"),
-        ):
-            if chunk.get(src) is not None:
-                self.metadata[dst] = chunk[src]
+        for src, dst in _METADATA_FIELDS:
+            if dst in self.metadata or (value := chunk.get(src)) is None:
+                continue
+            if isinstance(value, str):
+                self.metadata[dst] = value
+            else:
+                self._warn(f"a {src!r} of type {type(value).__name__}")
+
+    def _take_usage(self, usage: Any) -> None:
+        try:
+            if not isinstance(usage, dict):
+                raise TypeError(f"usage is {type(usage).__name__}")
+            usage_metadata(usage)
+        except (TypeError, ValueError, AttributeError) as err:
+            self._warn(f"malformed usage ({err})")
+            return
+        self.usage = usage
 
     def _take_choice(self, choice: dict[str, Any], delta: Delta) -> None:
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
-            if choice.get("native_finish_reason") is not None:
-                self.metadata["native_finish_reason"] = choice["native_finish_reason"]
-        part = choice.get("delta")
+        if choice.get("index", 0) != 0:
+            return  # n > 1 is not asked for; other choices would interleave
+        if reason := _want(choice.get("finish_reason"), str, "finish_reason"):
+            self.finish_reason = reason
+            native = choice.get("native_finish_reason")
+            if isinstance(native, str):
+                self.metadata["native_finish_reason"] = native
+        part = _want(choice.get("delta"), dict, "delta")
         if part is None:
-            # Non-streamed replies (and a trailing aggregate some gateways send).
-            part = choice.get("message")
+            # A whole reply (non-streamed, or a trailing aggregate some gateways send).
+            part = _want(choice.get("message"), dict, "message")
             if part is None:
                 return
             if self.speech.size or self.text_parts or self.tool_calls:
                 return  # the aggregate repeats what the deltas already gave
-        if (content := part.get("content")) and isinstance(content, str):
+        content = _want(part.get("content"), (str, list), "content")
+        if isinstance(content, list):
+            content = "".join(_text_of(p) for p in content)
+        if content:
             self._add_text(content, delta)
-        audio = part.get("audio")
-        if audio:
-            self._take_audio(audio, delta)
+        if (audio := _want(part.get("audio"), dict, "audio")) is not None:
+            self._take_audio(audio, delta, whole="delta" not in choice)
+        tool_calls = _want(part.get("tool_calls"), list, "tool_calls")
         # Streamed fragments carry their call's `index`; a whole message's calls
         # carry none and are told apart by position.
-        for position, fragment in enumerate(part.get("tool_calls") or ()):
-            self._take_tool_call(fragment, fragment.get("index", position), delta)
+        for position, fragment in enumerate(tool_calls or ()):
+            fragment = _need(fragment, dict, "a tool call")
+            index = _want(fragment.get("index", position), int, "tool_calls[].index")
+            self._take_tool_call(fragment, position if index is None else index, delta)
 
-    def _take_audio(self, audio: dict[str, Any], delta: Delta) -> None:
-        if audio.get("id") and not self.audio_id:
-            self.audio_id = audio["id"]
-        if audio.get("expires_at") is not None:
-            self.expires_at = int(audio["expires_at"])
-        if transcript := audio.get("transcript"):
+    def _take_audio(self, audio: dict[str, Any], delta: Delta, *, whole: bool) -> None:
+        if isinstance(audio_id := audio.get("id"), str) and audio_id and not self.audio_id:
+            self.audio_id = audio_id
+        if (expires := audio.get("expires_at")) is not None:
+            if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+                self.expires_at = int(expires)
+            else:
+                self._warn(f"an audio expires_at of type {type(expires).__name__}")
+        if transcript := _want(audio.get("transcript"), str, "audio.transcript"):
             self._add_text(transcript, delta)
-        if data := audio.get("data"):
+        if data := _want(audio.get("data"), str, "audio.data"):
             try:
                 pcm = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError) as err:
-                raise IncompleteStreamError(
-                    f"OpenRouter sent audio that is not base64: {err}", partial=self.message()
-                ) from None
+                raise _Malformed(f"audio.data is not base64 ({err})") from None
+            if whole and pcm[:4] == b"RIFF":
+                pcm, data = _wav_pcm(pcm), None  # a relay's whole reply may come as a WAV
             if pcm:
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
-                self.speech.add(data, pcm)
-                delta.pcm = delta.pcm + pcm if delta.pcm else pcm
+                self.speech.add(pcm, data)
+                delta.add_pcm(pcm, data)
 
     def _add_text(self, text: str, delta: Delta) -> None:
+        if self._high_surrogate:
+            text, self._high_surrogate = self._high_surrogate + text, ""
+        if _SURROGATE.search(text):
+            # A character outside the BMP may arrive as two JSON escapes in two deltas.
+            if _HIGH_SURROGATE.search(text):
+                text, self._high_surrogate = text[:-1], text[-1]
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if not text:
+            return
         if self.first_text_at is None:
             self.first_text_at = time.perf_counter()
         self.text_parts.append(text)
@@ -258,36 +306,41 @@ class ReplyAssembler:
 
     def _take_tool_call(self, fragment: dict[str, Any], index: int, delta: Delta) -> None:
         parts = self.tool_calls.setdefault(index, _ToolCallParts())
-        function = fragment.get("function") or {}
-        if fragment.get("id"):
-            parts.id = fragment["id"]
-        if function.get("name"):
-            parts.name = function["name"]
-        args = function.get("arguments") or ""
+        function = _want(fragment.get("function"), dict, "tool_calls[].function") or {}
+        call_id = _want(fragment.get("id"), str, "tool_calls[].id")
+        name = _want(function.get("name"), str, "tool_calls[].function.name")
+        args = function.get("arguments")
+        if isinstance(args, dict):
+            args = json.dumps(args)  # some relays send a whole call's arguments as an object
+        args = _want(args, str, "tool_calls[].function.arguments") or ""
+        # Some relays repeat the id and name in every fragment: keep each once.
+        new_id = call_id if call_id and call_id != parts.id else None
+        new_name = name if name and name != parts.name else None
+        parts.id = call_id or parts.id
+        parts.name = name or parts.name
         if args:
             parts.args.append(args)
-        delta.tool_calls.append(
-            {"index": index, "id": fragment.get("id"), "name": function.get("name"), "args": args}
-        )
+        # Fragments of one call within one network read make one fragment.
+        for pending in delta.tool_calls:
+            if pending["index"] == index:
+                pending["id"] = pending["id"] or new_id
+                pending["name"] = pending["name"] or new_name
+                pending["args"] += args
+                return
+        delta.tool_calls.append({"index": index, "id": new_id, "name": new_name, "args": args})
 
-    def _stream_error(self, error: Any) -> StreamError:
-        error = error if isinstance(error, dict) else {"message": str(error)}
-        code = error.get("code")
-        return StreamError(
-            f"OpenRouter reported an error mid-stream: {error.get('message') or 'unknown error'}",
-            partial=self.message(),
-            status_code=code if isinstance(code, int) else None,
-            code=code if isinstance(code, (int, str)) else None,
-            metadata=error.get("metadata") if isinstance(error.get("metadata"), dict) else None,
-        )
+    def end_text(self) -> str:
+        """Flush a high surrogate still waiting for its pair (as U+FFFD)."""
+        if not self._high_surrogate:
+            return ""
+        self._high_surrogate = ""
+        self.text_parts.append("\ufffd")
+        return "\ufffd"
 
-    def check_complete(self) -> None:
-        """Raise if the stream ended without a finish reason (a short reply)."""
-        if self.finish_reason is None:
-            raise IncompleteStreamError(
-                "the stream ended without a finish reason; the reply is incomplete",
-                partial=self.message(),
-            )
+    @property
+    def complete(self) -> bool:
+        """Whether the reply ended as complete: a finish reason, `[DONE]`, a whole reply."""
+        return self.done or self.finish_reason is not None
 
     # -- output --------------------------------------------------------------
 
@@ -300,18 +353,10 @@ class ReplyAssembler:
         return f"audio/pcm;rate={self.sample_rate}"
 
     def audio_block(self) -> dict[str, Any] | None:
-        """The whole speech as one v1 `audio` block, or None without audio.
-
-        Called once the reply has ended; the block is built once and kept.
-        """
+        """The whole speech as one v1 `audio` block, or None without audio."""
         size = self.speech.size
         if not size:
             return None
-        if self._audio_block is not None:
-            # Encoding consumed the stored pieces: the block cannot grow afterwards.
-            if self._encoded_len != size:
-                raise RuntimeError("audio arrived after the reply's audio block was built")
-            return self._audio_block
         if self.audio_output == "wav":
             # The JUNK chunk pads the header to 54 bytes, a multiple of 3, so the
             # received base64 text can follow it without being re-encoded.
@@ -326,18 +371,7 @@ class ReplyAssembler:
         if self.expires_at is not None:
             extras["expires_at"] = self.expires_at
         block["extras"] = extras
-        self._audio_block, self._encoded_len = block, size
         return block
-
-    def content(self) -> str | list[dict[str, Any]]:
-        if not self.list_content:
-            return self.text
-        blocks: list[dict[str, Any]] = []
-        if self.text_parts:
-            blocks.append({"type": "text", "text": self.text})
-        if (audio := self.audio_block()) is not None:
-            blocks.append(audio)
-        return blocks
 
     def response_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {**self.metadata, "model_provider": "openrouter"}
@@ -353,6 +387,9 @@ class ReplyAssembler:
             meta["audio_expires_at"] = self.expires_at
         meta.update(self.timings())
         return meta
+
+    def usage_metadata(self) -> UsageMetadata | None:
+        return usage_metadata(self.usage) if self.usage else None
 
     def timings(self) -> dict[str, float]:
         """Latency of this call, in seconds (and seconds of speech received)."""
@@ -383,206 +420,48 @@ class ReplyAssembler:
                     out[index] = dict(parsed)
         return out
 
-    def message(self) -> AIMessage:
-        """The reply so far as one `AIMessage`."""
-        calls = self.finalized_tool_calls().values()
-        return AIMessage(
-            content=self.content(),  # type: ignore[arg-type]
-            tool_calls=[c for c in calls if c["type"] == "tool_call"],
-            invalid_tool_calls=[c for c in calls if c["type"] == "invalid_tool_call"],
-            usage_metadata=usage_metadata(self.usage) if self.usage else None,
-            response_metadata=self.response_metadata(),
-        )
-
-
-class _PcmSlicer:
-    """Cuts a PCM byte stream on 6-byte boundaries, carrying the remainder."""
-
-    __slots__ = ("_carry",)
-
-    def __init__(self) -> None:
-        self._carry = b""
-
-    def take(self, pcm: bytes) -> bytes:
-        data = self._carry + pcm if self._carry else pcm
-        cut = len(data) - len(data) % _SLICE
-        self._carry = data[cut:]
-        return data[:cut]
-
-    def flush(self) -> bytes:
-        rest, self._carry = self._carry, b""
-        return rest
-
-
-class ChunkView:
-    """`ChatGenerationChunk`s for `stream()` from the assembler's deltas."""
-
-    def __init__(self, assembler: ReplyAssembler) -> None:
-        self._asm = assembler
-        self._slicer = _PcmSlicer()
-        self._audio_started = False
-
-    def chunk(self, delta: Delta) -> ChatGenerationChunk | None:
-        """The chunk for one delta, or None when it carries nothing to show."""
-        return self._chunk(delta, self._slicer.take(delta.pcm) if delta.pcm else b"")
-
-    def _chunk(self, delta: Delta, pcm: bytes) -> ChatGenerationChunk | None:
-        content = self._content(delta.text, pcm)
-        if not content and not delta.tool_calls:
-            return None
-        return ChatGenerationChunk(
-            message=AIMessageChunk(
+    def finish(self) -> AIMessage:
+        """The reply as one `AIMessage`, built once from the parts (later calls reuse it)."""
+        if self._message is None:
+            self.end_text()
+            calls = self.finalized_tool_calls().values()
+            content: str | list[dict[str, Any]] = self.text
+            if self.list_content or self.speech.size:
+                content = [{"type": "text", "text": self.text}] if self.text_parts else []
+                if (audio := self.audio_block()) is not None:
+                    content.append(audio)
+            self._message = AIMessage(
                 content=content,  # type: ignore[arg-type]
-                tool_call_chunks=[
-                    tool_call_chunk(name=t["name"], args=t["args"], id=t["id"], index=t["index"])
-                    for t in delta.tool_calls
-                ],
+                tool_calls=[c for c in calls if c["type"] == "tool_call"],
+                invalid_tool_calls=[c for c in calls if c["type"] == "invalid_tool_call"],
+                usage_metadata=self.usage_metadata(),
+                response_metadata=self.response_metadata(),
             )
-        )
-
-    def rest(self) -> ChatGenerationChunk | None:
-        """A chunk with the PCM bytes held back for alignment, if any.
-
-        For failures: those bytes arrived, so they are delivered too.
-        """
-        pcm = self._slicer.flush()
-        return self._chunk(Delta(), pcm) if pcm else None
-
-    def last(self) -> ChatGenerationChunk:
-        """The closing chunk: leftover PCM bytes, usage and response metadata."""
-        asm = self._asm
-        return ChatGenerationChunk(
-            message=AIMessageChunk(
-                content=self._content("", self._slicer.flush()),  # type: ignore[arg-type]
-                usage_metadata=usage_metadata(asm.usage) if asm.usage else None,
-                response_metadata=asm.response_metadata(),
-                chunk_position="last",
-            )
-        )
-
-    def _content(self, text: str, pcm: bytes) -> str | list[dict[str, Any]]:
-        if not self._asm.list_content:
-            return text
-        blocks: list[dict[str, Any]] = []
-        if text:
-            blocks.append({"type": "text", "text": text, "index": _TEXT_INDEX})
-        if pcm:
-            block: dict[str, Any] = {
-                "type": "audio",
-                "base64": base64.b64encode(pcm).decode("ascii"),
-                "index": _AUDIO_INDEX,
-            }
-            if not self._audio_started:
-                # Only once: chunk `+` concatenates strings, so a repeated
-                # mime_type or id would come out doubled.
-                self._audio_started = True
-                block["mime_type"] = self._asm.pcm_mime_type
-                if self._asm.audio_id:
-                    block["id"] = self._asm.audio_id
-            blocks.append(block)
-        return blocks
+        return self._message
 
 
-class EventView:
-    """Content-block protocol events (`MessagesData`) from the same deltas.
-
-    Audio streams as `data-delta` events of raw PCM (6-byte aligned); its
-    `content-block-finish` carries the whole clip, as `invoke` returns it.
-    """
-
-    def __init__(self, assembler: ReplyAssembler, message_id: str | None = None) -> None:
-        self._asm = assembler
-        self._message_id = message_id or ""
-        self._slicer = _PcmSlicer()
-        self._started = False
-        self._next_index = 0
-        self._text_index: int | None = None
-        self._audio_index: int | None = None
-        self._tool_index: dict[int, int] = {}
-
-    def _claim(self) -> int:
-        index = self._next_index
-        self._next_index += 1
-        return index
-
-    def events(self, delta: Delta) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        if not self._started:
-            self._started = True
-            start: dict[str, Any] = {"event": "message-start", "role": "ai", "id": self._message_id}
-            meta = {"provider": "openrouter"}
-            if model := self._asm.metadata.get("model_name"):
-                meta["model"] = model
-            start["metadata"] = meta
-            out.append(start)
-        if delta.text:
-            if self._text_index is None:
-                self._text_index = self._claim()
-                out.append(_block_start(self._text_index, {"type": "text", "text": ""}))
-            out.append(_block_delta(self._text_index, {"type": "text-delta", "text": delta.text}))
-        if delta.pcm and (pcm := self._slicer.take(delta.pcm)):
-            out.extend(self._audio_delta(pcm))
-        for fragment in delta.tool_calls:
-            index = self._tool_index.get(fragment["index"])
-            if index is None:
-                index = self._tool_index[fragment["index"]] = self._claim()
-                skeleton = {
-                    "type": "tool_call_chunk",
-                    "id": fragment["id"],
-                    "name": fragment["name"],
-                    "args": "",
-                    "index": fragment["index"],
-                }
-                out.append(_block_start(index, skeleton))
-            if args := fragment["args"]:
-                out.append(_block_delta(index, {"type": "tool-call-delta", "args": args}))
-        return out
-
-    def _audio_delta(self, pcm: bytes) -> list[dict[str, Any]]:
-        out = []
-        if self._audio_index is None:
-            self._audio_index = self._claim()
-            skeleton: dict[str, Any] = {"type": "audio", "mime_type": self._asm.pcm_mime_type}
-            if self._asm.audio_id:
-                skeleton["id"] = self._asm.audio_id
-            out.append(_block_start(self._audio_index, skeleton))
-        data = base64.b64encode(pcm).decode("ascii")
-        delta = {"type": "data-delta", "data": data, "encoding": "base64"}
-        out.append(_block_delta(self._audio_index, delta))
-        return out
-
-    def rest(self) -> list[dict[str, Any]]:
-        """A `data-delta` with the PCM bytes held back for alignment, for failures."""
-        rest = self._slicer.flush()
-        return self._audio_delta(rest) if rest else []
-
-    def finish(self) -> list[dict[str, Any]]:
-        """Flush leftover audio, finalize every block, and close the message."""
-        out = self.events(Delta())  # emits message-start for an empty reply
-        out.extend(self.rest())
-        asm = self._asm
-        if self._text_index is not None:
-            out.append(_block_finish(self._text_index, {"type": "text", "text": asm.text}))
-        if self._audio_index is not None and (block := asm.audio_block()) is not None:
-            out.append(_block_finish(self._audio_index, block))
-        calls = asm.finalized_tool_calls()
-        for stream_index, wire_index in self._tool_index.items():
-            if (call := calls.get(stream_index)) is not None:
-                out.append(_block_finish(wire_index, call))
-        finish: dict[str, Any] = {"event": "message-finish", "metadata": asm.response_metadata()}
-        if asm.usage:
-            finish["usage"] = dict(usage_metadata(asm.usage))
-        out.append(finish)
-        return out
+def _stream_error(error: Any) -> StreamError:
+    error = error if isinstance(error, dict) else {"message": str(error)}
+    code = error.get("code")
+    metadata = error.get("metadata")
+    return StreamError(
+        f"OpenRouter reported an error mid-stream: {error.get('message') or 'unknown error'}",
+        status_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        code=code if isinstance(code, (int, str)) and not isinstance(code, bool) else None,
+        metadata=metadata if isinstance(metadata, dict) else None,
+    )
 
 
-def _block_start(index: int, content: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "content-block-start", "index": index, "content": content}
+def _text_of(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict) and isinstance(text := part.get("text"), str):
+        return text
+    raise _Malformed(f"a content part is {type(part).__name__}")
 
 
-def _block_delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "content-block-delta", "index": index, "delta": delta}
-
-
-def _block_finish(index: int, content: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "content-block-finish", "index": index, "content": content}
+def _wav_pcm(wav: bytes) -> bytes:
+    try:
+        return wav_data(wav)
+    except ValueError as err:
+        raise _Malformed(f"audio.data is a corrupt WAV ({err})") from None

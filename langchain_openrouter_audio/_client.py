@@ -337,7 +337,7 @@ class ChunkStream:
     def _read(
         self, client: CompletionsClient, content: bytes
     ) -> Generator[list[dict[str, Any]], None, None]:
-        opened = client._retrying()(client._open_stream, content)
+        opened: httpx.Response | dict[str, Any] = client._retrying()(client._open_stream, content)
         if isinstance(opened, dict):
             self.done = True  # a whole reply where a stream was asked for
             yield [opened]
@@ -380,7 +380,9 @@ class AsyncChunkStream:
     async def _read(
         self, client: CompletionsClient, content: bytes
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        opened = await client._async_retrying()(client._aopen_stream, content)
+        opened: httpx.Response | dict[str, Any] = await client._async_retrying()(
+            client._aopen_stream, content
+        )
         if isinstance(opened, dict):
             self.done = True
             yield [opened]
@@ -540,7 +542,7 @@ class CompletionsClient:
             raise self.redact(error_for_status(status, parsed))
         return parsed
 
-    def _local_error(self, err: httpx.HTTPError) -> ValueError:
+    def _local_error(self, err: Exception) -> ValueError:
         # httpx's text can quote the offending header value: never repeat it.
         msg = (
             f"the request to {self.url} could not be built ({type(err).__name__}): a header "

@@ -1,15 +1,17 @@
 """LangChain messages, tools and options -> an OpenRouter chat-completions body.
 
-Everything here is pure and runs before any I/O, so bad input (an unknown
-audio format, corrupt audio, an audio URL, an oversize clip, a bad tool
-schema) fails with a `ValueError` before a request is sent.
+`build_request` is the one entry point. Everything here is pure and runs
+before any I/O, so bad input (an unknown audio format, corrupt audio, an
+audio URL, an oversize clip, a bad tool schema, a request the model is known
+to refuse) fails with a `ValueError` before a request is sent.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import (
@@ -29,11 +31,143 @@ from langchain_openrouter_audio.audio import (
     decode_base64,
 )
 
-__all__ = ["convert_messages", "format_tool_choice", "validate_tool"]
+__all__ = [
+    "AUDIO_MODEL_PREFIXES",
+    "RequestSettings",
+    "WireRequest",
+    "build_request",
+    "convert_messages",
+    "format_tool_choice",
+    "is_audio_model",
+    "validate_tool",
+]
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[^;,]+)(?:;[^,]*)?;base64,(?P<data>.*)$", re.DOTALL)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _INPUT_AUDIO_FORMATS = {"wav", "mp3", "aiff", "aac", "ogg", "flac", "m4a", "pcm16", "pcm24"}
+
+
+# Options of the client itself; given per call they would go to OpenRouter as body fields.
+_CLIENT_OPTIONS = frozenset(
+    {
+        "api_key",
+        "openrouter_api_key",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "audio_output",
+        "sample_rate",
+        "app_url",
+        "app_title",
+        "default_headers",
+        "http_client",
+        "http_async_client",
+        "max_audio_bytes",
+        "streaming",
+    }
+)
+
+
+AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+
+
+def is_audio_model(model: str) -> bool:
+    """OpenRouter's gpt-audio family: speech in and out, and never text in, text out."""
+    return model.startswith(AUDIO_MODEL_PREFIXES)
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """The model's defaults for every request it sends."""
+
+    model: str
+    modalities: Sequence[str]
+    voice: str
+    body_params: Mapping[str, Any] = field(default_factory=dict)
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    stop: list[str] | str | None = None
+    streaming: bool = False
+    max_audio_bytes: int = 20 * 1024 * 1024
+    prefer_text_reply: bool = False
+    """Answer in text when the question holds audio (structured output)."""
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """A request body ready to send, and how its reply comes back."""
+
+    body: dict[str, Any]
+    spoken: bool
+    """The reply is speech (audio blocks), not plain text."""
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body["stream"])
+
+
+def build_request(
+    messages: Sequence[BaseMessage],
+    settings: RequestSettings,
+    *,
+    stop: list[str] | None,
+    options: Mapping[str, Any],
+    stream: bool,
+) -> WireRequest:
+    """The request for `messages` with per-call `options` over the model's `settings`.
+
+    Raises:
+        ValueError: bad input, a client option given per call, or a request
+            the model is known to refuse.
+    """
+    kwargs = dict(options)
+    kwargs.pop("stream", None)
+    if misplaced := sorted(_CLIENT_OPTIONS.intersection(kwargs)):
+        msg = (
+            f"{misplaced} configure the client, not the request: set them on the model, "
+            f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
+        )
+        raise ValueError(msg)
+    wire_messages = convert_messages(messages, max_audio_bytes=settings.max_audio_bytes)
+    heard = _has_input_audio(wire_messages)
+    modalities = list(kwargs.pop("modalities", settings.modalities))
+    if settings.prefer_text_reply and heard:
+        # Speaking a JSON object helps nobody; without audio in, the model's
+        # modalities stay, since gpt-audio models refuse text in and text out.
+        modalities = ["text"]
+    spoken = "audio" in modalities
+    model = kwargs.pop("model", settings.model)
+    if not spoken and not heard and is_audio_model(model):
+        msg = (
+            f"{model} answers only when the request holds audio: with modalities=['text'] "
+            "the question must include an audio block (e.g. audio_block_from_file(...)); "
+            "for a text question keep the default modalities=['text', 'audio']"
+        )
+        raise ValueError(msg)
+    voice = kwargs.pop("voice", settings.voice)
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": wire_messages,
+        **settings.body_params,
+        **settings.model_kwargs,
+        **kwargs,
+        "modalities": modalities,
+        # OpenRouter gives speech only on a stream, and only as pcm16.
+        "stream": stream or spoken or settings.streaming,
+    }
+    if spoken:
+        body["audio"] = {"voice": voice, "format": "pcm16"}
+    if wire_stop := stop if stop is not None else settings.stop:
+        body["stop"] = wire_stop
+    return WireRequest(body, spoken)
+
+
+def _has_input_audio(wire_messages: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "input_audio"
+        for message in wire_messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
 
 
 def convert_messages(
@@ -210,6 +344,10 @@ def format_tool_choice(
     if tool_choice is False:
         return "none"
     if isinstance(tool_choice, dict):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else tool_choice.get("name")
+        if tool_choice.get("type") in ("function", "tool") and name not in tool_names:
+            raise ValueError(f"tool_choice names {name!r}, which is not bound; have {tool_names}")
         return tool_choice
     if tool_choice in ("auto", "none", "required"):
         return tool_choice

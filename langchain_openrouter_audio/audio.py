@@ -411,11 +411,19 @@ def display_audio(message: BaseMessage) -> Any:
     ```python
     display_audio(llm.invoke("Say hi"))  # last line of a Jupyter cell
     ```
-    Needs IPython (any Jupyter install has it).
+    Needs IPython (any Jupyter install has it; else
+    `pip install 'langchain-openrouter-audio[notebook]'`).
     """
-    from IPython.display import Audio  # type: ignore[import-not-found,unused-ignore]
-
-    return Audio(data=_playable_wav(message))
+    try:
+        from IPython.display import Audio  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as err:
+        msg = (
+            "display_audio needs IPython (run it in Jupyter, or "
+            "pip install 'langchain-openrouter-audio[notebook]')"
+        )
+        raise ImportError(msg) from err
+    player: Any = Audio
+    return player(data=_playable_wav(message))
 
 
 def record_audio_block(

@@ -1,27 +1,22 @@
 """`ChatOpenRouterAudio`: a LangChain chat model for OpenRouter's audio models.
 
-The class holds the fields and the LangChain hooks. The work lives next door:
-`_request` builds the body, `_transport` talks HTTP, `_assembler` turns the
-stream into chunks, events and the final message.
+The class holds the fields and the LangChain hooks; the work is next door and
+flows one way: `_request` builds the body, `_client` sends it and reads the
+SSE, `_driver` turns the chunks into LangChain chunks, events, callbacks and
+the final message.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import re
 import threading
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Generator,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from contextlib import aclosing, closing, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal, overload
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -42,23 +37,29 @@ from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_core.utils.utils import LC_ID_PREFIX
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
-from langchain_openrouter_audio._assembler import (
-    AudioOutput,
-    ChunkView,
-    EventView,
-    ReplyAssembler,
-)
+from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
+from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._request import (
-    convert_messages,
+    RequestSettings,
+    WireRequest,
+    build_request,
     format_tool_choice,
+    is_audio_model,
     validate_tool,
 )
-from langchain_openrouter_audio._client import AsyncChunkStream, ChunkStream, CompletionsClient
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
-from langchain_openrouter_audio.errors import StreamError
 
 __all__ = ["ChatOpenRouterAudio"]
 
@@ -83,47 +84,14 @@ _BODY_FIELDS = (
     "user",
 )
 
-
-_AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
-
-
-# Guards lazy creation of a model's transport when threads race to the first call.
-_TRANSPORT_LOCK = threading.Lock()
+# Guards lazy creation of a model's HTTP client when threads race to the first call.
+_CLIENT_LOCK = threading.Lock()
 
 _SECRET_SUFFIXES = ("key", "token", "secret", "password")
 
-# Options of the client itself; given per call they would go to OpenRouter as body fields.
-_MODEL_ONLY_OPTIONS = frozenset(
-    {
-        "api_key",
-        "openrouter_api_key",
-        "base_url",
-        "timeout",
-        "max_retries",
-        "audio_output",
-        "sample_rate",
-        "app_url",
-        "app_title",
-        "default_headers",
-        "http_client",
-        "http_async_client",
-        "max_audio_bytes",
-        "streaming",
-    }
-)
-
-
-# A private bind() argument of with_structured_output: reply in text if the gateway allows.
-_PREFER_TEXT_REPLY = "_prefer_text_reply"
-
-
-def _has_input_audio(wire_messages: list[dict[str, Any]]) -> bool:
-    return any(
-        isinstance(part, dict) and part.get("type") == "input_audio"
-        for message in wire_messages
-        if isinstance(message.get("content"), list)
-        for part in message["content"]
-    )
+# What an HTTP header value may hold (RFC 9110 field-value, visible ASCII and inner spaces).
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 def _default_modalities() -> list[Literal["text", "audio"]]:
@@ -140,7 +108,7 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     ```python
     from langchain_openrouter_audio import ChatOpenRouterAudio
-    from langchain_openrouter_audio.audio import save_audio
+    from langchain_openrouter_audio import save_audio
 
     llm = ChatOpenRouterAudio()  # reads OPENROUTER_API_KEY
     reply = llm.invoke("Say hello in a friendly tone.")
@@ -151,7 +119,10 @@ class ChatOpenRouterAudio(BaseChatModel):
     Use `modalities=["text"]` for text-only replies (audio input still works).
     """
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+    # hide_input_in_errors: a refused api_key must not come back in the error text.
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, hide_input_in_errors=True
+    )
 
     model: str = Field(default="openai/gpt-audio-mini", alias="model_name")
     """OpenRouter model slug."""
@@ -170,8 +141,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     """`"wav"`: `invoke` returns a WAV; `"pcm"`: the raw PCM16 exactly as received."""
     sample_rate: int = PCM_SAMPLE_RATE
     """Sample rate of the PCM16 the model streams (24 kHz for gpt-audio models)."""
-    timeout: float | None = 60.0
-    """Seconds; for streams, the longest wait for the next bytes."""
+    timeout: float | httpx.Timeout | None = 60.0
+    """Seconds (or an `httpx.Timeout`); for streams, the longest wait for the next bytes."""
     max_retries: int = 2
     """Retries after the first attempt (connection errors, 408, 429, 500, 502, 503, 504)."""
     app_url: str | None = None
@@ -207,7 +178,9 @@ class ChatOpenRouterAudio(BaseChatModel):
     """Your own `httpx.Client` (proxies, certificates); we do not close it."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
-    _transport: CompletionsClient | None = PrivateAttr(default=None)
+    _client: CompletionsClient | None = PrivateAttr(default=None)
+    # Set on the copy `with_structured_output` binds: answer heard questions in text.
+    _prefer_text_reply: bool = PrivateAttr(default=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -227,6 +200,72 @@ class ChatOpenRouterAudio(BaseChatModel):
         values = {k: v for k, v in values.items() if k in known}
         values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
         return values
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """Strip a pasted key's whitespace; refuse one that cannot travel in a header."""
+        if key is None:
+            return None
+        value = key.get_secret_value().strip()
+        if value and not _KEY_CHARS.fullmatch(value):
+            bad = next(i for i, c in enumerate(value) if not _KEY_CHARS.fullmatch(c))
+            # Never echo the key, not even in part.
+            msg = (
+                f"api_key has a character that cannot be sent in an HTTP header (at position "
+                f"{bad} of {len(value)}); copy the key again from openrouter.ai/keys"
+            )
+            raise ValueError(msg)
+        return SecretStr(value)
+
+    @field_validator("default_headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        for name, value in (headers or {}).items():
+            if not _HEADER_VALUE.fullmatch(str(value)):
+                raise ValueError(f"default_headers[{name!r}] is not a valid HTTP header value")
+        return headers
+
+    @field_validator("timeout")
+    @classmethod
+    def _check_timeout(cls, timeout: float | httpx.Timeout | None) -> float | httpx.Timeout | None:
+        values = (
+            [timeout.connect, timeout.read, timeout.write, timeout.pool]
+            if isinstance(timeout, httpx.Timeout)
+            else [timeout]
+        )
+        for value in values:
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+        return timeout
+
+    @field_validator("sample_rate", "max_audio_bytes")
+    @classmethod
+    def _check_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return value
+
+    @field_validator("max_retries")
+    @classmethod
+    def _check_retries(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {value}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError:
+            raise ValueError(f"base_url has an invalid port: {url!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must look like https://host/path, got {url!r}")
+        if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+            raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
+        return url
 
     # -- LangChain identity ---------------------------------------------------
 
@@ -260,7 +299,7 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         # What OpenRouter's gpt-audio models do; other slugs get no profile.
-        if not self.model.startswith(_AUDIO_MODEL_PREFIXES):
+        if not is_audio_model(self.model):
             return None
         return ModelProfile(
             text_inputs=True,
@@ -287,23 +326,25 @@ class ChatOpenRouterAudio(BaseChatModel):
             params["ls_stop"] = [ls_stop] if isinstance(ls_stop, str) else list(ls_stop)
         return params
 
-    # -- request --------------------------------------------------------------
+    # -- connections ----------------------------------------------------------
 
     @property
-    def transport(self) -> CompletionsClient:
-        """The HTTP transport, created on first use and reused (pooled connections)."""
-        if self._transport is None:
-            with _TRANSPORT_LOCK:
-                if self._transport is None:
-                    self._transport = CompletionsClient(
+    def client(self) -> CompletionsClient:
+        """The HTTP client, created on first use and reused (pooled connections)."""
+        if self._client is None:
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    headers = self._headers()
+                    self._client = CompletionsClient(
                         base_url=self.base_url,
-                        headers=self._headers(),
+                        headers=headers,
                         timeout=self.timeout,
                         max_retries=self.max_retries,
                         http_client=self.http_client,
                         http_async_client=self.http_async_client,
+                        secrets=(self.api_key.get_secret_value(),) if self.api_key else (),
                     )
-        return self._transport
+        return self._client
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Copy the model; the copy makes its own connections from its own settings.
@@ -314,18 +355,18 @@ class ChatOpenRouterAudio(BaseChatModel):
         copied = super().model_copy(deep=deep)
         for name, value in (update or {}).items():
             type(self).__pydantic_validator__.validate_assignment(copied, name, value)
-        copied._transport = None
+        copied._client = None
         return copied
 
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""
-        if self._transport is not None:
-            self._transport.close()
+        if self._client is not None:
+            self._client.close()
 
     async def aclose(self) -> None:
         """Close the pooled HTTP clients (injected clients are left open)."""
-        if self._transport is not None:
-            await self._transport.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def _headers(self) -> dict[str, str]:
         if self.api_key is None or not self.api_key.get_secret_value():
@@ -339,56 +380,51 @@ class ChatOpenRouterAudio(BaseChatModel):
         headers.update(self.default_headers or {})
         return headers
 
+    # -- request --------------------------------------------------------------
+
     def _body_params(self) -> dict[str, Any]:
         return {name: value for name in _BODY_FIELDS if (value := getattr(self, name)) is not None}
 
-    def _build_body(
+    def _request(
         self,
         messages: Sequence[BaseMessage],
         stop: list[str] | None,
-        kwargs: dict[str, Any],
+        options: dict[str, Any],
         *,
         stream: bool,
-    ) -> tuple[dict[str, Any], bool]:
-        """The request body, and whether the reply is spoken."""
-        kwargs = dict(kwargs)
-        kwargs.pop("stream", None)
-        if misplaced := sorted(_MODEL_ONLY_OPTIONS.intersection(kwargs)):
-            msg = (
-                f"{misplaced} configure the client, not the request: set them on the model, "
-                f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
-            )
-            raise ValueError(msg)
-        wire_messages = convert_messages(messages, max_audio_bytes=self.max_audio_bytes)
-        if kwargs.pop(_PREFER_TEXT_REPLY, False):
-            # gpt-audio models refuse a request with neither audio in nor audio out:
-            # answer in text when the question was heard, else keep the model's modalities.
-            modalities = ["text"] if _has_input_audio(wire_messages) else list(self.modalities)
-        else:
-            modalities = list(kwargs.pop("modalities", self.modalities))
-        voice = kwargs.pop("voice", self.voice)
-        spoken = "audio" in modalities
-        body: dict[str, Any] = {
-            "model": kwargs.pop("model", self.model),
-            "messages": wire_messages,
-            **self._body_params(),
-            **self.model_kwargs,
-            **kwargs,
-            "modalities": modalities,
-            # OpenRouter gives speech only on a stream, and only as pcm16.
-            "stream": stream or spoken or self.streaming,
-        }
-        if spoken:
-            body["audio"] = {"voice": voice, "format": "pcm16"}
-        if wire_stop := stop if stop is not None else self.stop:
-            body["stop"] = wire_stop
-        return body, spoken
+    ) -> WireRequest:
+        settings = RequestSettings(
+            model=self.model,
+            modalities=self.modalities,
+            voice=self.voice,
+            body_params=self._body_params(),
+            model_kwargs=self.model_kwargs,
+            stop=self.stop,
+            streaming=self.streaming,
+            max_audio_bytes=self.max_audio_bytes,
+            prefer_text_reply=self._prefer_text_reply,
+        )
+        return build_request(messages, settings, stop=stop, options=options, stream=stream)
 
-    def _assembler(self, spoken: bool) -> ReplyAssembler:
-        return ReplyAssembler(
+    def _driver(
+        self,
+        request: WireRequest,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        *,
+        chunks: bool,
+        events: bool = False,
+    ) -> ReplyDriver:
+        assembler = ReplyAssembler(
             audio_output=self.audio_output,
             sample_rate=self.sample_rate,
-            list_content=spoken,
+            list_content=request.spoken,
+        )
+        return ReplyDriver(
+            assembler,
+            message_id=_run_message_id(run_manager) if run_manager is not None else None,
+            chunks=chunks,
+            events=events,
+            redact=self.client.redact,
         )
 
     def _should_stream(
@@ -415,20 +451,13 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, spoken = self._build_body(messages, stop, kwargs, stream=False)
-        asm = self._assembler(spoken)
-        if not body["stream"]:
-            asm.feed(self.transport.post(body))
-        elif run_manager is not None and run_manager.handlers:
-            for _ in self._chunks(_flat(self.transport.stream(body)), asm, run_manager):
-                pass
-        else:
-            # Nobody to hand chunks to: the deltas go straight into the assembler.
-            with closing(_flat(self.transport.stream(body))) as raw_chunks, _partial_on_error(asm):
-                for raw in raw_chunks:
-                    asm.feed(raw)
-                asm.check_complete()
-        return _result(asm, run_manager)
+        request = self._request(messages, stop, kwargs, stream=False)
+        driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
+        if not request.stream:
+            return _result(driver.whole(self.client.post(request.body)))
+        for _ in driver.steps(self.client.stream(request.body), run_manager):
+            pass
+        return _result(driver.message())
 
     def _stream(
         self,
@@ -437,29 +466,11 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        yield from self._chunks(_flat(self.transport.stream(body)), self._assembler(spoken), run_manager)
-
-    def _chunks(
-        self,
-        raw_chunks: Generator[dict[str, Any], None, None],
-        asm: ReplyAssembler,
-        run_manager: CallbackManagerForLLMRun | None,
-    ) -> Iterator[ChatGenerationChunk]:
-        view = ChunkView(asm)
-        # closing(): leaving early must end the HTTP stream now, not at garbage collection.
-        try:
-            with closing(raw_chunks), _partial_on_error(asm):
-                for raw in raw_chunks:
-                    if (chunk := view.chunk(asm.feed(raw))) is not None:
-                        yield _notify(run_manager, chunk)
-                asm.check_complete()
-        except StreamError:
-            # Bytes held back for a 6-byte boundary did arrive: deliver them, then fail.
-            if (rest := view.rest()) is not None:
-                yield _notify(run_manager, rest)
-            raise
-        yield _notify(run_manager, view.last())
+        request = self._request(messages, stop, kwargs, stream=True)
+        driver = self._driver(request, run_manager, chunks=True)
+        for step in driver.steps(self.client.stream(request.body), run_manager):
+            if step.chunk is not None:
+                yield step.chunk
 
     def _stream_chat_model_events(
         self,
@@ -469,24 +480,11 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[dict[str, Any]]:
         """Native content-block events for `stream_events(version="v3")` and LangGraph v2."""
-        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        asm = self._assembler(spoken)
-        events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
-        # Audio handlers listen to chunks: fire them here too, or v2 runs go unheard.
-        chunks = ChunkView(asm)
-        try:
-            with closing(_flat(self.transport.stream(body))) as raw_chunks, _partial_on_error(asm):
-                for raw in raw_chunks:
-                    delta = asm.feed(raw)
-                    _notify(run_manager, chunks.chunk(delta))
-                    yield from events.events(delta)
-                asm.check_complete()
-        except StreamError:
-            _notify(run_manager, chunks.rest())
-            yield from events.rest()
-            raise
-        _notify(run_manager, chunks.last())
-        yield from events.finish()
+        request = self._request(messages, stop, kwargs, stream=True)
+        # Audio handlers listen to chunks: build them too, or v2 runs go unheard.
+        driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
+        for step in driver.steps(self.client.stream(request.body), run_manager):
+            yield from step.events
 
     # -- async ----------------------------------------------------------------
 
@@ -497,20 +495,13 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body, spoken = self._build_body(messages, stop, kwargs, stream=False)
-        asm = self._assembler(spoken)
-        if not body["stream"]:
-            asm.feed(await self.transport.apost(body))
-        elif run_manager is not None and run_manager.handlers:
-            async for _ in self._achunks(_aflat(self.transport.astream(body)), asm, run_manager):
-                pass
-        else:
-            async with aclosing(_aflat(self.transport.astream(body))) as raw_chunks:
-                with _partial_on_error(asm):
-                    async for raw in raw_chunks:
-                        asm.feed(raw)
-                    asm.check_complete()
-        return _result(asm, run_manager)
+        request = self._request(messages, stop, kwargs, stream=False)
+        driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
+        if not request.stream:
+            return _result(driver.whole(await self.client.apost(request.body)))
+        async for _ in driver.asteps(self.client.astream(request.body), run_manager):
+            pass
+        return _result(await driver.amessage())
 
     async def _astream(
         self,
@@ -519,31 +510,11 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        raw_chunks = _aflat(self.transport.astream(body))
-        async for chunk in self._achunks(raw_chunks, self._assembler(spoken), run_manager):
-            yield chunk
-
-    async def _achunks(
-        self,
-        raw_chunks: AsyncGenerator[dict[str, Any], None],
-        asm: ReplyAssembler,
-        run_manager: AsyncCallbackManagerForLLMRun | None,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        view = ChunkView(asm)
-        # aclosing(): leaving early (break, cancellation) must end the HTTP stream now.
-        try:
-            async with aclosing(raw_chunks):
-                with _partial_on_error(asm):
-                    async for raw in raw_chunks:
-                        if (chunk := view.chunk(asm.feed(raw))) is not None:
-                            yield await _anotify(run_manager, chunk)
-                    asm.check_complete()
-        except StreamError:
-            if (rest := view.rest()) is not None:
-                yield await _anotify(run_manager, rest)
-            raise
-        yield await _anotify(run_manager, view.last())
+        request = self._request(messages, stop, kwargs, stream=True)
+        driver = self._driver(request, run_manager, chunks=True)
+        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+            if step.chunk is not None:
+                yield step.chunk
 
     async def _astream_chat_model_events(
         self,
@@ -553,29 +524,18 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async native content-block events."""
-        body, spoken = self._build_body(messages, stop, kwargs, stream=True)
-        asm = self._assembler(spoken)
-        events = EventView(asm, _run_message_id(run_manager) if run_manager else None)
-        chunks = ChunkView(asm)
-        try:
-            async with aclosing(_aflat(self.transport.astream(body))) as raw_chunks:
-                with _partial_on_error(asm):
-                    async for raw in raw_chunks:
-                        delta = asm.feed(raw)
-                        await _anotify(run_manager, chunks.chunk(delta))
-                        for event in events.events(delta):
-                            yield event
-                    asm.check_complete()
-        except StreamError:
-            await _anotify(run_manager, chunks.rest())
-            for event in events.rest():
+        request = self._request(messages, stop, kwargs, stream=True)
+        driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
+        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+            for event in step.events:
                 yield event
-            raise
-        await _anotify(run_manager, chunks.last())
-        for event in events.finish():
-            yield event
 
     # -- tools and structured output -----------------------------------------
+
+    def _text_reply_copy(self) -> Self:
+        copied = self.model_copy()
+        copied._prefer_text_reply = True
+        return copied
 
     def bind_tools(
         self,
@@ -642,11 +602,10 @@ class ChatOpenRouterAudio(BaseChatModel):
         if method == "function_calling":
             tool = convert_to_openai_tool(schema, strict=strict)
             name = tool["function"]["name"]
-            llm = self.bind_tools(
+            llm = self._text_reply_copy().bind_tools(
                 [schema],
                 tool_choice=name,
                 strict=strict,
-                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = (
@@ -662,16 +621,14 @@ class ChatOpenRouterAudio(BaseChatModel):
             }
             if strict is not None:
                 response_format["strict"] = strict
-            llm = self.bind(
+            llm = self._text_reply_copy().bind(
                 response_format={"type": "json_schema", "json_schema": response_format},
-                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = _json_parser(schema, is_pydantic)
         elif method == "json_mode":
-            llm = self.bind(
+            llm = self._text_reply_copy().bind(
                 response_format={"type": "json_object"},
-                **{_PREFER_TEXT_REPLY: True},
                 ls_structured_output_format=structured,
             )
             parser = _json_parser(schema, is_pydantic)
@@ -686,63 +643,16 @@ class ChatOpenRouterAudio(BaseChatModel):
         return RunnableMap(raw=llm) | parse.with_fallbacks([none], exception_key="parsing_error")
 
 
-def _flat(stream: ChunkStream) -> Generator[dict[str, Any], None, None]:
-    try:
-        for batch in stream:
-            yield from batch
-        if stream.done:
-            yield {"choices": [{"finish_reason": "stop", "delta": {}}]}
-    finally:
-        stream.close()
-
-
-async def _aflat(stream: AsyncChunkStream) -> AsyncGenerator[dict[str, Any], None]:
-    try:
-        async for batch in stream:
-            for chunk in batch:
-                yield chunk
-        if stream.done:
-            yield {"choices": [{"finish_reason": "stop", "delta": {}}]}
-    finally:
-        await stream.aclose()
-
-
 def _run_message_id(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> str:
     # Chunks and the final reply of a run share one id, or LangGraph's message
     # stream shows the reply twice (once as chunks, once whole).
     return "-".join((LC_ID_PREFIX, str(run_manager.run_id)))
 
 
-@overload
-def _notify(
-    run_manager: CallbackManagerForLLMRun | None, chunk: ChatGenerationChunk
-) -> ChatGenerationChunk: ...
-@overload
-def _notify(run_manager: CallbackManagerForLLMRun | None, chunk: None) -> None: ...
-def _notify(
-    run_manager: CallbackManagerForLLMRun | None, chunk: ChatGenerationChunk | None
-) -> ChatGenerationChunk | None:
-    """Hand a chunk to the run's callbacks (audio handlers, LangGraph) and return it."""
-    if run_manager is not None and chunk is not None:
-        chunk.message.id = _run_message_id(run_manager)
-        run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-    return chunk
-
-
-@overload
-async def _anotify(
-    run_manager: AsyncCallbackManagerForLLMRun | None, chunk: ChatGenerationChunk
-) -> ChatGenerationChunk: ...
-@overload
-async def _anotify(run_manager: AsyncCallbackManagerForLLMRun | None, chunk: None) -> None: ...
-async def _anotify(
-    run_manager: AsyncCallbackManagerForLLMRun | None, chunk: ChatGenerationChunk | None
-) -> ChatGenerationChunk | None:
-    """Async `_notify`."""
-    if run_manager is not None and chunk is not None:
-        chunk.message.id = _run_message_id(run_manager)
-        await run_manager.on_llm_new_token(chunk.message.text, chunk=chunk)
-    return chunk
+def _has_handlers(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> bool:
+    return run_manager is not None and bool(run_manager.handlers)
 
 
 def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
@@ -751,25 +661,8 @@ def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
     return JsonOutputParser()
 
 
-def _result(
-    asm: ReplyAssembler,
-    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-) -> ChatResult:
-    message = asm.message()
-    if run_manager is not None:
-        message.id = _run_message_id(run_manager)
+def _result(message: AIMessage) -> ChatResult:
     return ChatResult(generations=[ChatGeneration(message=message)])
-
-
-@contextmanager
-def _partial_on_error(asm: ReplyAssembler) -> Iterator[None]:
-    """Attach what arrived so far to a `StreamError` raised inside the block."""
-    try:
-        yield
-    except StreamError as err:
-        if err.partial is None:
-            err.partial = asm.message()
-        raise
 
 
 @functools.cache

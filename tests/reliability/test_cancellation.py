@@ -92,7 +92,7 @@ async def _acheck_next_call(llm: ChatOpenRouterAudio, server: OpenRouterTestServ
 
 async def _aclose(llm: ChatOpenRouterAudio) -> None:
     # Pooled keep-alive connections belong to this test's event loop: close them here.
-    transport = llm.transport
+    transport = llm.client
     if hasattr(transport, "aclose"):
         await transport.aclose()
     elif transport._async_client is not None:
@@ -111,7 +111,7 @@ def test_break_out_of_sync_stream(openrouter_server: OpenRouterTestServer) -> No
     assert len(openrouter_server.requests) == 1
     _check_next_call(llm, openrouter_server)
     assert len(openrouter_server.requests) == 2
-    llm.transport.close()
+    llm.close()
 
 
 @pytest.mark.usefixtures("resource_warnings")
@@ -214,4 +214,4 @@ def test_many_early_breaks_leak_nothing(openrouter_server: OpenRouterTestServer)
         assert _wait_closed(openrouter_server)
     _check_next_call(llm, openrouter_server)
     assert len(openrouter_server.requests) == 6
-    llm.transport.close()
+    llm.close()

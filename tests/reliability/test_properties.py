@@ -79,8 +79,8 @@ def _assemble(pieces: list[bytes], *, list_content: bool) -> dict[str, Any]:
             if data == b"[DONE]":
                 continue
             asm.feed(json.loads(data))
-    asm.check_complete()
-    msg = asm.message()
+    assert asm.complete
+    msg = asm.finish()
     return {
         "content": msg.content,
         "tool_calls": msg.tool_calls,

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from langchain_openrouter_audio._sse import SSEDecoder, SSELineTooLong
 from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._sse import SSEDecoder, SSELineTooLong
 from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
@@ -22,6 +22,7 @@ from langchain_openrouter_audio.testing import (
 from .conftest import capture_sse, make_llm, question_with_audio, reply_pcm
 
 TRANSCRIPT = "héllo wörld ✓ 日本"
+TEXT_MODEL = "openai/gpt-4o-mini"  # answers text questions in text (gpt-audio models refuse to)
 PCM = tone_pcm16(0.05, 440.0)  # 2 400 bytes
 
 
@@ -275,7 +276,7 @@ def test_ping_events_and_comments_are_skipped() -> None:
         + _chunk({}, "stop")
         + b"data: [DONE]\n\n"
     )
-    llm = _mock_llm(raw, modalities=["text"], streaming=True)
+    llm = _mock_llm(raw, model=TEXT_MODEL, modalities=["text"], streaming=True)
     assert llm.invoke("hi").content == "héllo"
 
 
@@ -287,7 +288,7 @@ def test_error_carried_by_an_unknown_event_type_is_raised() -> None:
         + json.dumps(error).encode()
         + b"\n\n"
     )
-    llm = _mock_llm(raw, modalities=["text"], streaming=True)
+    llm = _mock_llm(raw, model=TEXT_MODEL, modalities=["text"], streaming=True)
     with pytest.raises(StreamError) as info:
         llm.invoke("hi")
     assert "overloaded upstream" in str(info.value)
@@ -297,7 +298,7 @@ def test_error_carried_by_an_unknown_event_type_is_raised() -> None:
 
 def test_malformed_data_is_an_incomplete_stream() -> None:
     raw = _chunk({"content": "ok "}) + b"data: {not json\n\n" + _chunk({}, "stop")
-    llm = _mock_llm(raw, modalities=["text"], streaming=True)
+    llm = _mock_llm(raw, model=TEXT_MODEL, modalities=["text"], streaming=True)
     with pytest.raises(IncompleteStreamError) as info:
         llm.invoke("hi")
     assert "malformed SSE data" in str(info.value)

@@ -210,7 +210,7 @@ def test_no_finish_no_done_is_incomplete(openrouter_server: OpenRouterTestServer
     with pytest.raises(IncompleteStreamError) as info:
         llm.invoke("hi")
     err = info.value
-    assert "without a finish reason" in str(err)
+    assert "without [DONE] or a finish reason" in str(err)
     assert err.partial is not None
     assert err.partial.text == TRANSCRIPT
     assert _partial_pcm(err) == PCM

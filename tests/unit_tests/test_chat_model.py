@@ -404,16 +404,26 @@ def test_provider_error_is_typed_with_metadata(
     assert "violence" in str(err)
 
 
-def test_gateway_400_is_not_retried(
+def test_text_in_text_out_on_an_audio_model_is_refused_before_the_network(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
-    # Text out with no audio in: the real gateway refuses it, and so does ours.
+    # The real gateway answers 400 ("either input content or output modality contain audio").
     llm = ChatOpenRouterAudio(
         base_url=openrouter_server.base_url, api_key="test-key", modalities=["text"]
     )
+    with pytest.raises(ValueError, match=r"modalities=\['text', 'audio'\]"):
+        llm.invoke("plain text")
+    assert openrouter_server.requests == []
+
+
+def test_gateway_400_is_not_retried(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    openrouter_server.enqueue(error_reply(400, "Provider returned error"))
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
     with pytest.raises(BadRequestError) as caught:
         llm.invoke("plain text")
-    assert "either input content or output modality contain audio" in str(caught.value)
+    assert "Provider returned error" in str(caught.value)
     assert len(openrouter_server.requests) == 1
 
 
@@ -536,7 +546,7 @@ def test_connections_are_reused_and_each_event_loop_gets_its_own(
     openrouter_server.responder = lambda _: speech_reply(answer_pcm[:4800], "ok")
     llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
     ports: set[int] = set()
-    client = llm.transport.client
+    client = llm.client.client
     client.event_hooks["response"].append(
         lambda r: ports.add(r.extensions["network_stream"].get_extra_info("client_addr")[1])
     )

@@ -110,14 +110,16 @@ def test_unknown_block_type_is_named() -> None:
 
 def test_body_for_spoken_and_text_replies() -> None:
     llm = ChatOpenRouterAudio(api_key="k", voice="sage", stop=["END"], seed=3)
-    body, spoken = llm._build_body([HumanMessage("hi")], None, {}, stream=False)
+    request = llm._request([HumanMessage("hi")], None, {}, stream=False)
+    body, spoken = request.body, request.spoken
     assert spoken
     assert body["stream"] is True
     assert body["audio"] == {"voice": "sage", "format": "pcm16"}
     assert (body["stop"], body["seed"]) == (["END"], 3)
-    body, spoken = llm._build_body(
+    request = llm._request(
         [HumanMessage("hi")], ["STOP"], {"modalities": ["text"], "model": "x/y"}, stream=False
     )
+    body, spoken = request.body, request.spoken
     assert not spoken
     assert (body["stream"], body["model"], body["stop"]) == (False, "x/y", ["STOP"])
     assert "audio" not in body

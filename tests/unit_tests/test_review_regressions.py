@@ -105,7 +105,7 @@ def test_threads_racing_to_the_first_call_share_one_client() -> None:
 
     def first_use() -> None:
         barrier.wait()
-        seen.append(id(llm.transport.client))
+        seen.append(id(llm.client.client))
 
     threads = [threading.Thread(target=first_use) for _ in range(8)]
     for t in threads:
@@ -125,7 +125,7 @@ def test_a_copy_makes_its_own_connections(answer_pcm: bytes) -> None:
         copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
         assert "b-secret" not in repr(copy)
         assert copy.invoke("hi").text == "from B"
-        assert copy.transport is not llm.transport
+        assert copy.client is not llm.client
         copy.close()
         llm.close()
 
@@ -137,6 +137,7 @@ def test_200_with_an_error_and_a_string_code_is_typed() -> None:
 
     llm = ChatOpenRouterAudio(
         api_key="k",
+        model="openai/gpt-4o-mini",
         modalities=["text"],
         max_retries=0,
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),

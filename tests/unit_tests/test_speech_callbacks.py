@@ -253,7 +253,8 @@ def test_stream_without_finish_reason_is_an_error(
     llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer, answer_pcm: bytes
 ) -> None:
     openrouter_server.enqueue(speech_reply(answer_pcm, "No end.", omit_finish=True, omit_done=True))
-    with pytest.raises(IncompleteStreamError, match="without a finish reason") as caught:
+    incomplete = r"without \[DONE\] or a finish reason"
+    with pytest.raises(IncompleteStreamError, match=incomplete) as caught:
         llm.invoke("hi")
     assert caught.value.partial is not None
     assert caught.value.partial.text == "No end."
