@@ -8,12 +8,14 @@ for the second turn. Needs Debian's `chromium` (`apt-get install chromium`) and 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 import sys
 import wave
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -43,16 +45,19 @@ def clip_pcm(name: str) -> bytes:
         return w.readframes(w.getnframes())
 
 
-def fake_mic_wav(path: Path) -> Path:
-    """The question at 48 kHz: 0.5 s of silence before it, 5 s after (the reply's time)."""
+def fake_mic_wav(path: Path, pause_s: float = 5.0) -> Path:
+    """The question at 48 kHz: 0.5 s of silence before it, `pause_s` after (then it loops)."""
     question = resample_pcm16(clip_pcm("question"), 24_000, FAKE_MIC_RATE)
-    silence = bytes(2 * FAKE_MIC_RATE // 2)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(FAKE_MIC_RATE)
-        w.writeframes(silence + question + silence * 10)
+        w.writeframes(silence(0.5) + question + silence(pause_s))
     return path
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(2 * round(FAKE_MIC_RATE * seconds))
 
 
 def launch_args(mic_wav: Path) -> list[str]:
@@ -84,42 +89,70 @@ def wait_for_turn(page: Any, turns: int) -> dict[str, Any]:
     return stats(page)
 
 
-def test_spoken_question_gets_a_spoken_transcribed_answer(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def example_url() -> Iterator[str]:
+    """examples/web_voice_agent.py served offline, as a user would start it."""
     port = free_port()
     cmd = [sys.executable, "examples/web_voice_agent.py", "--port", str(port)]
-    with (
-        serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT),
-        sync_api.sync_playwright() as pw,
-    ):
+    with serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT):
+        yield f"http://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def browser_page(profile: Path, mic_wav: Path) -> Iterator[Any]:
+    """A page in a fresh headless Chromium whose microphone plays `mic_wav` in a loop."""
+    with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh --user-data-dir
+            str(profile),  # a fresh --user-data-dir
             executable_path=CHROMIUM,
             headless=True,
-            args=launch_args(fake_mic_wav(tmp_path / "question-48k.wav")),
+            args=launch_args(mic_wav),
         )
         try:
             page = context.new_page()
-            console: list[str] = []
-            page.on("console", lambda msg: console.append(msg.text))
-            page.goto(f"http://127.0.0.1:{port}/")
-            assert stats(page)["state"] == "idle"
-            page.click("#talk")
-
-            first = wait_for_turn(page, 1)
-            assert first["transcript"] == ANSWER, console
-            assert first["receivedAudioBytes"] == len(clip_pcm("weather_answer"))
-            reply_seconds = first["receivedAudioBytes"] / 2 / 24_000
-            assert first["playedSeconds"] == pytest.approx(reply_seconds, abs=0.05)  # all of it
-            assert first["toolCalls"][0] == {"name": "get_weather", "args": {"city": "Paris"}}
-            assert page.locator("#log li.agent span").first.inner_text() == ANSWER
-
-            second = wait_for_turn(page, 2)  # the fake microphone asks again
-            assert second["transcript"] == ANSWER
-            assert second["receivedAudioBytes"] == 2 * first["receivedAudioBytes"]
-            assert second["playedSeconds"] == pytest.approx(2 * reply_seconds, abs=0.1)
-            assert second["error"] is None
-            assert page.locator("#log li.user").count() >= 2
-            if SCREENSHOT:
-                page.screenshot(path=SCREENSHOT)
+            page.set_default_timeout(60_000)
+            yield page
         finally:
             context.close()
+
+
+def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_path: Path) -> None:
+    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+        page.goto(example_url)
+        assert stats(page)["state"] == "idle"
+        page.click("#talk")
+
+        first = wait_for_turn(page, 1)
+        assert first["transcript"] == ANSWER
+        assert first["receivedAudioBytes"] == len(clip_pcm("weather_answer"))
+        reply_seconds = first["receivedAudioBytes"] / 2 / 24_000
+        assert first["playedSeconds"] == pytest.approx(reply_seconds, abs=0.05)  # all of it
+        assert first["toolCalls"][0] == {"name": "get_weather", "args": {"city": "Paris"}}
+        assert page.locator("#log li.agent span").first.inner_text() == ANSWER
+
+        second = wait_for_turn(page, 2)  # the fake microphone asks again
+        assert second["transcript"] == ANSWER
+        assert second["receivedAudioBytes"] == 2 * first["receivedAudioBytes"]
+        assert second["playedSeconds"] == pytest.approx(2 * reply_seconds, abs=0.1)
+        assert second["error"] is None
+        assert page.locator("#log li.user").count() >= 2
+        assert page.locator("#log li.agent.cut").count() == 0
+        if SCREENSHOT:
+            page.screenshot(path=SCREENSHOT)
+
+
+def test_speaking_over_the_reply_stops_it(example_url: str, tmp_path: Path) -> None:
+    # The question comes round again 1.8 s after it ended: while the answer is playing.
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=1.3)
+    with browser_page(tmp_path / "profile", mic) as page:
+        page.goto(example_url)
+        page.click("#talk")
+        page.wait_for_function(
+            "() => window.voiceStats.turns >= 1 && document.querySelector('#log li.agent.cut')"
+        )
+        cut = stats(page)
+        reply_seconds = len(clip_pcm("weather_answer")) / 2 / 24_000
+        assert cut["turns"] == 1
+        assert cut["state"] in ("listening", "thinking")  # the user is talking, not the agent
+        assert 0 < cut["playedSeconds"] < reply_seconds - 0.1  # stopped early
+        assert cut["receivedAudioBytes"] > 0
