@@ -12,11 +12,13 @@ speakers or a real key). A failure names the page and the line of the block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import re
 import shutil
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -77,11 +79,30 @@ def _load_offline() -> ModuleType:
     return module
 
 
-def _close_models(namespace: dict[str, Any]) -> None:
-    """Close the clients of the models a page made (a user's script would just exit)."""
-    for value in list(namespace.values()):
-        model = getattr(value, "bound", value)  # bind_tools() returns a RunnableBinding
-        if isinstance(model, ChatOpenRouterAudio):
+@contextlib.contextmanager
+def _models_closed_afterwards() -> Iterator[None]:
+    """Keep every model a page makes, and close its clients at the end.
+
+    A user's script just exits; here a dropped model's pooled sockets would be
+    reported as unclosed (the suite turns ResourceWarning into an error).
+    """
+    created: list[ChatOpenRouterAudio] = []
+    own_init = "__init__" in vars(ChatOpenRouterAudio)
+    original = ChatOpenRouterAudio.__init__
+
+    def init(self: ChatOpenRouterAudio, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    ChatOpenRouterAudio.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if own_init:
+            ChatOpenRouterAudio.__init__ = original  # type: ignore[method-assign]
+        else:
+            del ChatOpenRouterAudio.__init__
+        for model in created:
             model.close()
             asyncio.run(model.aclose())
 
@@ -94,7 +115,7 @@ def run_page(path: Path) -> int:
     """Run the page's blocks in order; return how many ran. Fails with the block's line."""
     namespace: dict[str, Any] = {"__name__": "__main__"}
     ran = 0
-    try:
+    with _models_closed_afterwards():
         for block in extract_blocks(path):
             if block.skip_reason is not None:
                 continue
@@ -107,10 +128,8 @@ def run_page(path: Path) -> int:
                 where = f"{_shown(path)}:{block.line}"
                 raise AssertionError(f"code block at {where} failed:\n{detail}") from None
             ran += 1
-    finally:
-        _close_models(namespace)
-        namespace.clear()
-        gc.collect()
+    namespace.clear()
+    gc.collect()  # what the page left unclosed warns here, inside the test
     return ran
 
 
