@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import builtins
 import io
 import sys
 import wave
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +114,43 @@ def rms(pcm: bytes) -> float:
     samples = array.array("h")
     samples.frombytes(pcm[: len(pcm) // 2 * 2])
     return (sum(s * s for s in samples) / max(len(samples), 1)) ** 0.5
+
+
+def _request_mapping_transcodes() -> bool:
+    # Gate on the hook's presence, not on behaviour: once _request.py calls the converter,
+    # this test runs and a broken conversion fails instead of skipping.
+    from langchain_openrouter_audio import _request
+
+    return "_transcode" in Path(_request.__file__).read_text("utf-8")
+
+
+@pytest.mark.skipif(
+    not _request_mapping_transcodes(),
+    reason="request mapping does not call _transcode.transcode_to_wav yet",
+)
+def test_webm_block_is_sent_as_wav(speech_48k: bytes) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio.testing import OpenRouterTestServer, text_reply
+
+    clip = encode_opus(speech_48k, "webm")
+    block = {
+        "type": "audio",
+        "base64": base64.b64encode(clip).decode(),
+        "mime_type": "audio/webm;codecs=opus",
+    }
+    with OpenRouterTestServer(api_key="k") as server:
+        server.enqueue(text_reply("Heard you."))
+        llm = ChatOpenRouterAudio(base_url=server.base_url, api_key="k", modalities=["text"])
+        assert llm.invoke([HumanMessage(content=[block])]).text == "Heard you."
+        llm.close()
+    (part,) = [
+        p
+        for p in server.requests[0].json["messages"][-1]["content"]
+        if p.get("type") == "input_audio"
+    ]
+    assert part["input_audio"]["format"] == "wav"
+    with wave.open(io.BytesIO(base64.b64decode(part["input_audio"]["data"]))) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24_000, 1, 2)
+        assert abs(wav.getnframes() - len(speech_48k) // 4) <= 24_000 * 0.03
