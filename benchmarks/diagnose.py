@@ -45,7 +45,8 @@ from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
 from langchain_openrouter_audio._assembler import ReplyAssembler, _Speech
 from langchain_openrouter_audio._sse import SSEDecoder
 from langchain_openrouter_audio._client import _decode_event
-from langchain_openrouter_audio.audio import pcm16_to_wav, wav_header, wav_pad
+from langchain_openrouter_audio._encoding import wav_header, wav_pad
+from langchain_openrouter_audio.audio import pcm16_to_wav
 from langchain_openrouter_audio.testing import OpenRouterTestServer
 
 SAMPLE_RATE = 24_000

@@ -8,6 +8,7 @@ to refuse) fails with a `ValueError` before a request is sent.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -25,11 +26,9 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
 
-from langchain_openrouter_audio.audio import (
-    audio_format_for_mime,
-    check_audio_bytes,
-    decode_base64,
-)
+from langchain_openrouter_audio import _transcode
+from langchain_openrouter_audio._encoding import decode_base64
+from langchain_openrouter_audio._formats import audio_format_for_mime, check_audio_bytes
 
 __all__ = [
     "AUDIO_MODEL_PREFIXES",
@@ -279,6 +278,11 @@ def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> di
         raise ValueError(f"{what} has no base64 data")
     if not mime:
         raise ValueError(f"{what} has no mime_type (e.g. 'audio/wav')")
+    if _transcode.needs_transcode(str(mime)):
+        # Browsers record webm/ogg with opus, which OpenAI's audio models refuse.
+        _check_size(data, max_bytes, what)
+        wav = _transcode.transcode_to_wav(decode_base64(data, what=what), str(mime))
+        data, mime = base64.b64encode(wav).decode("ascii"), "audio/wav"
     fmt = audio_format_for_mime(str(mime))
     return _input_audio(data, fmt, max_bytes, what)
 
@@ -302,14 +306,17 @@ def _input_audio(data: str, fmt: str, max_bytes: int, what: str) -> dict[str, An
         data = match["data"]
     if any(c.isspace() for c in data[:80]) or any(c.isspace() for c in data[-80:]):
         data = "".join(data.split())  # MIME-style base64 wrapped at 76 columns
-    # Check the size from the base64 length first: no point decoding 200 MB to refuse it.
-    approx = len(data) * 3 // 4
-    if approx > max_bytes + 2:
-        msg = f"{what} is {approx} bytes, over max_audio_bytes={max_bytes}"
-        raise ValueError(msg)
+    _check_size(data, max_bytes, what)
     raw = decode_base64(data, what=what)
     check_audio_bytes(raw, fmt, what=what)
     return {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}
+
+
+def _check_size(data: str, max_bytes: int, what: str) -> None:
+    # From the base64 length: no point decoding 200 MB to refuse it.
+    approx = len(data) * 3 // 4
+    if approx > max_bytes + 2:
+        raise ValueError(f"{what} is {approx} bytes, over max_audio_bytes={max_bytes}")
 
 
 def validate_tool(tool: dict[str, Any]) -> dict[str, Any]:

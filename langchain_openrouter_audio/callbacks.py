@@ -33,6 +33,7 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
+from langchain_openrouter_audio._driver import SpeechChunk
 from langchain_openrouter_audio.audio import (
     PCM_CHANNELS,
     PCM_SAMPLE_RATE,
@@ -61,7 +62,9 @@ class _SpeechTracker:
         content = chunk.message.content
         if isinstance(content, str):
             return (content, b"", self._rates.get(run_id, PCM_SAMPLE_RATE)) if content else None
-        text, pcm = "", b""
+        # Our own chunks carry their PCM: no need to decode the base64 again.
+        own_pcm = chunk.pcm if isinstance(chunk, SpeechChunk) else None
+        text, pieces = "", []
         for block in content:
             if not isinstance(block, dict):
                 continue
@@ -69,10 +72,11 @@ class _SpeechTracker:
             if kind == "text":
                 text += str(block.get("text", ""))
             elif kind == "audio" and block.get("base64"):
-                mime = str(block.get("mime_type") or "")
-                if mime:
+                if mime := str(block.get("mime_type") or ""):
                     self._rates[run_id] = pcm_rate(mime)
-                pcm += base64.b64decode(block["base64"])
+                if own_pcm is None:
+                    pieces.append(base64.b64decode(block["base64"]))
+        pcm = own_pcm if own_pcm is not None else b"".join(pieces)
         if not text and not pcm:
             return None
         self._rates.setdefault(run_id, PCM_SAMPLE_RATE)

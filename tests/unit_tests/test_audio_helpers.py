@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from langchain_openrouter_audio._formats import audio_format_for_mime, sniff_audio_format
 from langchain_openrouter_audio.audio import (
     audio_block_from_bytes,
     audio_block_from_file,
-    audio_format_for_mime,
     pcm16_to_wav,
-    sniff_audio_format,
 )
 from langchain_openrouter_audio.testing import tone_pcm16
 from tests.conftest import HAS_ESPEAK

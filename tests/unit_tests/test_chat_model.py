@@ -434,7 +434,8 @@ def test_gateway_400_is_not_retried(
     ("block", "match"),
     [
         ({"type": "audio", "base64": "not base64!!", "mime_type": "audio/wav"}, "not valid base64"),
-        ({"type": "audio", "base64": "AAAA", "mime_type": "audio/webm"}, "unsupported audio MIME"),
+        ({"type": "audio", "base64": "AAAA", "mime_type": "audio/x-foo"}, "unsupported audio MIME"),
+        ({"type": "audio", "base64": "AAAA", "mime_type": "audio/webm"}, "could not be decoded"),
         ({"type": "audio", "url": "https://example.test/a.wav"}, "does not fetch audio URLs"),
         (
             {
