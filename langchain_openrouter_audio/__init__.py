@@ -26,6 +26,7 @@ from langchain_openrouter_audio.callbacks import (
     WavFileWriter,
 )
 from langchain_openrouter_audio.chat_models import ChatOpenRouterAudio
+from langchain_openrouter_audio.chunks import join_chunks
 from langchain_openrouter_audio.cost import get_openrouter_callback
 from langchain_openrouter_audio.errors import (
     APIConnectionError,
@@ -34,6 +35,7 @@ from langchain_openrouter_audio.errors import (
     BadRequestError,
     IncompleteStreamError,
     InsufficientCreditsError,
+    MalformedStreamError,
     NotFoundError,
     OpenRouterError,
     PayloadTooLargeError,
@@ -54,6 +56,7 @@ __all__ = [
     "ChatOpenRouterAudio",
     "IncompleteStreamError",
     "InsufficientCreditsError",
+    "MalformedStreamError",
     "NotFoundError",
     "OpenRouterError",
     "PayloadTooLargeError",
@@ -70,6 +73,7 @@ __all__ = [
     "audio_pcm",
     "display_audio",
     "get_openrouter_callback",
+    "join_chunks",
     "pcm16_to_wav",
     "record_audio_block",
     "save_audio",
