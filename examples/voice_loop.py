@@ -32,7 +32,7 @@ from _offline import clip_pcm, transcript
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from langchain_openrouter_audio import ChatOpenRouterAudio, pcm16_to_wav
+from langchain_openrouter_audio import ChatOpenRouterAudio, get_openrouter_callback, pcm16_to_wav
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     speech_pcm16,
@@ -156,11 +156,11 @@ async def live() -> int:
     agent = create_agent(llm, [get_weather], system_prompt=SYSTEM)
     session = VoiceSession(agent, source=MicrophoneSource(), sink=SpeakerSink(), on_turn=print_turn)
     print("Listening. Ask about the weather; interrupt whenever you like. Ctrl-C ends.")
-    try:
-        summary = await session.run()
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return 0
-    print(summary)
+    with get_openrouter_callback() as cost:
+        try:
+            await session.run()  # a microphone never ends: Ctrl-C cancels this
+        finally:
+            print(f"{len(session.turns)} turns, ${cost.total_cost:.4f}")
     return 0
 
 
@@ -169,7 +169,10 @@ def main() -> int:
     parser.add_argument("--mic", action="store_true", help="live on microphone and speaker")
     args = parser.parse_args()
     if args.mic and os.environ.get("OPENROUTER_API_KEY"):
-        return asyncio.run(live())
+        try:
+            return asyncio.run(live())
+        except KeyboardInterrupt:
+            return 0
     if args.mic:
         print("--mic needs OPENROUTER_API_KEY; running the offline conversation instead.")
     return asyncio.run(offline())
