@@ -352,3 +352,22 @@ def test_input_shape_follows_the_agent(openrouter_server: OpenRouterTestServer) 
     assert session(llm.bind_tools([get_weather])).input_key is None
     assert session(create_agent(llm, [])).input_key == "messages"
     assert session(create_agent(llm, []), input_key="history").input_key == "history"
+
+
+async def test_phone_line_sink_gets_8khz_frames(
+    openrouter_server: OpenRouterTestServer, voices: dict[str, bytes]
+) -> None:
+    """A telephony sink: 20 ms frames at 8 kHz, sent on as G.711 mu-law."""
+    from langchain_openrouter_audio.voice import pcm16_to_mulaw, resample_pcm16
+
+    openrouter_server.enqueue(speech_reply(voices["short"], SHORT))
+    stream = silence(300) + voices["q1"] + silence(1000)
+    pcm_frames: list[bytes] = []
+    sink = CallbackSink(pcm_frames.append, sample_rate=8000)
+    session = VoiceSession(model(openrouter_server), source=Line(stream).source(), sink=sink)
+    await session.run()
+    assert {len(f) for f in pcm_frames} == {320}
+    played = b"".join(pcm_frames)
+    expected = resample_pcm16(voices["short"], 24000, 8000)
+    assert played[: len(expected)] == expected  # streamed conversion == whole-clip conversion
+    assert {len(pcm16_to_mulaw(f)) for f in pcm_frames} == {160}
