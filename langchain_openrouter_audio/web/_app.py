@@ -38,6 +38,7 @@ def voice_app(
     config: RunnableConfig | None = None,
     max_sessions: int | None = None,
     max_turns: int | None = None,
+    max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
@@ -51,6 +52,7 @@ def voice_app(
     new ones are closed with code 1013. `max_turns` keeps only the last turns in the
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
+    An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
 
     ```python
     import uvicorn
@@ -97,6 +99,7 @@ def voice_app(
             config=config,
             allowed_rates=(sample_rate,),
             max_turns=max_turns,
+            max_utterance_s=max_utterance_s,
         )
         sessions.add(session)
         try:

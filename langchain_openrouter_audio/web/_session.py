@@ -127,12 +127,15 @@ class VoiceSession:
         config: RunnableConfig | None = None,
         allowed_rates: tuple[int, ...] = (16_000, 24_000),
         max_turns: int | None = None,
+        max_utterance_s: float = 30.0,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.agent = agent
         self.history: list[BaseMessage] = []
         self.cost = OpenRouterCallbackHandler()  # what this conversation cost, per OpenRouter
         self._max_turns = max_turns
+        self._max_utterance_s = max_utterance_s
+        self._speech_bytes = 0  # audio pushed since the endpointer heard speech start
         self._send = send
         self._send_lock = asyncio.Lock()
         self._make_endpointer = make_endpointer
@@ -182,12 +185,21 @@ class VoiceSession:
         if len(pcm) % 2:
             await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
             return
+        limit = round(self._max_utterance_s * self._rate) * 2
         if self._ptt is not None:
             self._ptt += pcm
+            if len(self._ptt) >= limit:  # a held button must not grow memory without bound
+                self._utterances.put_nowait(bytes(self._ptt))
+                self._ptt = bytearray()
             return
         endpointer = self._endpointer
         was_speaking = endpointer.speaking
-        for utterance in endpointer.push(pcm):
+        utterances = endpointer.push(pcm)
+        self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
+        if self._speech_bytes >= limit:  # endless noise: end the utterance here
+            utterances += endpointer.flush()
+            self._speech_bytes = 0
+        for utterance in utterances:
             self._utterances.put_nowait(utterance)
         if endpointer.speaking and not was_speaking:
             await self.send({"type": "speech_start"})

@@ -66,7 +66,13 @@ async def test_speech_streams_through_langgraph_server(server_url: str) -> None:
     question_wav, _ = clip("question")
     _, answer_pcm = clip("weather_answer")
     answer_words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
-    client = langgraph_sdk.get_client(url=server_url)
+    async with langgraph_sdk.get_client(url=server_url) as client:
+        await ask_and_check(client, question_wav, answer_pcm, answer_words)
+
+
+async def ask_and_check(
+    client: Any, question_wav: bytes, answer_pcm: bytes, answer_words: str
+) -> None:
     thread = await client.threads.create()
     question = {
         "role": "user",

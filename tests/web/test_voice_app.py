@@ -80,37 +80,45 @@ def llm(openrouter: OpenRouterTestServer) -> Iterator[ChatOpenRouterAudio]:
     model.close()
 
 
-def serve(app: Any) -> Callable[[], Any]:
-    """Run `app` under uvicorn in a thread; returns (url, stop)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+class Served:
+    """`app` under uvicorn in a thread; `llm`'s async client for that loop is closed with it."""
 
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
+    def __init__(self, app: Any, llm: ChatOpenRouterAudio) -> None:
+        port = free_port()
+        self.url = f"ws://127.0.0.1:{port}/ws"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
 
-    stop.url = f"ws://127.0.0.1:{port}/ws"  # type: ignore[attr-defined]
-    return stop
+        async def run() -> None:
+            try:
+                await self.server.serve()
+            finally:
+                await llm.aclose()  # the model's client of this event loop
+
+        self.thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive(), "uvicorn exited"
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
 
 
 @pytest.fixture
-def app_url(request: pytest.FixtureRequest) -> Iterator[Callable[[Any], str]]:
-    stops: list[Any] = []
+def app_url(llm: ChatOpenRouterAudio) -> Iterator[Callable[[Any], str]]:
+    served: list[Served] = []
 
     def start(app: Any) -> str:
-        stops.append(serve(app))
-        return str(stops[-1].url)
+        served.append(Served(app, llm))
+        return served[-1].url
 
     yield start
-    for stop in stops:
-        stop()
+    for one in served:
+        one.stop()
 
 
 class Page:
@@ -349,3 +357,14 @@ async def test_max_turns_limits_the_history_and_cost_is_reported(
     assert [questions(r) for r in openrouter.requests] == [1, 2, 2]
     assert costs[0] > 0  # OpenRouter's usage.cost of each reply, summed per connection
     assert costs == pytest.approx([costs[0], 2 * costs[0], 3 * costs[0]])
+
+
+async def test_an_endless_utterance_is_cut(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    page = await connect(app_url(voice_app(llm, max_utterance_s=1.0)))
+    await page.hello()
+    await page.send(type="ptt_start")
+    await page.speak(QUESTION)  # 2.3 s while the button is held
+    first = await page.until("utterance")
+    assert first["seconds"] == pytest.approx(1.0, abs=0.02)
