@@ -48,12 +48,14 @@ _THREAD_BYTES = 2 * 1024 * 1024
 class SpeechChunk(ChatGenerationChunk):
     """A streamed chunk that also carries its speech as PCM bytes.
 
-    Handlers read `pcm` instead of decoding the block's base64 again, and
-    adding a list of chunks (what langchain-core does once a stream ends)
-    joins them in linear time.
+    Handlers read `pcm` instead of decoding the block's base64 again.
+    Adding a list of chunks (what langchain-core does once a stream ends, to
+    tell `on_llm_end` the whole reply) costs no per-chunk work when the list
+    is exactly what the driver emitted: the driver kept the running sum.
     """
 
     _pcm: bytes = PrivateAttr(default=b"")
+    _sum: _RunningSum | None = PrivateAttr(default=None)
 
     @property
     def pcm(self) -> bytes:
@@ -62,15 +64,103 @@ class SpeechChunk(ChatGenerationChunk):
 
     def __add__(self, other: Any) -> ChatGenerationChunk:
         if isinstance(other, list) and all(isinstance(o, ChatGenerationChunk) for o in other):
-            messages = [self.message, *(o.message for o in other)]
+            chunks = [self, *other]
+            messages = [c.message for c in chunks]
             if all(isinstance(m, AIMessageChunk) for m in messages):
                 infos = [o.generation_info for o in other if o.generation_info]
                 info = merge_dicts(self.generation_info or {}, *infos)
-                return ChatGenerationChunk(
-                    message=join_chunks(messages),
-                    generation_info=info or None,
-                )
+                if self._sum is not None and self._sum.covers(chunks):
+                    message = self._sum.message()
+                else:
+                    message = join_chunks(messages)
+                return ChatGenerationChunk(message=message, generation_info=info or None)
         return super().__add__(other)
+
+
+class _RunningSum:
+    """The sum of the chunks a driver emitted, kept as they go out.
+
+    Equal to adding the chunks with `+` (one block per index, growing strings
+    joined, tool-call fragments merged by index), built in O(1) per chunk so
+    that the end of a long stream does not hold the event loop.
+    """
+
+    def __init__(self) -> None:
+        # Parallel lists, not a list of tuples: one tracked container fewer per chunk.
+        self._chunks: list[SpeechChunk] = []
+        self._messages: list[AIMessageChunk] = []
+        self._contents: list[Any] = []
+        self._text: list[str] = []
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._grown: dict[tuple[int, str], list[str]] = {}
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._args: dict[int, list[str]] = {}
+        self._last: AIMessageChunk | None = None
+        self._list_content = False
+
+    def add(self, chunk: SpeechChunk) -> None:
+        message = chunk.message
+        assert isinstance(message, AIMessageChunk)
+        self._list_content = isinstance(message.content, list)
+        self._chunks.append(chunk)
+        self._messages.append(message)
+        self._contents.append(message.content)
+        chunk._sum = self
+        if isinstance(message.content, str):
+            self._text.append(message.content)
+        else:
+            for block in message.content:
+                assert isinstance(block, dict)
+                index = block["index"]
+                known = self._blocks.setdefault(index, {})
+                for key, value in block.items():
+                    if key in ("text", "base64"):
+                        self._grown.setdefault((index, key), []).append(value)
+                    else:
+                        known.setdefault(key, value)
+        for fragment in message.tool_call_chunks:
+            index = fragment["index"]
+            assert isinstance(index, int)
+            call = self._calls.setdefault(index, {"name": None, "id": None})
+            call["name"] = call["name"] or fragment["name"]
+            call["id"] = call["id"] or fragment["id"]
+            self._args.setdefault(index, []).append(fragment["args"] or "")
+        if message.chunk_position == "last":
+            self._last = message
+
+    def covers(self, chunks: list[ChatGenerationChunk]) -> bool:
+        """Whether `chunks` are exactly the emitted ones, unchanged since."""
+        return len(chunks) == len(self._chunks) and all(
+            chunk is own and chunk.message is message and message.content is content
+            for chunk, own, message, content in zip(
+                chunks, self._chunks, self._messages, self._contents, strict=True
+            )
+        )
+
+    def message(self) -> AIMessageChunk:
+        content: str | list[dict[str, Any]]
+        if self._list_content:
+            content = []
+            for index, block in self._blocks.items():
+                grown = {k: "".join(v) for (i, k), v in self._grown.items() if i == index}
+                content.append({**block, **grown})
+        else:
+            content = "".join(self._text)
+        last = self._last
+        first = self._messages[0]
+        return AIMessageChunk(
+            content=content,  # type: ignore[arg-type]
+            id=first.id,
+            tool_call_chunks=[
+                tool_call_chunk(
+                    name=call["name"], args="".join(self._args[i]), id=call["id"], index=i
+                )
+                for i, call in self._calls.items()
+            ],
+            usage_metadata=last.usage_metadata if last else None,
+            response_metadata=last.response_metadata if last else {},
+            chunk_position="last" if last else None,
+        )
 
 
 class Step(NamedTuple):
@@ -130,6 +220,7 @@ class ReplyDriver:
         self._redact = redact
         self._slicer = _PcmSlicer()
         self._audio_started = False
+        self._sum = _RunningSum()
         # Content-block protocol state.
         self._started = False
         self._next_index = 0
@@ -306,6 +397,7 @@ class ReplyDriver:
         )
         chunk = SpeechChunk(message=message)
         chunk._pcm = pcm
+        self._sum.add(chunk)
         return chunk
 
     # -- content-block protocol events ----------------------------------------
