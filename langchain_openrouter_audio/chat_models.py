@@ -107,8 +107,7 @@ class ChatOpenRouterAudio(BaseChatModel):
     audio chunks as they are generated.
 
     ```python
-    from langchain_openrouter_audio import ChatOpenRouterAudio
-    from langchain_openrouter_audio import save_audio
+    from langchain_openrouter_audio import ChatOpenRouterAudio, save_audio
 
     llm = ChatOpenRouterAudio()  # reads OPENROUTER_API_KEY
     reply = llm.invoke("Say hello in a friendly tone.")
@@ -116,7 +115,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     save_audio(reply, "hello.wav")
     ```
 
-    Use `modalities=["text"]` for text-only replies (audio input still works).
+    Use `modalities=["text"]` to answer a spoken question in text (gpt-audio
+    models refuse text in and text out: that is refused before sending).
     """
 
     # hide_input_in_errors: a refused api_key must not come back in the error text.
