@@ -33,6 +33,5 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from langchain_openrouter_audio.web._app import voice_app
-from langchain_openrouter_audio.web._session import VoiceSession
 
-__all__ = ["VoiceSession", "voice_app"]
+__all__ = ["voice_app"]

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from langchain_openrouter_audio.web._session import EndpointerLike, VoiceSession
+from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
 
 __all__ = ["voice_app"]
 
@@ -70,7 +70,7 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
-    sessions: set[VoiceSession] = set()
+    sessions: set[SocketSession] = set()
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
@@ -92,7 +92,7 @@ def voice_app(
             else:
                 await websocket.send_json(message)
 
-        session = VoiceSession(
+        session = SocketSession(
             agent,
             send,
             make_endpointer=endpointer_factory,

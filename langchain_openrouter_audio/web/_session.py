@@ -18,7 +18,7 @@ from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wa
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
 
-__all__ = ["EndpointerLike", "VoiceSession"]
+__all__ = ["EndpointerLike", "SocketSession"]
 
 logger = logging.getLogger("langchain_openrouter_audio.web")
 
@@ -74,7 +74,7 @@ class _Turn:
 class _Relay(AsyncAudioCallbackHandler):
     """Forwards the reply's transcript, speech and tool calls to the page as they happen."""
 
-    def __init__(self, session: VoiceSession, turn: _Turn) -> None:
+    def __init__(self, session: SocketSession, turn: _Turn) -> None:
         super().__init__()
         self._session = session
         self._turn = turn
@@ -115,7 +115,7 @@ class _Relay(AsyncAudioCallbackHandler):
         )
 
 
-class VoiceSession:
+class SocketSession:
     """The conversation of one WebSocket connection (see `voice_app` for the protocol)."""
 
     def __init__(
