@@ -80,6 +80,8 @@ MAX_BODY_BYTES = 48 * 1024 * 1024
 """Most bytes (after decompression) read from a non-streamed reply: ~10 min of speech."""
 
 _READ_SIZE = 64 * 1024
+# Most bytes read after `[DONE]` to keep a connection for reuse.
+_DRAIN_BYTES = 1024 * 1024
 # Only encodings we can inflate with a bound; httpx would otherwise also offer br/zstd.
 _ACCEPT_ENCODING = "gzip, deflate"
 
@@ -354,10 +356,13 @@ class ChunkStream:
                         raise reader.error
                     if reader.done:
                         self.done = True
-                        # Read to the end of the body so the connection goes
-                        # back to the pool instead of being dropped.
-                        for _ in reads:
-                            pass
+                        # Read to the end of the body so the connection goes back
+                        # to the pool, but not forever: past the cap it is dropped.
+                        drained = 0
+                        for rest in reads:
+                            drained += len(rest)
+                            if drained > _DRAIN_BYTES:
+                                break
                         return
         finally:
             response.close()
@@ -399,8 +404,11 @@ class AsyncChunkStream:
                         raise reader.error
                     if reader.done:
                         self.done = True
-                        async for _ in reads:  # to the end, to keep the connection
-                            pass
+                        drained = 0
+                        async for rest in reads:  # to the end, to keep the connection
+                            drained += len(rest)
+                            if drained > _DRAIN_BYTES:
+                                break
                         return
         finally:
             await response.aclose()

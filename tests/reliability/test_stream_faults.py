@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk
 
+from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
 from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_reply, tone_pcm16
 
@@ -335,3 +338,30 @@ def test_stream_chunks_sum_to_the_reply(openrouter_server: OpenRouterTestServer)
         total += chunk
     assert total.text == TRANSCRIPT
     assert summed_pcm(total) == pcm
+
+
+def test_endless_bytes_after_done_are_not_read_forever() -> None:
+    # A broken relay that keeps sending after [DONE]: the reply is complete at [DONE],
+    # and draining the connection for reuse stops after a bounded amount.
+    pulled: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield b'data: {"choices":[{"index":0,"delta":{"content":"Done."}}]}\n\n'
+        yield b"data: [DONE]\n\n"
+        for _ in range(100_000):  # 6.5 GB of keep-alive comments, if anyone read them all
+            pulled.append(1)
+            yield b": " + b"x" * 65_533 + b"\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=body())
+
+    llm = ChatOpenRouterAudio(
+        base_url="http://relay.test/api/v1",
+        api_key="k",
+        model="openai/gpt-4o-mini",
+        modalities=["text"],
+        streaming=True,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    assert llm.invoke("hi").text == "Done."
+    assert len(pulled) <= 20  # about 1 MB
