@@ -32,6 +32,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = files("langchain_openrouter_audio.testing") / "assets"
 MIC_RATE = 16_000
@@ -55,12 +57,33 @@ def get_weather(city: str) -> str:
 def serve(port: int, base_url: str) -> None:
     import uvicorn
     from langchain.agents import create_agent
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
     from langchain_openrouter_audio import ChatOpenRouterAudio
     from langchain_openrouter_audio.web import voice_app
 
     llm = ChatOpenRouterAudio(base_url=base_url, api_key="bench-key", timeout=60)
     app = voice_app(create_agent(llm, [get_weather]))
+    lags: list[float] = []
+
+    async def watch_loop() -> None:
+        # How late a 10 ms sleep wakes up: the wait every session's next frame sees.
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+
+    async def lag(request: Request) -> JSONResponse:
+        if not hasattr(app.state, "watcher"):
+            app.state.watcher = asyncio.create_task(watch_loop())
+        seen = sorted(lags)
+        lags.clear()
+        pick = (lambda q: round(seen[int(q * (len(seen) - 1))] * 1000, 1)) if seen else None
+        return JSONResponse(pick and {"p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": pick(1)})
+
+    app.router.routes.append(Route("/_lag", lag))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=1 << 20)
 
 
@@ -202,6 +225,8 @@ class Phases:
     """App CPU seconds and wall seconds while clients only listen, then while they talk."""
 
     idle_cpu = idle_wall = busy_cpu = busy_wall = 0.0
+    idle_lag: dict[str, float] | None = None  # app event-loop lag percentiles
+    busy_lag: dict[str, float] | None = None
 
 
 async def load(
@@ -216,6 +241,8 @@ async def load(
         await asyncio.sleep(ramp_s * i / clients)
         await client.run(connected, go, ramp_s * i / clients)
 
+    lag_url = url.replace("ws://", "http://").replace("/ws", "/_lag")
+    await asyncio.to_thread(httpx.get, lag_url)  # starts the event-loop watcher
     tasks = [asyncio.create_task(start(i, c)) for i, c in enumerate(crowd)]
     for _ in crowd:  # everyone connected and streaming silence
         await connected.get()
@@ -223,10 +250,12 @@ async def load(
     cpu0, t0 = cpu_seconds(app_pid), time.monotonic()
     await asyncio.sleep(idle_s)
     phases.idle_cpu, phases.idle_wall = cpu_seconds(app_pid) - cpu0, time.monotonic() - t0
+    phases.idle_lag = (await asyncio.to_thread(httpx.get, lag_url)).json()
     cpu0, t0 = cpu_seconds(app_pid), time.monotonic()
     go.set()
     await asyncio.gather(*tasks)
     phases.busy_cpu, phases.busy_wall = cpu_seconds(app_pid) - cpu0, time.monotonic() - t0
+    phases.busy_lag = (await asyncio.to_thread(httpx.get, lag_url)).json()
     return crowd, phases
 
 
@@ -303,6 +332,8 @@ def main() -> int:
         "listen_cpu_ms_per_session_second": round(idle * 1000, 3),
         "cpu_ms_per_turn": round(per_turn * 1000, 1),
         "sessions_per_core_one_turn_per_15s": round(1 / (idle + per_turn / 15), 1),
+        "listen_phase_loop_lag": phases.idle_lag,
+        "talk_phase_loop_lag": phases.busy_lag,
         "clients_cpu_s": round(harness_cpu, 2),
         "openrouter_server_cpu_s": round(model_cpu, 2),
         "load_average_before": round(load_before, 2),
