@@ -17,6 +17,7 @@ import struct
 import threading
 import time
 import wave
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -1087,3 +1088,33 @@ def test_wire_validation() -> None:
     assert Reply().wire == "openrouter"
     assert Reply(wire="openai").effective_comments == 0
     assert Reply(wire="openai").effective_filler_chunks == 2
+
+
+def _shape(chunk: dict[str, Any]) -> tuple[Any, ...]:
+    """A chunk's keys, its choice's keys and its delta's keys (values ignored)."""
+    choices = chunk.get("choices")
+    if not choices:
+        return (tuple(chunk), None, None)
+    choice = choices[0]
+    delta = choice["delta"]
+    audio = tuple(delta["audio"]) if "audio" in delta else None
+    return (tuple(chunk), tuple(choice), tuple(k for k in delta if k != "audio"), audio)
+
+
+def test_openai_wire_has_the_recorded_stream_shapes(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # Every kind of chunk in the live recording, and no other kind, in the openai wire.
+    recording = Path(__file__).parent.parent / "fixtures" / "real_wire"
+    raw = (recording / "gpt-audio-1.5_hello.stream.sse").read_bytes()
+    recorded = [e for e in parse_sse(raw)[1] if e != "[DONE]"]
+    openrouter_server.enqueue(
+        speech_reply(tone_pcm16(0.5), "Hello", text_piece_chars=5, wire="openai")
+    )
+    _, ours_raw = stream(openrouter_server, audio_out_body())
+    ours = [e for e in parse_sse(ours_raw)[1] if e != "[DONE]"]
+    assert {_shape(c) for c in ours} == {_shape(c) for c in recorded}
+    # The same order of kinds: role, id + transcript, data, usage, then the expiry alone.
+    assert _shape(ours[0]) == _shape(recorded[0])
+    assert _shape(ours[-2]) == _shape(recorded[-2])
+    assert _shape(ours[-1]) == _shape(recorded[-1])
