@@ -142,8 +142,8 @@ def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_
 
 
 def test_speaking_over_the_reply_stops_it(example_url: str, tmp_path: Path) -> None:
-    # The question comes round again 1.8 s after it ended: while the answer is playing.
-    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=1.3)
+    # The question comes round again 2.1 s after it ended: while the answer is playing.
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=1.6)
     with browser_page(tmp_path / "profile", mic) as page:
         page.goto(example_url)
         page.click("#talk")
