@@ -275,7 +275,7 @@ class SocketSession:
                 await turn.task
             base = turn.state_messages if turn.state_messages is not None else self.history
             partial = _partial_reply(turn, heard)
-            self.history = [*base, *([partial] if partial is not None else [])]
+            self.history = [*_answered(base), *([partial] if partial is not None else [])]
         elif self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
             self.history[-1] = _truncate(self.history[-1], heard)
         logger.debug("session %s: turn %d interrupted at %.2f s", self.id, turn.number, heard)
@@ -331,6 +331,22 @@ class SocketSession:
                 await task
 
 
+def _answered(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """Drop a trailing tool call whose results never came (the run was cancelled in the tool).
+
+    The API refuses an assistant tool call that is not followed by every tool result.
+    """
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if isinstance(message, AIMessage) and message.tool_calls:
+            wanted = {call["id"] for call in message.tool_calls}
+            got = {getattr(m, "tool_call_id", None) for m in messages[i + 1 :]}
+            return messages if wanted <= got else messages[:i]
+        if isinstance(message, HumanMessage):
+            break
+    return messages
+
+
 def _recent(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:
     """The last `turns` turns: each user question re-sends its audio, so old ones cost."""
     if turns is None:
@@ -353,6 +369,8 @@ def _partial_reply(turn: _Turn, heard_s: float) -> AIMessage | None:
     if not turn.pcm and not turn.transcript:
         return None
     heard = _truncate(AIMessage(content=turn.transcript), heard_s)
+    if not heard.text:
+        return None  # nothing was heard: the model must not think it said anything
     content: list[str | dict[str, Any]] = [{"type": "text", "text": heard.text}]
     if turn.pcm:
         cut = bytes(turn.pcm[: round(heard_s * turn.sample_rate) * 2])

@@ -368,3 +368,37 @@ async def test_an_endless_utterance_is_cut(
     await page.speak(QUESTION)  # 2.3 s while the button is held
     first = await page.until("utterance")
     assert first["seconds"] == pytest.approx(1.0, abs=0.02)
+
+
+async def test_barge_in_during_a_tool_leaves_no_dangling_tool_call(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    from langchain_core.tools import tool
+
+    calls: list[str] = []
+
+    @tool
+    async def get_weather(city: str) -> str:
+        """Return the current weather in a city."""
+        calls.append(city)
+        if len(calls) == 1:
+            await asyncio.sleep(30)  # the user interrupts while this runs
+        return f"It is 21 degrees and sunny in {city}."
+
+    page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
+    await page.hello()
+    await page.speak(silence(0.3) + QUESTION + silence(1.0))
+    await page.until("tool_call", turn=1)
+    await page.speak(QUESTION[:RATE])
+    await page.until("stop", turn=1)
+    await page.send(type="stopped", turn=1, seconds=0.0, done=True)
+    await page.speak(QUESTION[RATE:] + silence(1.0))
+    await page.until("reply_end", turn=2)
+
+    # Turn 1 was cut in its tool: its call (never answered) is gone; the question stays.
+    roles = [[m["role"] for m in r.json["messages"]] for r in openrouter.requests]
+    assert roles == [["user"], ["user", "user"], ["user", "user", "assistant", "tool"]]
+    assert bytes(page.audio[2]) == ANSWER_PCM
