@@ -7,7 +7,6 @@ import builtins
 import io
 import sys
 import wave
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,18 +115,6 @@ def rms(pcm: bytes) -> float:
     return (sum(s * s for s in samples) / max(len(samples), 1)) ** 0.5
 
 
-def _request_mapping_transcodes() -> bool:
-    # Gate on the hook's presence, not on behaviour: once _request.py calls the converter,
-    # this test runs and a broken conversion fails instead of skipping.
-    from langchain_openrouter_audio import _request
-
-    return "_transcode" in Path(_request.__file__).read_text("utf-8")
-
-
-@pytest.mark.skipif(
-    not _request_mapping_transcodes(),
-    reason="request mapping does not call _transcode.transcode_to_wav yet",
-)
 def test_webm_block_is_sent_as_wav(speech_48k: bytes) -> None:
     from langchain_core.messages import HumanMessage
 
