@@ -76,8 +76,8 @@ MAX_RETRY_AFTER = 60.0
 MAX_ERROR_BODY_BYTES = 1024 * 1024
 """Most bytes (after decompression) read from an error response."""
 
-MAX_BODY_BYTES = 48 * 1024 * 1024
-"""Most bytes (after decompression) read from a non-streamed reply: ~10 min of speech."""
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""Most bytes (after decompression) read from a non-streamed reply: ~7 min of speech."""
 
 _READ_SIZE = 64 * 1024
 # Most bytes read after `[DONE]` to keep a connection for reuse.
@@ -185,31 +185,26 @@ class _Inflater:
 
 
 class _CappedBody:
-    """Collects a response body up to `cap` inflated bytes."""
+    """Collects a response body up to `cap` inflated bytes, in one buffer."""
 
-    __slots__ = ("_inflater", "cap", "parts", "size")
+    __slots__ = ("_inflater", "buffer", "cap")
 
     def __init__(self, response: httpx.Response, cap: int) -> None:
         self._inflater = _Inflater(response.headers.get("content-encoding"))
         self.cap = cap
-        self.parts: list[bytes] = []
-        self.size = 0
+        # One growing buffer, handed to json.loads as is: no second copy of the body.
+        self.buffer = bytearray()
 
     def add(self, raw: bytes) -> None:
         for piece in self._inflater.pieces(raw):
-            room = self.cap - self.size
+            room = self.cap - len(self.buffer)
             if len(piece) > room:
-                self.parts.append(piece[:room])
-                self.size = self.cap
+                self.buffer += piece[:room]
                 raise _BodyTooLarge
-            self.parts.append(piece)
-            self.size += len(piece)
-
-    def bytes(self) -> bytes:
-        return b"".join(self.parts)
+            self.buffer += piece
 
 
-def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes | bytearray, bool]:
     """The (inflated) body up to `cap` bytes, and whether it was cut there."""
     if response.is_stream_consumed:  # read already (e.g. a mock transport's bytes)
         return response.content[:cap], len(response.content) > cap
@@ -218,13 +213,13 @@ def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
         for raw in response.iter_raw():
             body.add(raw)
     except _BodyTooLarge:
-        return body.bytes(), True
+        return body.buffer, True
     finally:
         response.close()
-    return body.bytes(), False
+    return body.buffer, False
 
 
-async def _aread_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+async def _aread_capped(response: httpx.Response, cap: int) -> tuple[bytes | bytearray, bool]:
     if response.is_stream_consumed:
         return response.content[:cap], len(response.content) > cap
     body = _CappedBody(response, cap)
@@ -232,10 +227,10 @@ async def _aread_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool
         async for raw in response.aiter_raw():
             body.add(raw)
     except _BodyTooLarge:
-        return body.bytes(), True
+        return body.buffer, True
     finally:
         await response.aclose()
-    return body.bytes(), False
+    return body.buffer, False
 
 
 def _is_json(response: httpx.Response) -> bool:
@@ -245,7 +240,7 @@ def _is_json(response: httpx.Response) -> bool:
 # -- decoding -----------------------------------------------------------------------------------
 
 
-def _decode_json(data: bytes) -> Any:
+def _decode_json(data: bytes | bytearray) -> Any:
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -521,7 +516,9 @@ class CompletionsClient:
 
     # -- responses -----------------------------------------------------------
 
-    def _error(self, response: httpx.Response, body: bytes, cut: bool) -> OpenRouterError:
+    def _error(
+        self, response: httpx.Response, body: bytes | bytearray, cut: bool
+    ) -> OpenRouterError:
         parsed = _decode_json(body) if not cut else None
         text = body.decode("utf-8", "replace")
         err = error_for_status(
@@ -533,21 +530,27 @@ class CompletionsClient:
         )
         return self.redact(err)
 
-    def _reply(self, response: httpx.Response, body: bytes, cut: bool) -> dict[str, Any]:
+    def _reply(
+        self, response: httpx.Response, body: bytes | bytearray, cut: bool
+    ) -> dict[str, Any]:
         """A whole (non-streamed) reply's JSON, or the typed error it carries."""
         if cut:
             msg = f"OpenRouter sent a reply of over {MAX_BODY_BYTES} bytes; refusing to read it all"
-            raise MalformedStreamError(msg, status_code=response.status_code)
+            raise OpenRouterError(msg, status_code=response.status_code)
         parsed = _decode_json(body)
         if not isinstance(parsed, dict):
             msg = "OpenRouter sent a reply that is not a JSON object"
-            raise self.redact(MalformedStreamError(msg, status_code=response.status_code))
+            raise self.redact(OpenRouterError(msg, status_code=response.status_code))
         if isinstance(error := parsed.get("error"), dict):
             # A 200 carrying an error: the request failed after all. Its code names the
             # error (and whether it is retried); without one it counts as a gateway error.
             code = error.get("code")
             status = code if isinstance(code, int) and 400 <= code < 600 else 502
             raise self.redact(error_for_status(status, parsed))
+        if not isinstance(choices := parsed.get("choices"), list) or not choices:
+            # A whole reply is all there is: without a choice it answers nothing.
+            msg = "OpenRouter sent a reply with no choices"
+            raise OpenRouterError(msg, status_code=response.status_code)
         return parsed
 
     def _local_error(self, err: Exception) -> ValueError:
@@ -576,7 +579,7 @@ class CompletionsClient:
         except httpx.TransportError as err:
             raise self._connection_error(err) from None
 
-    def _read(self, response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    def _read(self, response: httpx.Response, cap: int) -> tuple[bytes | bytearray, bool]:
         try:
             return _read_capped(response, cap)
         except httpx.TransportError as err:
@@ -620,7 +623,7 @@ class CompletionsClient:
         except httpx.TransportError as err:
             raise self._connection_error(err) from None
 
-    async def _aread(self, response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    async def _aread(self, response: httpx.Response, cap: int) -> tuple[bytes | bytearray, bool]:
         try:
             return await _aread_capped(response, cap)
         except httpx.TransportError as err:

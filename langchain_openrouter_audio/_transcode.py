@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from langchain_openrouter_audio.audio import pcm16_to_wav
+from langchain_openrouter_audio._encoding import wav_header, wav_pad
 
 __all__ = ["TRANSCODED_MIME_TYPES", "needs_transcode", "transcode_to_wav"]
 
@@ -78,7 +78,7 @@ def transcode_to_wav(data: bytes, mime_type: str, *, sample_rate: int = 24_000) 
         pcm = _decode(av, data, demuxer, sample_rate)
     except av.FFmpegError as err:
         raise ValueError(f"{mime_type} clip could not be decoded: {err}") from None
-    return pcm16_to_wav(pcm, sample_rate=sample_rate)
+    return wav_header(len(pcm), sample_rate=sample_rate) + pcm + wav_pad(len(pcm))
 
 
 def _decode(av: Any, data: bytes, demuxer: str, sample_rate: int) -> bytes:

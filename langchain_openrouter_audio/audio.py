@@ -31,6 +31,7 @@ from langchain_openrouter_audio._formats import (
     check_audio_bytes,
     sniff_audio_format,
 )
+from langchain_openrouter_audio._transcode import needs_transcode
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -51,6 +52,9 @@ __all__ = [
     "save_audio",
     "wav_data",
 ]
+
+# The EBML header that opens every webm (Matroska) file.
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 
 PCM_SAMPLE_RATE = 24_000
 """Sample rate of OpenRouter's streamed `pcm16` speech (gpt-audio models)."""
@@ -78,7 +82,9 @@ def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioCo
     """Make a v1 `audio` content block from encoded audio bytes.
 
     The format is sniffed from the bytes when `mime_type` is not given; raw
-    PCM has no magic number, so pass `mime_type="audio/pcm"` for it.
+    PCM has no magic number, so pass `mime_type="audio/pcm"` for it. Browser
+    recordings (`audio/webm`, `audio/ogg` with opus) are converted to WAV when
+    the request is built (needs the `[transcode]` extra).
 
     ```python
     block = audio_block_from_bytes(open("q.mp3", "rb").read())  # audio/mpeg
@@ -88,13 +94,13 @@ def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioCo
         ValueError: the bytes are not audio of a format OpenRouter accepts.
     """
     if mime_type is None:
-        fmt = sniff_audio_format(data)
+        fmt = "webm" if data[:4] == _EBML_MAGIC else sniff_audio_format(data)
         if fmt is None:
             msg = "cannot tell the audio format from the bytes; pass mime_type="
             raise ValueError(msg)
-        mime_type = FORMAT_TO_MIME[fmt]
-    fmt = audio_format_for_mime(mime_type)
-    check_audio_bytes(data, fmt)
+        mime_type = "audio/webm" if fmt == "webm" else FORMAT_TO_MIME[fmt]
+    if not needs_transcode(mime_type):
+        check_audio_bytes(data, audio_format_for_mime(mime_type))
     return create_audio_block(base64=base64.b64encode(data).decode("ascii"), mime_type=mime_type)
 
 

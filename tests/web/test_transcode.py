@@ -141,3 +141,12 @@ def test_webm_block_is_sent_as_wav(speech_48k: bytes) -> None:
     with wave.open(io.BytesIO(base64.b64decode(part["input_audio"]["data"]))) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24_000, 1, 2)
         assert abs(wav.getnframes() - len(speech_48k) // 4) <= 24_000 * 0.03
+
+
+@pytest.mark.parametrize("container", ["webm", "ogg"])
+def test_browser_recording_bytes_make_a_block(speech_48k: bytes, container: str) -> None:
+    from langchain_openrouter_audio import audio_block_from_bytes
+
+    block = audio_block_from_bytes(encode_opus(speech_48k, container))
+    assert block["mime_type"] == f"audio/{container}"
+    assert needs_transcode(block["mime_type"])
