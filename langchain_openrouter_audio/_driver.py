@@ -71,6 +71,7 @@ class SpeechChunk(ChatGenerationChunk):
                 info = merge_dicts(self.generation_info or {}, *infos)
                 if self._sum is not None and self._sum.covers(chunks):
                     message = self._sum.message()
+                    self._sum.release()  # once is all core asks; drop the references
                 else:
                     message = join_chunks(messages)
                 return ChatGenerationChunk(message=message, generation_info=info or None)
@@ -127,6 +128,11 @@ class _RunningSum:
             self._args.setdefault(index, []).append(fragment["args"] or "")
         if message.chunk_position == "last":
             self._last = message
+
+    def release(self) -> None:
+        for chunk in self._chunks:
+            chunk._sum = None
+        self._chunks, self._messages, self._contents = [], [], []
 
     def covers(self, chunks: list[ChatGenerationChunk]) -> bool:
         """Whether `chunks` are exactly the emitted ones, unchanged since."""
@@ -200,6 +206,8 @@ class ReplyDriver:
         message_id: the id every chunk, event and the final message carry
             (one id per run, or LangGraph shows a reply twice).
         chunks: build `SpeechChunk`s (for `stream()` and handlers).
+        summed: keep the running sum of the chunks (for `stream()`, whose
+            chunks core adds up when the stream ends).
         events: build content-block protocol events.
         redact: removes the API key from an error's server-sent text.
     """
@@ -210,6 +218,7 @@ class ReplyDriver:
         *,
         message_id: str | None = None,
         chunks: bool = False,
+        summed: bool = False,
         events: bool = False,
         redact: Callable[[OpenRouterError], Any] = lambda err: err,
     ) -> None:
@@ -220,7 +229,7 @@ class ReplyDriver:
         self._redact = redact
         self._slicer = _PcmSlicer()
         self._audio_started = False
-        self._sum = _RunningSum()
+        self._sum = _RunningSum() if summed else None
         # Content-block protocol state.
         self._started = False
         self._next_index = 0
@@ -397,7 +406,8 @@ class ReplyDriver:
         )
         chunk = SpeechChunk(message=message)
         chunk._pcm = pcm
-        self._sum.add(chunk)
+        if self._sum is not None:
+            self._sum.add(chunk)
         return chunk
 
     # -- content-block protocol events ----------------------------------------

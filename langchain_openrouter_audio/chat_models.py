@@ -412,6 +412,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
         *,
         chunks: bool,
+        summed: bool = False,
         events: bool = False,
     ) -> ReplyDriver:
         assembler = ReplyAssembler(
@@ -423,6 +424,7 @@ class ChatOpenRouterAudio(BaseChatModel):
             assembler,
             message_id=_run_message_id(run_manager) if run_manager is not None else None,
             chunks=chunks,
+            summed=summed,
             events=events,
             redact=self.client.redact,
         )
@@ -467,7 +469,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs, stream=True)
-        driver = self._driver(request, run_manager, chunks=True)
+        driver = self._driver(request, run_manager, chunks=True, summed=True)
         for step in driver.steps(self.client.stream(request.body), run_manager):
             if step.chunk is not None:
                 yield step.chunk
@@ -511,7 +513,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs, stream=True)
-        driver = self._driver(request, run_manager, chunks=True)
+        driver = self._driver(request, run_manager, chunks=True, summed=True)
         async for step in driver.asteps(self.client.astream(request.body), run_manager):
             if step.chunk is not None:
                 yield step.chunk
