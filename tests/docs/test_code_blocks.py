@@ -81,27 +81,35 @@ def _load_offline() -> ModuleType:
 
 @contextlib.contextmanager
 def _models_closed_afterwards() -> Iterator[None]:
-    """Keep every model a page makes, and close its clients at the end.
+    """Keep every model a page makes (or copies), and close its clients at the end.
 
     A user's script just exits; here a dropped model's pooled sockets would be
     reported as unclosed (the suite turns ResourceWarning into an error).
     """
     created: list[ChatOpenRouterAudio] = []
-    own_init = "__init__" in vars(ChatOpenRouterAudio)
-    original = ChatOpenRouterAudio.__init__
+    cls = ChatOpenRouterAudio
+    originals = {name: cls.__dict__.get(name) for name in ("__init__", "model_copy")}
+    init, copy = cls.__init__, cls.model_copy
 
-    def init(self: ChatOpenRouterAudio, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+    def tracked_init(self: ChatOpenRouterAudio, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
         created.append(self)
 
-    ChatOpenRouterAudio.__init__ = init  # type: ignore[method-assign]
+    def tracked_copy(self: ChatOpenRouterAudio, **kwargs: Any) -> ChatOpenRouterAudio:
+        copied = copy(self, **kwargs)
+        created.append(copied)
+        return copied
+
+    cls.__init__ = tracked_init  # type: ignore[method-assign]
+    cls.model_copy = tracked_copy  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        if own_init:
-            ChatOpenRouterAudio.__init__ = original  # type: ignore[method-assign]
-        else:
-            del ChatOpenRouterAudio.__init__
+        for name, original in originals.items():
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
         for model in created:
             model.close()
             asyncio.run(model.aclose())
