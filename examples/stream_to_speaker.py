@@ -16,7 +16,7 @@ import sys
 from _offline import chat_model
 from langchain_core.callbacks import BaseCallbackHandler
 
-from langchain_openrouter_audio import SpeakerPlayer, WavFileWriter, audio_pcm
+from langchain_openrouter_audio import SpeakerPlayer, WavFileWriter, audio_pcm, join_chunks
 
 PROMPT = "Tell me a very short story."
 OUT = "story.wav"
@@ -41,19 +41,18 @@ def speech_sink(to_file: bool) -> BaseCallbackHandler:
 def main(argv: list[str]) -> int:
     sink = speech_sink(to_file="--file" in argv)
     with chat_model() as llm:
-        total = None
-        pieces = 0
+        chunks = []
         for chunk in llm.stream(PROMPT, config={"callbacks": [sink]}):
             print(chunk.text, end="", flush=True)
-            pieces += 1
-            total = chunk if total is None else total + chunk
+            chunks.append(chunk)
     print()
-    if total is None:
+    if not chunks:
         print("No reply.")
         return 1
-    seconds = len(audio_pcm(total)) / 2 / llm.sample_rate
+    reply = join_chunks(chunks)  # linear time, however long the story
+    seconds = len(audio_pcm(reply)) / 2 / llm.sample_rate
     where = f"written to {OUT}" if isinstance(sink, WavFileWriter) else "played"
-    print(f"{pieces} chunks, {seconds:.1f} s of speech {where}.")
+    print(f"{len(chunks)} chunks, {seconds:.1f} s of speech {where}.")
     return 0
 
 
