@@ -4,7 +4,7 @@
 
 The reply is recorded from `OpenRouterTestServer` and replayed from a
 subprocess (see `replay.py`), so the profile holds the client's work only.
-Writes `benchmarks/profile_invoke_<N>s.txt`.
+Prints the profile; `--out FILE` also writes it to FILE.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.0002)
     parser.add_argument("--floor", action="store_true", help="profile floor.py instead")
+    parser.add_argument("--out", help="also write the profile to this file")
     args = parser.parse_args()
 
     reply = speech(args.seconds)
@@ -66,8 +67,8 @@ def main() -> None:
         f"# command: python benchmarks/profile_invoke.py --seconds {args.seconds} "
         f"--calls {args.calls}{' --floor' if args.floor else ''}\n\n"
     )
-    out = HERE / f"profile_{'floor' if args.floor else 'invoke'}_{args.seconds}s.txt"
-    out.write_text(header + text)
+    if args.out:
+        Path(args.out).write_text(header + text)
     print(header + text)
 
 

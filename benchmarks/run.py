@@ -10,7 +10,8 @@ ratios. Replies are scripted with `langchain_openrouter_audio.testing`; see
 `OpenRouterTestServer`'s bytes in a subprocess (case 2 is also run directly
 against `OpenRouterTestServer` for comparison).
 
-Results go to stdout (markdown) and `benchmarks/results.json`.
+Results go to stdout (markdown); with `--out FILE`, also to FILE (JSON) and FILE
+with a `.md` suffix (the tables). Nothing is written over tracked files by default.
 """
 
 from __future__ import annotations
@@ -922,7 +923,7 @@ def main() -> None:
     global SETUP
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer pairs, 300 s longest reply")
-    parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument("--out", help="write the results as JSON here (and the tables to .md)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--which", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -979,11 +980,15 @@ def main() -> None:
     log("case 7: construction")
     results["construction"] = case_construction(5 if quick else 9, peers)
     results["wall_s"] = time.perf_counter() - started
-    Path(args.out).write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (HERE / "results.md").write_text(table + "\n")
     print(table)
-    log(f"done; wrote {args.out} and {HERE / 'results.md'}")
+    if args.out:
+        out = Path(args.out)
+        out.write_text(json.dumps(results, indent=2))
+        out.with_suffix(".md").write_text(table + "\n")
+        log(f"done; wrote {out} and {out.with_suffix('.md')}")
+    else:
+        log("done")
 
 
 def case_speech_direct(
