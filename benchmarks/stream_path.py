@@ -262,9 +262,20 @@ class Client:
         self.cls = ChatOpenRouterAudio
         self.audio_pcm = audio_pcm
         self.httpx = httpx
+        package = Path(__import__("langchain_openrouter_audio").__file__).parent
+        git = ["git", "-C", str(package.parent)]
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "langchain_openrouter_audio"],
+            capture_output=True,
+            text=True,
+        )
         self.out: dict[str, Any] = {
             "side": self.side,
-            "package": __import__("langchain_openrouter_audio").__file__,
+            "package": str(package),
+            "commit": head.stdout.strip() + (" + uncommitted changes" if dirty.stdout else ""),
         }
 
     def url(self, name: str) -> str:
@@ -438,20 +449,37 @@ class Client:
 
         fns = {"floor": floor, "astream": astream, "ainvoke": ainvoke}
         await floor()
-        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fns}
-        for i in range(reps):
-            for k in list(fns) if i % 2 == 0 else list(fns)[::-1]:
-                runs[k].append(await watched(fns[k]))
+        rows = []
+        # With gc.freeze() (after only): one round, to bound the run.
+        for frozen in (False, True) if self.side == "after" else (False,):
+            if frozen:
+                gc.collect()
+                gc.freeze()
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fns}
+            for i in range(1 if frozen else reps):
+                for k in list(fns) if i % 2 == 0 else list(fns)[::-1]:
+                    runs[k].append(await watched(fns[k]))
+            if frozen:
+                gc.unfreeze()
+            row: dict[str, Any] = {
+                "deltas": n,
+                "gc_frozen": frozen,
+                "reps": len(runs["floor"]),
+                "chunks": runs["astream"][0]["result"],
+            }
+            for k, rs in runs.items():
+                row[f"{k}_s"] = med([r["wall_s"] for r in rs])
+                row[f"{k}_stall_s"] = max(r["stall_s"] for r in rs)
+                row[f"{k}_gc_max_s"] = max(r["gc_max_s"] for r in rs)
+                row[f"{k}_gc_full"] = max(r["gc_full"] for r in rs)
+                row[f"{k}_gc_total_s"] = med([r["gc_total_s"] for r in rs])
+            for k in ("astream", "ainvoke"):
+                row[f"{k}_ratio"] = med(
+                    [a["wall_s"] / b["wall_s"] for a, b in zip(runs[k], runs["floor"], strict=True)]
+                )
+            rows.append(row)
         await client.aclose()
-        row: dict[str, Any] = {"deltas": n, "reps": reps, "chunks": runs["astream"][0]["result"]}
-        for k, rs in runs.items():
-            row[f"{k}_s"] = med([r["wall_s"] for r in rs])
-            row[f"{k}_stall_s"] = max(r["stall_s"] for r in rs)
-        for k in ("astream", "ainvoke"):
-            row[f"{k}_ratio"] = med(
-                [a["wall_s"] / b["wall_s"] for a, b in zip(runs[k], runs["floor"], strict=True)]
-            )
-        self.out["tiny"] = row
+        self.out["tiny"] = rows
 
     # -- case: invoke vs the floor (sync) --------------------------------------------
 
@@ -594,7 +622,10 @@ def ms(x: float) -> str:
 
 def markdown(r: dict[str, Any]) -> str:
     sides = [s for s in ("before", "after") if s in r]
-    out = [f"Run {r['date']}, {r['nproc']} CPUs, Python {r['python']}, {r['wall_s']:.0f} s.\n"]
+    out = [f"Run {r['date']}, {r['nproc']} CPUs, Python {r['python']}, {r['wall_s']:.0f} s."]
+    for side in sides:
+        out.append(f"{side}: `{r[side]['package']}` at {r[side]['commit']}.")
+    out.append("")
     out.append("### astream (chunks consumed) vs ainvoke, same reply\n")
     out.append(
         "| side | gc.freeze | speech | chunks | ainvoke | astream | astream / ainvoke | "
@@ -649,18 +680,21 @@ def markdown(r: dict[str, Any]) -> str:
             )
     out.append("\n### 10^5 tiny deltas (one-character transcript pieces)\n")
     out.append(
-        "| side | deltas | chunks | floor | astream | astream / floor | ainvoke | "
-        "ainvoke / floor | longest stall astream / ainvoke / floor | reps |"
+        "| side | gc.freeze | chunks | floor | astream | astream / floor | ainvoke | "
+        "ainvoke / floor | longest stall astream / ainvoke / floor | astream: longest GC "
+        "pause (full GCs), GC total | reps |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for side in sides:
-        x = r[side]["tiny"]
-        out.append(
-            f"| {side} | {x['deltas']} | {x['chunks']} | {ms(x['floor_s'])} | "
-            f"{ms(x['astream_s'])} | **{x['astream_ratio']:.2f}x** | {ms(x['ainvoke_s'])} | "
-            f"{x['ainvoke_ratio']:.2f}x | {ms(x['astream_stall_s'])} / "
-            f"{ms(x['ainvoke_stall_s'])} / {ms(x['floor_stall_s'])} | {x['reps']} |"
-        )
+        for x in r[side]["tiny"]:
+            out.append(
+                f"| {side} | {'yes' if x['gc_frozen'] else 'no'} | {x['chunks']} | "
+                f"{ms(x['floor_s'])} | {ms(x['astream_s'])} | **{x['astream_ratio']:.2f}x** | "
+                f"{ms(x['ainvoke_s'])} | {x['ainvoke_ratio']:.2f}x | "
+                f"{ms(x['astream_stall_s'])} / {ms(x['ainvoke_stall_s'])} / "
+                f"{ms(x['floor_stall_s'])} | {ms(x['astream_gc_max_s'])} "
+                f"({x['astream_gc_full']}), {ms(x['astream_gc_total_s'])} | {x['reps']} |"
+            )
     out.append("\n### `invoke` vs the floor (sync)\n")
     out.append("| side | speech | floor | invoke | invoke / floor | reps |")
     out.append("|---|---|---|---|---|---|")
