@@ -704,7 +704,7 @@ def case_construction(rounds: int, peers: list[str]) -> dict[str, Any]:
         # The async client belongs to the running event loop: this runs inside one.
         m = make_peer("ChatOpenRouterAudio", url)
         _ = m.client.client
-        _ = m.client.async_client
+        _ = await m.client.async_client()
 
     makers: dict[str, Callable[[], Any]] = {
         name: (lambda name=name: make_peer(name, url)) for name in ["ChatOpenRouterAudio", *peers]

@@ -453,7 +453,7 @@ class CompletionsClient:
         self._client = http_client
         self._async_client = http_async_client
         self._loop_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, httpx.AsyncClient
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
         self.max_line_bytes = max_line_bytes
         self.secrets = tuple(s for s in secrets if s)
@@ -471,25 +471,31 @@ class CompletionsClient:
                     )
         return self._client
 
-    @property
-    def async_client(self) -> httpx.AsyncClient:
+    async def async_client(self) -> httpx.AsyncClient:
         """The pooled async client of the running event loop.
 
         Pooled connections belong to the loop that opened them, so each loop
         gets its own client: `asyncio.run(llm.ainvoke(...))` twice must work.
+        The client closes itself when its loop shuts down (`asyncio.run`
+        closes the loop's async generators, and one of them guards it), so no
+        socket outlives the loop that owns it.
         """
         if self._async_client is not None:
             return self._async_client
         loop = asyncio.get_running_loop()
-        client = self._loop_clients.get(loop)
-        if client is None:
-            client = self._loop_clients[loop] = httpx.AsyncClient(
+        entry = self._loop_clients.get(loop)
+        if entry is None:
+            client = httpx.AsyncClient(
                 timeout=self._timeout,
                 follow_redirects=False,
                 verify=_ssl_context(),
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
             )
-        return client
+            guard = self._close_with_loop(loop, client)
+            # Stored before the first await, so concurrent first calls share one client.
+            entry = self._loop_clients[loop] = (client, guard)
+            await guard.__anext__()
+        return entry[0]
 
     def _retry_policy(self) -> dict[str, Any]:
         return {
@@ -612,7 +618,7 @@ class CompletionsClient:
     # -- async ---------------------------------------------------------------
 
     async def _asend(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        client = self.async_client
+        client = await self.async_client()
         try:
             request = client.build_request(
                 "POST", self._url, content=content, headers=headers, timeout=self._timeout
@@ -664,8 +670,19 @@ class CompletionsClient:
     async def aclose(self) -> None:
         """Close the sync client and this loop's async client, if we created them."""
         self.close()
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
+        entry = self._loop_clients.get(asyncio.get_running_loop())
+        if entry is not None:
+            await entry[1].aclose()  # the guard closes the client
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+    ) -> AsyncGenerator[None, None]:
+        """Closes `client` and forgets it when closed: by `aclose()`, or by its loop's shutdown."""
+        try:
+            yield
+        finally:
+            if (entry := self._loop_clients.get(loop)) is not None and entry[0] is client:
+                del self._loop_clients[loop]
             await client.aclose()
 
 

@@ -170,7 +170,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     user: str | None = None
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Anything else to put in the request body."""
-    default_headers: dict[str, str] | None = None
+    default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
+    """Extra headers on every request; never shown or serialized (they may hold credentials)."""
     max_audio_bytes: int = 20 * 1024 * 1024
     """Largest audio clip accepted as input, in decoded bytes."""
 
@@ -179,8 +180,10 @@ class ChatOpenRouterAudio(BaseChatModel):
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
     _client: CompletionsClient | None = PrivateAttr(default=None)
-    # Set on the copy `with_structured_output` binds: answer heard questions in text.
+    # Set on the copy `with_structured_output` binds: answer heard questions in text,
+    # over the connections of the model it was made from.
     _prefer_text_reply: bool = PrivateAttr(default=False)
+    _connections_of: ChatOpenRouterAudio | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -275,10 +278,11 @@ class ChatOpenRouterAudio(BaseChatModel):
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
-        # langchain-core's `load` revives only classes in its own allowlist
-        # (core and its partner packages), so a round trip cannot work for a
-        # third-party model; `dumps` still gives a secret-free repr.
-        return False
+        # `dumps(llm)` holds a secret reference, never the key. langchain-core
+        # revives a third-party class only when it is allowed by name:
+        # `load(data, valid_namespaces=["langchain_openrouter_audio"],
+        # allowed_objects=[ChatOpenRouterAudio], secrets_from_env=True)`.
+        return True
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
@@ -331,6 +335,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     @property
     def client(self) -> CompletionsClient:
         """The HTTP client, created on first use and reused (pooled connections)."""
+        if self._connections_of is not None:
+            return self._connections_of.client
         if self._client is None:
             with _CLIENT_LOCK:
                 if self._client is None:
@@ -356,6 +362,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         for name, value in (update or {}).items():
             type(self).__pydantic_validator__.validate_assignment(copied, name, value)
         copied._client = None
+        copied._connections_of = None
         return copied
 
     def close(self) -> None:
@@ -537,6 +544,7 @@ class ChatOpenRouterAudio(BaseChatModel):
     def _text_reply_copy(self) -> Self:
         copied = self.model_copy()
         copied._prefer_text_reply = True
+        copied._connections_of = self  # nobody closes the copy: it uses ours
         return copied
 
     def bind_tools(

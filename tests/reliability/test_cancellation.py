@@ -92,11 +92,7 @@ async def _acheck_next_call(llm: ChatOpenRouterAudio, server: OpenRouterTestServ
 
 async def _aclose(llm: ChatOpenRouterAudio) -> None:
     # Pooled keep-alive connections belong to this test's event loop: close them here.
-    transport = llm.client
-    if hasattr(transport, "aclose"):
-        await transport.aclose()
-    elif transport._async_client is not None:
-        await transport._async_client.aclose()
+    await llm.aclose()
 
 
 @pytest.mark.usefixtures("resource_warnings")

@@ -60,7 +60,7 @@ async def test_concurrent_ainvoke_none_mixed_none_lost(
         assert msg.text == transcript, key
         assert reply_pcm(msg) == pcm, key
     assert len(openrouter_server.requests) == n
-    await llm.client.async_client.aclose()
+    await llm.aclose()
 
 
 async def test_concurrent_ainvoke_each_handler_hears_only_its_reply(
@@ -79,7 +79,7 @@ async def test_concurrent_ainvoke_each_handler_hears_only_its_reply(
         assert handler.pcm == pcm, key
         assert "".join(handler.text) == transcript, key
         assert len(handler.ends) == 1
-    await llm.client.async_client.aclose()
+    await llm.aclose()
 
 
 async def test_concurrent_ainvoke_with_rate_limits_and_retries(
@@ -109,7 +109,7 @@ async def test_concurrent_ainvoke_with_rate_limits_and_retries(
         assert reply_pcm(msg) == pcm
     assert len(openrouter_server.requests) == 60 + 20
     assert all(attempts[k] == (2 if int(k.split("-")[1]) % 3 == 0 else 1) for k in keys)
-    await llm.client.async_client.aclose()
+    await llm.aclose()
 
 
 def test_concurrent_invoke_from_threads(

@@ -176,7 +176,7 @@ async def test_async_errors_hide_the_key(
     with pytest.raises(StreamError) as info:
         await llm.ainvoke("hi")
     _check_exception(info.value)
-    await llm.client.async_client.aclose()
+    await llm.aclose()
 
 
 @pytest.mark.usefixtures("fast_backoff")
@@ -246,7 +246,7 @@ async def test_redirect_not_followed_async(
         await llm.ainvoke("hi")
     assert info.value.status_code == 307
     assert second_server.requests == []
-    await llm.client.async_client.aclose()
+    await llm.aclose()
 
 
 def test_redirect_not_followed_for_plain_post(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import json
 import logging
 import time
+import warnings
 import wave
 from typing import Any
 
@@ -33,6 +35,7 @@ from langchain_openrouter_audio.testing import (
     rate_limit_reply,
     speech_reply,
     text_reply,
+    tone_pcm16,
     tool_call_reply,
 )
 
@@ -554,9 +557,14 @@ def test_connections_are_reused_and_each_event_loop_gets_its_own(
     for _ in range(3):
         assert llm.invoke("hi").text == "ok"
     assert len(ports) == 1  # the stream was read to its end, so the connection was pooled
+    async def ask() -> str:
+        try:
+            return (await llm.ainvoke("hi")).text
+        finally:
+            await llm.aclose()  # this loop's client, before asyncio.run closes the loop
+
     for _ in range(2):  # a second asyncio.run must not reuse the first loop's connections
-        assert asyncio.run(llm.ainvoke("hi")).text == "ok"
-    llm.close()
+        assert asyncio.run(ask()) == "ok"
 
 
 def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes) -> None:
@@ -580,3 +588,16 @@ def test_structured_output_without_audio_input_keeps_speech(
     body = openrouter_server.requests[0].json
     assert body["modalities"] == ["text", "audio"]
     assert body["response_format"]["type"] == "json_schema"
+
+
+def test_asyncio_run_leaves_no_socket_open(openrouter_server: OpenRouterTestServer) -> None:
+    # Each loop's pooled client closes itself when asyncio.run shuts the loop down.
+    openrouter_server.responder = lambda _: speech_reply(tone_pcm16(0.1), "ok")
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(2):
+            assert asyncio.run(llm.ainvoke("hi")).text == "ok"
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert len(llm.client._loop_clients) == 0

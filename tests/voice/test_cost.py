@@ -117,7 +117,10 @@ def test_nested_blocks_and_tasks_in_separate_blocks(
         return cb.total_cost, cb.successful_requests
 
     async def both() -> list[tuple[float, int]]:
-        return list(await asyncio.gather(one_block("a"), one_block("b")))
+        try:
+            return list(await asyncio.gather(one_block("a"), one_block("b")))
+        finally:
+            await llm.aclose()  # this loop's client, before asyncio.run closes the loop
 
     results = asyncio.run(both())
     # Each task's block saw only its own two calls, though they interleaved.
