@@ -278,6 +278,11 @@ class Client:
             "commit": head.stdout.strip() + (" + uncommitted changes" if dirty.stdout else ""),
         }
 
+    def floor_client(self) -> Any:
+        # The pool the package's own async client has: no cap, every connection kept.
+        limits = self.httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        return self.httpx.AsyncClient(timeout=120, limits=limits)
+
     def url(self, name: str) -> str:
         return f"{self.ports['replay']}/p/{name}/api/v1"
 
@@ -381,7 +386,7 @@ class Client:
 
         name = f"speech{seconds}"
         model = self.model(name)
-        client = self.httpx.AsyncClient(timeout=120, limits=self.httpx.Limits(max_connections=n))
+        client = self.floor_client()
         endpoint = f"{self.url(name)}/chat/completions"
         body, hdrs = request_body(), headers()
 
@@ -526,7 +531,7 @@ class Client:
 
         base = self.ports["paced"]
         model = self.cls(api_key=KEY, base_url=base, model=MODEL)
-        client = self.httpx.AsyncClient(timeout=120, limits=self.httpx.Limits(max_connections=n))
+        client = self.floor_client()
         body = json.dumps(
             {**json.loads(request_body()), "messages": [{"role": "user", "content": "paced 1"}]}
         ).encode()
@@ -585,6 +590,94 @@ def client_main(args: argparse.Namespace) -> None:
         c.invoke_floor(cfg["invoke_lengths"], {int(k): v for k, v in cfg["invoke_reps"].items()})
         c.summing(cfg["lengths"])
     print(json.dumps(c.out))
+
+
+def profile_main(args: argparse.Namespace) -> None:
+    """`--profile WHAT`: cProfile of one case in this process, against the replay server.
+
+    WHAT: `sessions` (50 concurrent `astream` of a 30 s reply), `astream600`,
+    `tiny` (`astream` of 10^5 deltas), `invoke60` (20 sync `invoke` of 60 s).
+    Shares are of tottime, grouped by where the code lives.
+    """
+    import cProfile
+    import pstats
+
+    from replay import ReplayProcess
+
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+
+    what = args.profile
+    name = {"sessions": "speech30", "astream600": "speech600", "tiny": "tiny"}.get(what, "speech60")
+    payloads = record_payloads(
+        [], 30 if what == "sessions" else 2, 100_000 if what == "tiny" else 10
+    )
+    if what == "astream600":
+        payloads.update(record_payloads([600], 2, 10))
+    elif what == "invoke60":
+        payloads.update(record_payloads([60], 2, 10))
+    profiler = cProfile.Profile()
+    with ReplayProcess({name: payloads[name]}) as replay:
+        url = f"http://127.0.0.1:{replay.port}/p/{name}/api/v1"
+        model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+        n = 50 if what == "sessions" else 1
+
+        import httpx
+        from floor import afloor_invoke
+
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        floor_client = httpx.AsyncClient(timeout=120, limits=limits)
+
+        async def one() -> None:
+            if args.profile_floor:
+                endpoint = f"{url}/chat/completions"
+                await afloor_invoke(floor_client, endpoint, headers(), request_body())
+                return
+            async for _chunk in model.astream(PROMPT):
+                pass
+
+        async def run() -> None:
+            await asyncio.gather(*(one() for _ in range(n)))  # warm-up
+            gc.collect()
+            profiler.enable()
+            await asyncio.gather(*(one() for _ in range(n)))
+            profiler.disable()
+
+        if what == "invoke60":
+            model.invoke(PROMPT)
+            profiler.enable()
+            for _ in range(20):
+                model.invoke(PROMPT)
+            profiler.disable()
+        else:
+            asyncio.run(run())
+    stats = pstats.Stats(profiler)
+    rows = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in rows.values())
+    groups: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, tt, _ct, _callers) in rows.items():
+        if "langchain_openrouter_audio" in file:
+            key = "ours: " + Path(file).name
+        elif "langchain_core" in file:
+            key = "langchain_core: " + Path(file).name
+        elif "pydantic" in file or "validate_python" in func:
+            key = "pydantic"
+        elif any(m in file for m in ("httpx", "httpcore", "h11", "anyio")):
+            key = "httpx/httpcore/h11/anyio"
+        elif "asyncio" in file or "select" in func:
+            key = "asyncio"
+        elif "json" in file or func in ("<method 'decode' of 'json.decoder.JSONDecoder' objects>",):
+            key = "json"
+        elif "b64decode" in func or "a2b_base64" in func or "base64" in file:
+            key = "base64"
+        else:
+            key = "other: " + (Path(file).name if file != "~" else func)
+        groups[key] = groups.get(key, 0.0) + tt
+    print(f"# cProfile, {what}: {total:.2f} s of tottime\n")
+    print("| where | share |\n|---|---|")
+    for key, tt in sorted(groups.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"| {key} | {tt / total * 100:.1f} % |")
+    print()
+    stats.sort_stats("tottime").print_stats(25)
 
 
 # -- the parent -------------------------------------------------------------------
@@ -713,6 +806,14 @@ def main() -> None:
     parser.add_argument("--before", help="a worktree of the code to compare with")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--no-paced", action="store_true", help="skip the real-time sessions")
+    parser.add_argument(
+        "--profile",
+        choices=["sessions", "astream600", "tiny", "invoke60"],
+        help="cProfile one case of this tree instead of benchmarking",
+    )
+    parser.add_argument(
+        "--profile-floor", action="store_true", help="with --profile: the floor instead"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--side", help=argparse.SUPPRESS)
@@ -725,6 +826,9 @@ def main() -> None:
         return
     if args.client:
         client_main(args)
+        return
+    if args.profile:
+        profile_main(args)
         return
 
     from replay import ReplayProcess
