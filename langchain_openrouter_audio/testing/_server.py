@@ -356,7 +356,7 @@ class OpenRouterTestServer:
     ``POST /api/v1/chat/completions`` with the next queued `Reply`, or with
     ``responder(request)`` once the queue is empty. Every request is recorded.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> from langchain_openrouter_audio.testing import text_reply
         >>> with OpenRouterTestServer(api_key="k") as server:
