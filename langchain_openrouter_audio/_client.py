@@ -353,11 +353,12 @@ class ChunkStream:
                         self.done = True
                         # Read to the end of the body so the connection goes back
                         # to the pool, but not forever: past the cap it is dropped.
-                        drained = 0
-                        for rest in reads:
-                            drained += len(rest)
-                            if drained > _DRAIN_BYTES:
-                                break
+                        with contextlib.suppress(httpx.TransportError):  # the reply is whole
+                            drained = 0
+                            for rest in reads:
+                                drained += len(rest)
+                                if drained > _DRAIN_BYTES:
+                                    break
                         return
         finally:
             response.close()
@@ -399,11 +400,12 @@ class AsyncChunkStream:
                         raise reader.error
                     if reader.done:
                         self.done = True
-                        drained = 0
-                        async for rest in reads:  # to the end, to keep the connection
-                            drained += len(rest)
-                            if drained > _DRAIN_BYTES:
-                                break
+                        with contextlib.suppress(httpx.TransportError):  # the reply is whole
+                            drained = 0
+                            async for rest in reads:  # to the end, to keep the connection
+                                drained += len(rest)
+                                if drained > _DRAIN_BYTES:
+                                    break
                         return
         finally:
             await response.aclose()

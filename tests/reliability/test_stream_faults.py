@@ -12,9 +12,21 @@ from langchain_core.messages import AIMessageChunk
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.errors import IncompleteStreamError, StreamError
-from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_reply, tone_pcm16
+from langchain_openrouter_audio.testing import (
+    OpenRouterTestServer,
+    raw_reply,
+    speech_reply,
+    tone_pcm16,
+)
 
-from .conftest import AsyncRecorder, Recorder, make_llm, reply_pcm, summed_pcm
+from .conftest import (
+    AsyncRecorder,
+    Recorder,
+    make_llm,
+    question_with_audio,
+    reply_pcm,
+    summed_pcm,
+)
 
 PCM = tone_pcm16(0.5, 440.0)  # 24 000 bytes: five 4 800-byte pieces
 TRANSCRIPT = "Partial speech here."  # five 4-character pieces
@@ -365,3 +377,11 @@ def test_endless_bytes_after_done_are_not_read_forever() -> None:
     )
     assert llm.invoke("hi").text == "Done."
     assert len(pulled) <= 20  # about 1 MB
+
+
+def test_cut_after_done_is_still_a_whole_reply(openrouter_server: OpenRouterTestServer) -> None:
+    # The relay hangs up while the client drains the body after [DONE]: nothing is lost.
+    body = b'data: {"choices":[{"index":0,"delta":{"content":"Whole."}}]}\n\ndata: [DONE]\n\n'
+    openrouter_server.enqueue(raw_reply([body, b": trailing"], content_type=None, cut=True))
+    llm = make_llm(openrouter_server, modalities=["text"], streaming=True, max_retries=0)
+    assert llm.invoke([question_with_audio("hi")]).text == "Whole."
