@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     RecordedRequest,
@@ -131,4 +132,22 @@ def test_concurrent_invoke_from_threads(
         assert reply_pcm(msg) == pcm
         assert handlers[key].pcm == pcm
     assert len(openrouter_server.requests) == 50
+    llm.close()
+
+
+def test_threads_racing_to_the_first_call_share_one_client() -> None:
+    llm = ChatOpenRouterAudio(api_key="k", base_url="http://127.0.0.1:9/api/v1")
+    seen: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(id(llm.client.client))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == 1
     llm.close()

@@ -7,6 +7,7 @@ import time
 from email.utils import formatdate
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from langchain_openrouter_audio import _client
@@ -182,8 +183,21 @@ def test_negative_retry_after_means_no_wait() -> None:
     ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    import httpx
+    assert _client.parse_retry_after(httpx.Headers(headers)) == expected
 
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "nan"}, None),
+        ({"retry-after-ms": "nan", "retry-after": "2"}, 2.0),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after-ms": "250"}, 0.25),
+    ],
+)
+def test_retry_after_that_is_not_a_finite_number_is_ignored(
+    headers: dict[str, str], expected: float | None
+) -> None:
     assert _client.parse_retry_after(httpx.Headers(headers)) == expected
 
 
@@ -395,8 +409,6 @@ def test_midstream_rate_limit_event_is_not_retried(
 
 
 def test_html_502_from_a_proxy_is_retried_and_named() -> None:
-    import httpx
-
     from langchain_openrouter_audio import ChatOpenRouterAudio
 
     calls: list[httpx.Request] = []

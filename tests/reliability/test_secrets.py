@@ -115,6 +115,25 @@ def test_key_from_environment_is_hidden_too(
     assert llm.invoke("hi").text == "env"
 
 
+def test_openrouter_api_key_spelling_is_the_secret_field(
+    openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    openrouter_server.enqueue(speech_reply(answer_pcm, "ok"))
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, openrouter_api_key="test-key")
+    assert llm.api_key is not None
+    assert llm.api_key.get_secret_value() == "test-key"
+    assert "test-key" not in repr(llm)
+    llm.invoke("hi")
+    assert b"test-key" not in openrouter_server.requests[0].body
+
+
+def test_secret_looking_unknown_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="look like secrets"):
+        ChatOpenRouterAudio(api_key="k", openai_api_key="sk-123")
+    with pytest.raises(ValueError, match="look like secrets"):
+        ChatOpenRouterAudio(api_key="k", access_token="t")
+
+
 def test_callbacks_never_see_the_key(
     llm: ChatOpenRouterAudio, server: OpenRouterTestServer
 ) -> None:

@@ -23,6 +23,7 @@ from langchain_openrouter_audio import (
     AuthenticationError,
     BadRequestError,
     ChatOpenRouterAudio,
+    OpenRouterError,
     PermissionDeniedError,
     RateLimitError,
     audio_block_from_bytes,
@@ -31,6 +32,7 @@ from langchain_openrouter_audio import (
 from langchain_openrouter_audio.audio import wav_data
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
+    Reply,
     error_reply,
     rate_limit_reply,
     speech_reply,
@@ -114,6 +116,20 @@ def test_openai_style_input_audio_passes_through(
     assert llm.invoke([HumanMessage(content=[block])]).text == "ok"
     sent = openrouter_server.requests[0].json["messages"][0]["content"][0]
     assert sent == block
+
+
+def test_mime_wrapped_base64_audio_is_accepted(
+    openrouter_server: OpenRouterTestServer, question_wav: bytes
+) -> None:
+    openrouter_server.enqueue(text_reply("ok"))
+    wrapped = base64.encodebytes(question_wav).decode()  # MIME style, a newline every 76
+    llm = ChatOpenRouterAudio(
+        base_url=openrouter_server.base_url, api_key="test-key", modalities=["text"]
+    )
+    block = {"type": "audio", "base64": wrapped, "mime_type": "audio/wav"}
+    assert llm.invoke([HumanMessage(content=[block])]).text == "ok"
+    sent = openrouter_server.requests[0].json["messages"][0]["content"][0]["input_audio"]
+    assert base64.b64decode(sent["data"], validate=True) == question_wav
 
 
 # -- speech out --------------------------------------------------------------------
@@ -289,6 +305,26 @@ def test_streamed_tool_call_chunks_merge(
     assert total.response_metadata["finish_reason"] == "tool_calls"
 
 
+def test_parallel_tool_calls_in_a_plain_reply_stay_apart(
+    openrouter_server: OpenRouterTestServer, question_wav: bytes
+) -> None:
+    calls = [
+        {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"id": "call_2", "name": "get_time", "arguments": '{"tz": "CET"}'},
+    ]
+    openrouter_server.enqueue(Reply(tool_calls=calls))
+    llm = ChatOpenRouterAudio(
+        base_url=openrouter_server.base_url, api_key="test-key", modalities=["text"]
+    )
+    reply = llm.invoke([HumanMessage(content=[audio_block_from_bytes(question_wav)])])
+    assert openrouter_server.requests[0].json["stream"] is False
+    assert [(c["id"], c["name"], c["args"]) for c in reply.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"}),
+        ("call_2", "get_time", {"tz": "CET"}),
+    ]
+    assert reply.invalid_tool_calls == []
+
+
 @pytest.mark.parametrize(
     ("choice", "wire"),
     [
@@ -407,6 +443,23 @@ def test_provider_error_is_typed_with_metadata(
     assert "violence" in str(err)
 
 
+def test_error_body_in_a_200_with_a_string_code_is_typed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"error": {"code": "server_error", "message": "upstream exploded"}}
+        return httpx.Response(200, json=body)
+
+    llm = ChatOpenRouterAudio(
+        api_key="k",
+        model="openai/gpt-4o-mini",
+        modalities=["text"],
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    with pytest.raises(OpenRouterError, match="upstream exploded") as caught:
+        llm.invoke([AIMessage("x"), HumanMessage("hi")])
+    assert caught.value.code == "server_error"
+
+
 def test_text_in_text_out_on_an_audio_model_is_refused_before_the_network(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
@@ -510,6 +563,15 @@ def test_unknown_kwargs_go_to_model_kwargs(
     assert (body["top_k"], body["session_id"], body["seed"]) == (5, "s1", 7)
 
 
+def test_per_call_client_options_are_refused_before_sending(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    for option in ({"timeout": 5}, {"audio_output": "pcm"}, {"api_key": "other"}):
+        with pytest.raises(ValueError, match="set them on the model"):
+            llm.invoke("hi", **option)
+    assert openrouter_server.requests == []
+
+
 def test_injected_http_clients_are_used_and_left_open(
     openrouter_server: OpenRouterTestServer, answer_pcm: bytes
 ) -> None:
@@ -557,6 +619,7 @@ def test_connections_are_reused_and_each_event_loop_gets_its_own(
     for _ in range(3):
         assert llm.invoke("hi").text == "ok"
     assert len(ports) == 1  # the stream was read to its end, so the connection was pooled
+
     async def ask() -> str:
         try:
             return (await llm.ainvoke("hi")).text
@@ -565,6 +628,20 @@ def test_connections_are_reused_and_each_event_loop_gets_its_own(
 
     for _ in range(2):  # a second asyncio.run must not reuse the first loop's connections
         assert asyncio.run(ask()) == "ok"
+
+
+def test_a_copy_makes_its_own_connections(answer_pcm: bytes) -> None:
+    with OpenRouterTestServer(api_key="a") as a, OpenRouterTestServer(api_key="b-secret") as b:
+        a.enqueue(speech_reply(answer_pcm, "from A"))
+        b.enqueue(speech_reply(answer_pcm, "from B"))
+        llm = ChatOpenRouterAudio(base_url=a.base_url, api_key="a")
+        assert llm.invoke("hi").text == "from A"
+        copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
+        assert "b-secret" not in repr(copy)
+        assert copy.invoke("hi").text == "from B"
+        assert copy.client is not llm.client
+        copy.close()
+        llm.close()
 
 
 def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes) -> None:

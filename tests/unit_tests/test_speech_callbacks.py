@@ -6,11 +6,13 @@ import base64
 import io
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 
 from langchain_openrouter_audio import (
     AsyncAudioCallbackHandler,
@@ -99,6 +101,22 @@ async def test_handler_hears_every_byte_once(
     assert handler.ends == 1
     if isinstance(handler, Recorder):
         assert handler.rates == {24000}
+
+
+def test_handler_that_skips_super_init_still_hears_audio(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    class Forgetful(AudioCallbackHandler):
+        def __init__(self) -> None:  # no super().__init__()
+            self.pcm = bytearray()
+
+        def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+            self.pcm += chunk
+
+    openrouter_server.enqueue(speech_reply(answer_pcm, "ok"))
+    handler = Forgetful()
+    reply = llm.invoke("hi", config={"callbacks": [handler]})
+    assert bytes(handler.pcm) == answer_pcm == audio_pcm(reply)
 
 
 def test_wav_file_writer(
@@ -206,6 +224,28 @@ async def test_agent_graph_messages_stream_carries_raw_pcm(
                     pcm += base64.b64decode(block["base64"])
     assert bytes(pcm) == answer_pcm
     assert bytes(handler.pcm) == answer_pcm
+
+
+class _State(TypedDict):
+    messages: Annotated[list[Any], add_messages]
+
+
+def test_langgraph_messages_stream_shows_a_spoken_reply_once(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer, answer_pcm: bytes
+) -> None:
+    openrouter_server.enqueue(speech_reply(answer_pcm, "Hello there"))
+    graph = StateGraph(_State)
+    graph.add_node("model", lambda state: {"messages": [llm.invoke(state["messages"])]})
+    graph.add_edge(START, "model")
+    graph.add_edge("model", END)
+    ids: dict[str | None, list[str]] = {}
+    for message, _meta in graph.compile().stream(
+        {"messages": [("user", "hi")]}, stream_mode="messages"
+    ):
+        ids.setdefault(message.id, []).append(type(message).__name__)
+    # One message: its chunks, and not the whole reply (with its audio) once more.
+    [kinds] = ids.values()
+    assert set(kinds) == {"AIMessageChunk"}
 
 
 # -- failures mid-stream -----------------------------------------------------------
