@@ -26,11 +26,9 @@ from typing import Any
 
 import pytest
 
-from langchain_openrouter_audio import ChatOpenRouterAudio
+from tests._helpers import ASSETS, ROOT, models_made
 
-ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-ASSETS = ROOT / "langchain_openrouter_audio" / "testing" / "assets"
 
 _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w+-]*)")
 _NOT_RUN = re.compile(r"^\s*<!--\s*not-run:\s*(?P<reason>.+?)\s*-->\s*$")
@@ -81,38 +79,18 @@ def _load_offline() -> ModuleType:
 
 @contextlib.contextmanager
 def _models_closed_afterwards() -> Iterator[None]:
-    """Keep every model a page makes (or copies), and close its clients at the end.
+    """Close every model a page makes (or copies) when the page ends.
 
     A user's script just exits; here a dropped model's pooled sockets would be
     reported as unclosed (the suite turns ResourceWarning into an error).
     """
-    created: list[ChatOpenRouterAudio] = []
-    cls = ChatOpenRouterAudio
-    originals = {name: cls.__dict__.get(name) for name in ("__init__", "model_copy")}
-    init, copy = cls.__init__, cls.model_copy
-
-    def tracked_init(self: ChatOpenRouterAudio, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        created.append(self)
-
-    def tracked_copy(self: ChatOpenRouterAudio, **kwargs: Any) -> ChatOpenRouterAudio:
-        copied = copy(self, **kwargs)
-        created.append(copied)
-        return copied
-
-    cls.__init__ = tracked_init  # type: ignore[method-assign]
-    cls.model_copy = tracked_copy  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            if original is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
-        for model in created:
-            model.close()
-            asyncio.run(model.aclose())
+    with models_made() as created:
+        try:
+            yield
+        finally:
+            for model in created:
+                model.close()
+                asyncio.run(model.aclose())
 
 
 def _shown(path: Path) -> str:

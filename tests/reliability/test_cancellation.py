@@ -16,8 +16,7 @@ import pytest
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_reply, tone_pcm16
-
-from .conftest import make_llm, reply_pcm
+from tests._helpers import make_llm, reply_pcm
 
 pytestmark = [
     pytest.mark.filterwarnings("error::ResourceWarning"),
@@ -167,7 +166,7 @@ async def test_cancel_ainvoke_task(openrouter_server: OpenRouterTestServer) -> N
 
 @pytest.mark.usefixtures("resource_warnings")
 async def test_cancel_ainvoke_task_with_handler(openrouter_server: OpenRouterTestServer) -> None:
-    from .conftest import AsyncRecorder
+    from tests._helpers import AsyncRecorder
 
     openrouter_server.enqueue(_long_reply())
     llm = make_llm(openrouter_server, max_retries=0)

@@ -17,8 +17,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tone_pcm16,
 )
-
-from .conftest import AsyncRecorder, Recorder, make_llm, reply_pcm
+from tests._helpers import AsyncRecorder, Recorder, make_llm, reply_pcm
 
 N_MAX = 200
 

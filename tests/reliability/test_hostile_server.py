@@ -38,8 +38,14 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tone_pcm16,
 )
-
-from .conftest import Recorder, make_llm, question_with_audio, reply_pcm, summed_pcm
+from tests._helpers import (
+    Recorder,
+    make_llm,
+    question_with_audio,
+    reply_pcm,
+    summed,
+    summed_pcm,
+)
 
 LOGGER = "langchain_openrouter_audio"
 PCM = tone_pcm16(0.2, 440.0)  # 9 600 bytes
@@ -69,13 +75,6 @@ PREFIX_BYTES = b"".join(_event(c) for c in PREFIX)
 DONE = b"data: [DONE]\n\n"
 
 
-def _summed(chunks: list[AIMessageChunk]) -> AIMessageChunk:
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total
-
-
 # -- events before a malformed one reach everyone first ----------------------------
 
 
@@ -92,8 +91,8 @@ def test_events_before_malformed_one_in_same_read_stream(
         got.extend(llm.stream("hi", config={"callbacks": [handler]}))
     assert isinstance(info.value, OpenRouterError)
     assert got, "no chunk reached the stream before the error"
-    assert _summed(got).text == "Hello"
-    assert summed_pcm(_summed(got)) == PCM
+    assert summed(got).text == "Hello"
+    assert summed_pcm(summed(got)) == PCM
     assert handler.pcm == PCM
     assert "".join(handler.text) == "Hello"
     assert len(handler.ends) == 1
@@ -127,8 +126,8 @@ async def test_events_before_malformed_one_in_same_read_astream(
     with pytest.raises(StreamError) as info:
         async for chunk in make_llm(openrouter_server).astream("hi"):
             got.append(chunk)
-    assert _summed(got).text == "Hello"
-    assert summed_pcm(_summed(got)) == PCM
+    assert summed(got).text == "Hello"
+    assert summed_pcm(summed(got)) == PCM
     assert info.value.partial is not None
     assert info.value.partial.text == "Hello"
 
@@ -179,7 +178,7 @@ def test_wrong_type_field_is_a_typed_error(
     got: list[AIMessageChunk] = []
     with pytest.raises(StreamError):
         got.extend(llm.stream("hi"))
-    assert _summed(got).text == "Hello"
+    assert summed(got).text == "Hello"
     assert len(openrouter_server.requests) == 2  # never retried
 
 
@@ -222,7 +221,7 @@ def test_any_json_object_as_a_chunk_is_fine_or_typed(
     except OpenRouterError as err:  # anything else (TypeError, KeyError...) fails the test
         failure = err
     if failure is None:
-        assert _summed(got).text.startswith("Hel")
+        assert summed(got).text.startswith("Hel")
     elif isinstance(failure, StreamError):
         assert failure.partial is not None
         assert failure.partial.text.startswith("Hel")

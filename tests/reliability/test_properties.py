@@ -24,8 +24,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tone_pcm16,
 )
-
-from .conftest import capture_sse, wav_pcm
+from tests._helpers import capture_sse, wav_pcm
 
 PROPERTY = settings(
     max_examples=40,

@@ -36,14 +36,14 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
     tool_call_reply,
 )
-
-from .conftest import (
+from tests._helpers import (
     AsyncRecorder,
     Recorder,
     audio_block,
     make_llm,
     question_with_audio,
     reply_pcm,
+    summed,
     summed_pcm,
 )
 
@@ -138,19 +138,11 @@ async def test_recording_ainvoke(openrouter_server: OpenRouterTestServer) -> Non
     assert handler.pcm == EXPECTED_PCM
 
 
-def _summed(chunks: list[AIMessageChunk]) -> AIMessageChunk:
-    assert chunks
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total
-
-
 @pytest.mark.parametrize("write_size", [None, 1, 7, 4096])
 def test_recording_stream(openrouter_server: OpenRouterTestServer, write_size: int | None) -> None:
     openrouter_server.enqueue(recorded_reply(RECORDING, write_size=write_size))
     chunks = list(make_llm(openrouter_server).stream("Say hello"))
-    total = _summed(chunks)
+    total = summed(chunks)
     assert total.text == EXPECTED_TEXT
     assert summed_pcm(total) == EXPECTED_PCM
 
@@ -161,7 +153,7 @@ async def test_recording_astream(
 ) -> None:
     openrouter_server.enqueue(recorded_reply(RECORDING, write_size=write_size))
     chunks = [c async for c in make_llm(openrouter_server).astream("Say hello")]
-    total = _summed(chunks)
+    total = summed(chunks)
     assert total.text == EXPECTED_TEXT
     assert summed_pcm(total) == EXPECTED_PCM
 
@@ -203,8 +195,8 @@ def test_recording_hung_up_before_done_is_incomplete_in_stream(
     got: list[AIMessageChunk] = []
     with pytest.raises(IncompleteStreamError) as info:
         got.extend(make_llm(openrouter_server).stream("Say hello"))
-    assert _summed(got).text == EXPECTED_TEXT
-    assert summed_pcm(_summed(got)) == EXPECTED_PCM
+    assert summed(got).text == EXPECTED_TEXT
+    assert summed_pcm(summed(got)) == EXPECTED_PCM
     assert info.value.partial is not None
     assert info.value.partial.text == EXPECTED_TEXT
 
@@ -217,8 +209,8 @@ async def test_recording_cut_before_done_is_incomplete_in_astream(
     with pytest.raises(IncompleteStreamError) as info:
         async for chunk in make_llm(openrouter_server).astream("Say hello"):
             got.append(chunk)
-    assert _summed(got).text == EXPECTED_TEXT
-    assert summed_pcm(_summed(got)) == EXPECTED_PCM
+    assert summed(got).text == EXPECTED_TEXT
+    assert summed_pcm(summed(got)) == EXPECTED_PCM
     assert info.value.partial is not None
     assert reply_pcm(info.value.partial) == EXPECTED_PCM
 
@@ -279,7 +271,7 @@ def test_real_shapes_invoke(openrouter_server: OpenRouterTestServer, shape: str)
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_real_shapes_stream(openrouter_server: OpenRouterTestServer, shape: str) -> None:
     openrouter_server.enqueue(speech_reply(PCM, TRANSCRIPT, **SHAPES[shape]))
-    total = _summed(list(make_llm(openrouter_server).stream("hi")))
+    total = summed(list(make_llm(openrouter_server).stream("hi")))
     assert total.text == TRANSCRIPT
     assert summed_pcm(total) == PCM
 
@@ -287,7 +279,7 @@ def test_real_shapes_stream(openrouter_server: OpenRouterTestServer, shape: str)
 @pytest.mark.parametrize("shape", ["openai", "azure", "openrouter-whole-audio"])
 async def test_real_shapes_astream(openrouter_server: OpenRouterTestServer, shape: str) -> None:
     openrouter_server.enqueue(speech_reply(PCM, TRANSCRIPT, **SHAPES[shape]))
-    total = _summed([c async for c in make_llm(openrouter_server).astream("hi")])
+    total = summed([c async for c in make_llm(openrouter_server).astream("hi")])
     assert total.text == TRANSCRIPT
     assert summed_pcm(total) == PCM
 
@@ -376,7 +368,7 @@ async def test_streamed_request_answered_with_whole_completion_astream(
 ) -> None:
     pcm = tone_pcm16(0.3)
     openrouter_server.enqueue(speech_reply(pcm, "All at once.", whole_completion=True))
-    total = _summed([c async for c in make_llm(openrouter_server).astream("hi")])
+    total = summed([c async for c in make_llm(openrouter_server).astream("hi")])
     assert total.text == "All at once."
     assert summed_pcm(total) == pcm
 
@@ -452,7 +444,7 @@ def test_surrogate_pair_split_across_transcript_deltas(
     reply = make_llm(openrouter_server).invoke("hi")
     assert reply.text == "Hi \U0001f600!"
     assert reply_pcm(reply) == pcm
-    total = _summed(list(make_llm(openrouter_server).stream("hi")))
+    total = summed(list(make_llm(openrouter_server).stream("hi")))
     assert total.text == "Hi \U0001f600!"
     total.text.encode("utf-8")  # no lone surrogate left anywhere
 
@@ -490,7 +482,7 @@ def test_tool_name_repeated_in_every_fragment(openrouter_server: OpenRouterTestS
     assert [(c["name"], c["args"], c["id"]) for c in reply.tool_calls] == [
         ("get_weather", {"city": "Oslo"}, "call_r")
     ]
-    total = _summed(list(llm.stream("weather?")))
+    total = summed(list(llm.stream("weather?")))
     assert [(c["name"], c["args"]) for c in total.tool_calls] == [("get_weather", {"city": "Oslo"})]
     assert [c["name"] for c in total.tool_call_chunks] == ["get_weather"]
 

@@ -33,8 +33,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tone_pcm16,
 )
-
-from .conftest import (
+from tests._helpers import (
     Recorder,
     closed_port,
     make_llm,

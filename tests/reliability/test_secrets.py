@@ -26,8 +26,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tone_pcm16,
 )
-
-from .conftest import closed_port, make_llm
+from tests._helpers import closed_port, make_llm
 
 SECRET = "sk-or-v1-SECRET-xyz"
 PCM = tone_pcm16(0.1, 440.0)
@@ -271,7 +270,7 @@ async def test_redirect_not_followed_async(
 def test_redirect_not_followed_for_plain_post(
     server: OpenRouterTestServer, second_server: OpenRouterTestServer
 ) -> None:
-    from .conftest import question_with_audio
+    from tests._helpers import question_with_audio
 
     llm = make_llm(server, modalities=["text"])
     location = f"{second_server.base_url}/chat/completions"

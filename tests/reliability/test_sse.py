@@ -18,8 +18,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tone_pcm16,
 )
-
-from .conftest import capture_sse, make_llm, question_with_audio, reply_pcm
+from tests._helpers import capture_sse, make_llm, question_with_audio, reply_pcm
 
 TRANSCRIPT = "héllo wörld ✓ 日本"
 TEXT_MODEL = "openai/gpt-4o-mini"  # answers text questions in text (gpt-audio models refuse to)

@@ -18,8 +18,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tone_pcm16,
 )
-
-from .conftest import (
+from tests._helpers import (
     AsyncRecorder,
     Recorder,
     make_llm,

@@ -18,7 +18,7 @@ from langchain_openrouter_audio.audio import (
     pcm16_to_wav,
 )
 from langchain_openrouter_audio.testing import tone_pcm16
-from tests.conftest import HAS_ESPEAK
+from tests._helpers import HAS_ESPEAK
 
 
 @pytest.mark.parametrize("seconds", [0.0, 0.01, 1.0])

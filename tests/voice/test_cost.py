@@ -24,6 +24,7 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
     tool_call_reply,
 )
+from tests._helpers import summed
 
 
 class Billing:
@@ -58,13 +59,6 @@ def check(cb: Any, billing: Billing, replies: list[BaseMessage]) -> None:
     assert cb.total_tokens == cb.prompt_tokens + cb.completion_tokens
     assert cb.completion_audio_tokens == usage_sum(replies, "", "output_token_details") > 0
     assert cb.runs_without_cost == 0
-
-
-def summed(chunks: list[Any]) -> BaseMessage:
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total  # type: ignore[no-any-return]
 
 
 def test_invoke_stream_and_batch(
