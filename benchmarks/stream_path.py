@@ -245,6 +245,62 @@ def audio_of(message: Any) -> str:
     return str(blocks[0].get("base64") or blocks[0].get("data"))
 
 
+# -- a proposal, measured: coalesce what httpx already holds -------------------------
+
+
+def patch_coalescing() -> None:
+    """Make `httpx.Response.aiter_raw` hand over, joined, every piece it already holds.
+
+    h11 yields one piece per HTTP chunk, and servers send one chunk per SSE event,
+    so the package's "one LangChain chunk per network read" is one per event. Here
+    a reader task takes every piece available without waiting; the consumer gets
+    them in one piece the next time it awaits. A lone piece goes through at once
+    (one task switch), so no latency is added. Side "coalesce" of this benchmark:
+    the package as it is, plus this (a prototype of a change to `_client.py`).
+    """
+    import httpx
+
+    original = httpx.Response.aiter_raw
+
+    async def aiter_raw(self: Any, chunk_size: int | None = None) -> Any:
+        reads = original(self, chunk_size)
+        pending: list[bytes] = []
+        ended: list[BaseException | None] = []
+        wake = asyncio.Event()
+
+        async def pump() -> None:
+            try:
+                async for raw in reads:
+                    pending.append(raw)
+                    wake.set()
+            except BaseException as err:  # handed to the consumer
+                ended.append(err)
+            else:
+                ended.append(None)
+            wake.set()
+
+        task = asyncio.ensure_future(pump())
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                if pending:
+                    data = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending.clear()
+                    yield data
+                if ended and not pending:
+                    if ended[0] is not None:
+                        raise ended[0]
+                    return
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    httpx.Response.aiter_raw = aiter_raw  # type: ignore[method-assign]
+
+
 # -- the client process -----------------------------------------------------------
 
 
@@ -258,6 +314,8 @@ class Client:
 
         self.args = args
         self.side = args.side
+        if self.side == "coalesce":
+            patch_coalescing()
         self.ports = json.loads(args.urls)
         self.cls = ChatOpenRouterAudio
         self.audio_pcm = audio_pcm
@@ -714,7 +772,7 @@ def ms(x: float) -> str:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    sides = [s for s in ("before", "after") if s in r]
+    sides = [s for s in ("before", "after", "coalesce") if s in r]
     out = [f"Run {r['date']}, {r['nproc']} CPUs, Python {r['python']}, {r['wall_s']:.0f} s."]
     for side in sides:
         out.append(f"{side}: `{r[side]['package']}` at {r[side]['commit']}.")
@@ -807,6 +865,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--no-paced", action="store_true", help="skip the real-time sessions")
     parser.add_argument(
+        "--coalesce-prototype",
+        action="store_true",
+        help="also run this tree with patch_coalescing() (a proposed change), as side 'coalesce'",
+    )
+    parser.add_argument(
         "--profile",
         choices=["sessions", "astream600", "tiny", "invoke60"],
         help="cProfile one case of this tree instead of benchmarking",
@@ -870,6 +933,9 @@ def main() -> None:
         urls = {"replay": f"http://127.0.0.1:{replay.port}"}
         log("after: all cases")
         results["after"] = run_client("after", None, urls, cfg)
+        if args.coalesce_prototype:
+            log("after + coalescing prototype: all cases")
+            results["coalesce"] = run_client("coalesce", None, urls, cfg)
         if args.before:
             log("before: all cases")
             results["before"] = run_client("before", args.before, urls, cfg_before)
@@ -885,11 +951,13 @@ def main() -> None:
             urls = {"paced": server.stdout.readline().strip()}
             results["paced"] = []
             sides = [("floor", None), ("after", None)]
+            if args.coalesce_prototype:
+                sides.append(("coalesce", None))
             if args.before:
                 sides.append(("before", args.before))
             for which, tree in sides:
                 log(f"paced sessions: {which}")
-                side = "before" if which == "before" else "after"
+                side = which if which in ("before", "coalesce") else "after"
                 res = run_client(side, tree, urls, cfg, paced=which)
                 results["paced"].append(res["paced"])
         finally:
