@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -32,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 # The spoken clips the offline server and the examples use.
 ASSETS = ROOT / "langchain_openrouter_audio" / "testing" / "assets"
+
+# What each shipped clip says, by clip name.
+CLIP_WORDS: dict[str, str] = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))
 
 HAS_ESPEAK = shutil.which("espeak-ng") is not None
 
@@ -100,11 +104,16 @@ def wav_pcm(wav_bytes: bytes) -> bytes:
     raise AssertionError("no data chunk")
 
 
-def clip_pcm(name: str) -> bytes:
-    """The PCM of the shipped spoken clip `assets/<name>.wav` (24 kHz mono PCM16)."""
-    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
+def wav_frames(wav_bytes: bytes) -> bytes:
+    """The whole frames of a 24 kHz mono PCM16 WAV, as `wave` reads them."""
+    with wave.open(io.BytesIO(wav_bytes)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
         return w.readframes(w.getnframes())
+
+
+def clip_pcm(name: str) -> bytes:
+    """The PCM of the shipped spoken clip `assets/<name>.wav`."""
+    return wav_frames((ASSETS / f"{name}.wav").read_bytes())
 
 
 def audio_block(message: BaseMessage) -> dict[str, Any]:
@@ -140,7 +149,9 @@ def summed(chunks: Sequence[Any]) -> Any:
 # -- messages ------------------------------------------------------------------------------
 
 
-def question_with_audio(text: str, wav: bytes | None = None) -> HumanMessage:
+def question_with_audio(
+    text: str = "Answer the question in the clip.", wav: bytes | None = None
+) -> HumanMessage:
     """A user turn with text and audio (`wav`, or a short tone), as text-only replies need."""
     if wav is None:
         wav = pcm16_to_wav(tone_pcm16(0.1, 330.0))

@@ -7,43 +7,18 @@ must hold exactly that speech: no example may save a tone and call it speech.
 from __future__ import annotations
 
 import importlib.util
-import io
-import os
-import subprocess
-import sys
-import wave
 from array import array
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ASSETS = Path(__file__).resolve().parents[2] / "langchain_openrouter_audio" / "testing" / "assets"
+from tests._helpers import ASSETS, EXAMPLES, clip_pcm, run_offline, wav_frames
 
 
 def run_example(name: str, cwd: Path, *args: str) -> str:
     """Run `examples/<name>` offline in `cwd`; return its stdout."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_offline([str(EXAMPLES / name), *args], cwd)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "No OPENROUTER_API_KEY" in run.stdout
     return run.stdout
-
-
-def pcm_of(wav_bytes: bytes) -> bytes:
-    with wave.open(io.BytesIO(wav_bytes)) as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
-        return w.readframes(w.getnframes())
-
-
-def clip_pcm(name: str) -> bytes:
-    return pcm_of((ASSETS / f"{name}.wav").read_bytes())
 
 
 def test_shipped_clips_are_small_24khz_speech() -> None:
@@ -51,7 +26,7 @@ def test_shipped_clips_are_small_24khz_speech() -> None:
     assert {p.stem for p in wavs} >= {"question", "weather_answer", "hello", "story"}
     assert sum(p.stat().st_size for p in wavs) < 1_000_000
     for path in wavs:
-        pcm = pcm_of(path.read_bytes())
+        pcm = wav_frames(path.read_bytes())
         assert 1.0 < len(pcm) / 48000 < 5.0, path.name
         # Speech pauses between words, a tone never does: some 20 ms frames mid-clip
         # must be near-silent while others are loud.
@@ -67,7 +42,7 @@ def test_voice_agent_saves_the_spoken_answer(tmp_path: Path) -> None:
     assert "Asking, in 2.2 s of speech: 'What is the weather like in Paris right now?'" in out
     assert "Tool call: get_weather({'city': 'Paris'})" in out
     assert "Transcript: It is twenty one degrees and sunny in Paris." in out
-    assert pcm_of((tmp_path / "reply.wav").read_bytes()) == clip_pcm("weather_answer")
+    assert wav_frames((tmp_path / "reply.wav").read_bytes()) == clip_pcm("weather_answer")
 
 
 def test_stream_to_speaker_writes_a_file_without_a_device(tmp_path: Path) -> None:
@@ -79,7 +54,7 @@ def test_stream_to_speaker_writes_a_file_without_a_device(tmp_path: Path) -> Non
         assert "No speaker (ImportError" in out
     assert "Once upon a time, a little robot learned to sing." in out
     assert "s of speech written to story.wav" in out
-    assert pcm_of((tmp_path / "story.wav").read_bytes()) == clip_pcm("story")
+    assert wav_frames((tmp_path / "story.wav").read_bytes()) == clip_pcm("story")
 
 
 def test_transcribe_and_act_turns_speech_into_a_booking(tmp_path: Path) -> None:
@@ -91,4 +66,4 @@ def test_transcribe_and_act_turns_speech_into_a_booking(tmp_path: Path) -> None:
 def test_langgraph_voice_graph_speaks_through_the_handler(tmp_path: Path) -> None:
     out = run_example("langgraph_voice_graph.py", tmp_path)
     assert "It is twenty one degrees and sunny in Paris." in out
-    assert pcm_of((tmp_path / "graph_reply.wav").read_bytes()) == clip_pcm("weather_answer")
+    assert wav_frames((tmp_path / "graph_reply.wav").read_bytes()) == clip_pcm("weather_answer")

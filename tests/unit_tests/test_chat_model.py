@@ -40,15 +40,12 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
     tool_call_reply,
 )
+from tests._helpers import question_with_audio
 
 
 def _wav_params(data: bytes) -> tuple[int, int, int, int]:
     with wave.open(io.BytesIO(data)) as w:
         return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
-
-
-def _question(wav: bytes, text: str = "Answer the question in the clip.") -> HumanMessage:
-    return HumanMessage(content=[{"type": "text", "text": text}, audio_block_from_bytes(wav)])
 
 
 def get_weather(city: str) -> str:
@@ -74,7 +71,7 @@ def test_text_reply_to_audio_question(
         provider={"order": ["openai"]},
         models=["openai/gpt-audio"],
     )
-    reply = llm.invoke([SystemMessage("Be brief."), _question(question_wav)])
+    reply = llm.invoke([SystemMessage("Be brief."), question_with_audio(wav=question_wav)])
 
     assert reply.text == "It is sunny in Paris."
     assert reply.response_metadata["model_provider"] == "openrouter"
@@ -269,7 +266,7 @@ def test_tool_calling_round_trip(
         speech_reply(answer_pcm, "It is sunny in Paris."),
     )
     bound = llm.bind_tools([get_weather], tool_choice="get_weather", parallel_tool_calls=False)
-    messages: list[Any] = [_question(question_wav)]
+    messages: list[Any] = [question_with_audio(wav=question_wav)]
     first = bound.invoke(messages)
     assert first.tool_calls == [
         {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
@@ -364,7 +361,9 @@ def test_structured_output_function_calling(
 ) -> None:
     openrouter_server.enqueue(tool_call_reply("Weather", {"city": "Paris", "sunny": True}))
     llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
-    result = llm.with_structured_output(Weather, include_raw=True).invoke([_question(question_wav)])
+    result = llm.with_structured_output(Weather, include_raw=True).invoke(
+        [question_with_audio(wav=question_wav)]
+    )
     assert result["parsed"] == Weather(city="Paris", sunny=True)
     assert isinstance(result["raw"], AIMessage)
     body = openrouter_server.requests[0].json
@@ -378,7 +377,9 @@ def test_structured_output_json_schema(
     openrouter_server.enqueue(text_reply('{"city": "Oslo", "sunny": false}'))
     llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
     structured = llm.with_structured_output(Weather, method="json_schema", strict=True)
-    assert structured.invoke([_question(question_wav)]) == Weather(city="Oslo", sunny=False)
+    assert structured.invoke([question_with_audio(wav=question_wav)]) == Weather(
+        city="Oslo", sunny=False
+    )
     rf = openrouter_server.requests[0].json["response_format"]
     assert rf["type"] == "json_schema"
     assert rf["json_schema"]["strict"] is True
@@ -539,7 +540,7 @@ def test_oversize_audio_is_refused_before_any_request(
         base_url=openrouter_server.base_url, api_key="test-key", max_audio_bytes=1000
     )
     with pytest.raises(ValueError, match="over max_audio_bytes=1000"):
-        llm.invoke([_question(question_wav)])
+        llm.invoke([question_with_audio(wav=question_wav)])
     assert openrouter_server.requests == []
 
 
@@ -649,7 +650,7 @@ def test_json_mode(openrouter_server: OpenRouterTestServer, question_wav: bytes)
     llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
     schema = {"title": "Weather", "type": "object", "properties": {"city": {"type": "string"}}}
     result = llm.with_structured_output(schema, method="json_mode").invoke(
-        [_question(question_wav)]
+        [question_with_audio(wav=question_wav)]
     )
     assert result == {"city": "Rome", "sunny": True}
     assert openrouter_server.requests[0].json["response_format"] == {"type": "json_object"}

@@ -15,7 +15,6 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from langchain_openrouter_audio import (
-    AsyncAudioCallbackHandler,
     AudioCallbackHandler,
     ChatOpenRouterAudio,
     IncompleteStreamError,
@@ -30,42 +29,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tool_call_reply,
 )
-
-
-class Recorder(AudioCallbackHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pcm = bytearray()
-        self.text = ""
-        self.rates: set[int] = set()
-        self.ends = 0
-
-    def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
-        self.pcm += chunk
-        self.rates.add(sample_rate)
-
-    def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
-        self.text += text
-
-    def on_audio_end(self, **kwargs: Any) -> None:
-        self.ends += 1
-
-
-class AsyncRecorder(AsyncAudioCallbackHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pcm = bytearray()
-        self.text = ""
-        self.ends = 0
-
-    async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
-        self.pcm += chunk
-
-    async def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
-        self.text += text
-
-    async def on_audio_end(self, **kwargs: Any) -> None:
-        self.ends += 1
+from tests._helpers import AsyncRecorder, Recorder
 
 
 @pytest.mark.parametrize("how", ["invoke", "stream", "ainvoke", "astream", "stream_events_v3"])
@@ -97,8 +61,8 @@ async def test_handler_hears_every_byte_once(
             pass
         await stream  # the run (and its on_llm_end) finishes with the final message
     assert bytes(handler.pcm) == answer_pcm
-    assert handler.text == "Hello, world."
-    assert handler.ends == 1
+    assert handler.transcript == "Hello, world."
+    assert len(handler.ends) == 1
     if isinstance(handler, Recorder):
         assert handler.rates == {24000}
 
@@ -200,7 +164,7 @@ def test_agent_graph_speech_in_tool_speech_out(
     tool_message = result["messages"][-2]
     assert tool_message.content == "It is sunny in Paris."
     assert bytes(handler.pcm) == answer_pcm
-    assert handler.ends == 1
+    assert len(handler.ends) == 1
     # The second request carried the tool result and no audio output bytes.
     second = openrouter_server.requests[1].json["messages"]
     assert [m["role"] for m in second] == ["user", "assistant", "tool"]
@@ -271,7 +235,7 @@ def test_mid_stream_error_carries_partial_and_is_not_retried(
     partial_pcm = audio_pcm(err.partial)
     assert answer_pcm.startswith(partial_pcm)
     assert bytes(handler.pcm) == partial_pcm[: len(handler.pcm)]
-    assert handler.text == err.partial.text
+    assert handler.transcript == err.partial.text
     assert len(openrouter_server.requests) == 1
 
 

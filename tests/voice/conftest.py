@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-import shutil
 import struct
 
 import pytest
 
 from langchain_openrouter_audio.testing import speech_pcm16
+from tests._helpers import HAS_ESPEAK
 
-HAS_ESPEAK = shutil.which("espeak-ng") is not None
 needs_espeak = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
 
 

@@ -24,8 +24,9 @@ from langchain_openrouter_audio.voice import (
     VoiceSession,
     VoiceTurn,
 )
+from tests._helpers import HAS_ESPEAK
 
-from .conftest import HAS_ESPEAK, silence
+from .conftest import silence
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
 

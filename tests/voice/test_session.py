@@ -16,7 +16,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     speech_pcm16,
@@ -31,8 +30,9 @@ from langchain_openrouter_audio.voice import (
     WavFileSink,
     WavFileSource,
 )
+from tests._helpers import HAS_ESPEAK, make_llm
 
-from .conftest import HAS_ESPEAK, click, silence
+from .conftest import click, silence
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
 
@@ -87,10 +87,6 @@ def conversation(voices: dict[str, bytes], gap_ms: int = 2500) -> tuple[bytes, i
     return stream + voices["q2"] + silence(1500), q2_at
 
 
-def model(server: OpenRouterTestServer) -> ChatOpenRouterAudio:
-    return ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key, timeout=10)
-
-
 def assistant_texts(server: OpenRouterTestServer, request: int) -> list[str]:
     return [
         m["content"] if isinstance(m["content"], str) else str(m["content"])
@@ -113,7 +109,7 @@ async def test_barge_in_stops_playback_cancels_and_keeps_only_heard_words(
             seen.append(turn)
 
     session = VoiceSession(
-        model(openrouter_server),
+        make_llm(openrouter_server),
         source=line.source(),
         sink=line.sink(),
         callbacks=[Watcher()],  # type: ignore[list-item]
@@ -168,7 +164,7 @@ async def test_create_agent_tool_call_then_interrupted_speech(
     openrouter_server.enqueue(tool_call_reply("get_weather", {"city": "Paris"}, call_id="c1"))
     openrouter_server.enqueue(speech_reply(voices["long"], LONG))
     openrouter_server.enqueue(speech_reply(voices["short"], SHORT))
-    agent = create_agent(model(openrouter_server), [get_weather])
+    agent = create_agent(make_llm(openrouter_server), [get_weather])
     stream, _ = conversation(voices)
     line = Line(stream)
     session = VoiceSession(agent, source=line.source(), sink=line.sink())
@@ -206,7 +202,7 @@ async def test_custom_langgraph_graph_and_wav_files(
 ) -> None:
     from langgraph.graph import START, MessagesState, StateGraph
 
-    llm = model(openrouter_server)
+    llm = make_llm(openrouter_server)
 
     async def respond(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await llm.ainvoke(state["messages"])]}
@@ -247,7 +243,7 @@ async def test_without_barge_in_the_reply_plays_out(
     stream, _ = conversation(voices)
     line = Line(stream)
     session = VoiceSession(
-        model(openrouter_server), source=line.source(), sink=line.sink(), barge_in=False
+        make_llm(openrouter_server), source=line.source(), sink=line.sink(), barge_in=False
     )
     summary = await session.run()
     assert [t.interrupted for t in summary.turns] == [False, False]
@@ -261,7 +257,7 @@ async def test_a_click_during_playback_does_not_interrupt(
     openrouter_server.enqueue(speech_reply(voices["short"], SHORT))
     stream = silence(500) + voices["q1"] + silence(1000) + click(100) + silence(3000)
     line = Line(stream)
-    session = VoiceSession(model(openrouter_server), source=line.source(), sink=line.sink())
+    session = VoiceSession(make_llm(openrouter_server), source=line.source(), sink=line.sink())
     summary = await session.run()
     (turn,) = summary.turns
     assert not turn.interrupted
@@ -288,7 +284,7 @@ async def test_real_time_source_barge_in_cancels_the_call_mid_stream(
             yield chunk
 
     source = PcmSource(paced(), sample_rate=RATE, realtime=True)
-    session = VoiceSession(model(openrouter_server), source=source, sink=line.sink())
+    session = VoiceSession(make_llm(openrouter_server), source=source, sink=line.sink())
     summary = await session.run()
 
     first, second = summary.turns
@@ -318,7 +314,7 @@ async def test_a_failed_turn_is_reported_and_the_session_goes_on(
     openrouter_server.enqueue(speech_reply(voices["short"], SHORT))
     stream = silence(300) + voices["q1"] + silence(1000) + voices["q2"] + silence(1000)
     line = Line(stream)
-    session = VoiceSession(model(openrouter_server), source=line.source(), sink=line.sink())
+    session = VoiceSession(make_llm(openrouter_server), source=line.source(), sink=line.sink())
     summary = await session.run()
     failed, answered = summary.turns
     assert failed.error is not None
@@ -335,7 +331,7 @@ async def test_a_failed_turn_is_reported_and_the_session_goes_on(
 def test_input_shape_follows_the_agent(openrouter_server: OpenRouterTestServer) -> None:
     from langchain.agents import create_agent
 
-    llm = model(openrouter_server)
+    llm = make_llm(openrouter_server)
 
     async def nothing() -> AsyncIterator[bytes]:
         yield b""
@@ -364,7 +360,7 @@ async def test_phone_line_sink_gets_8khz_frames(
     stream = silence(300) + voices["q1"] + silence(1000)
     pcm_frames: list[bytes] = []
     sink = CallbackSink(pcm_frames.append, sample_rate=8000)
-    session = VoiceSession(model(openrouter_server), source=Line(stream).source(), sink=sink)
+    session = VoiceSession(make_llm(openrouter_server), source=Line(stream).source(), sink=sink)
     await session.run()
     assert {len(f) for f in pcm_frames} == {320}
     played = b"".join(pcm_frames)

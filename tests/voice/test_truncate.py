@@ -15,8 +15,7 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
 )
 from langchain_openrouter_audio.voice import truncate_to_heard
-
-from .conftest import HAS_ESPEAK
+from tests._helpers import HAS_ESPEAK
 
 TEXT = "one two three four five six seven eight"
 

@@ -4,27 +4,17 @@ the heard words."""
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "voice_loop.py"
+from tests._helpers import EXAMPLES, run_offline
+
+EXAMPLE = EXAMPLES / "voice_loop.py"
 
 
 def test_voice_loop_offline(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_offline([str(EXAMPLE)], tmp_path)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "interrupted after" in out.split("turn 2:")[0]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 from langchain_openrouter_audio.testing import speech_pcm16, tone_pcm16
-
-HAS_ESPEAK = shutil.which("espeak-ng") is not None
+from tests._helpers import HAS_ESPEAK
 
 
 def spoken_pcm(text: str, sample_rate: int = 24_000) -> bytes:

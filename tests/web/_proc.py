@@ -15,20 +15,13 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._helpers import ROOT, offline_env
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def offline_env() -> dict[str, str]:
-    """The environment of a user without a key (the examples then run offline)."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @contextlib.contextmanager

@@ -9,21 +9,19 @@ for the second turn. Needs Debian's `chromium` (`apt-get install chromium`) and 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import shutil
 import sys
 import wave
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from langchain_openrouter_audio.voice import resample_pcm16
-from tests.web._proc import ROOT, free_port, serving
+from tests._helpers import CLIP_WORDS, ROOT, clip_pcm
+from tests.web._proc import free_port, serving
 
 CHROMIUM = next(
     (p for p in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium") if p and Path(p).exists()),
@@ -34,15 +32,9 @@ pytestmark = pytest.mark.skipif(
 )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-ASSETS = files("langchain_openrouter_audio.testing") / "assets"
 FAKE_MIC_RATE = 48_000
-ANSWER = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
+ANSWER = CLIP_WORDS["weather_answer"]
 SCREENSHOT = os.environ.get("WEB_VOICE_SCREENSHOT")  # set to save the page for the docs
-
-
-def clip_pcm(name: str) -> bytes:
-    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
-        return w.readframes(w.getnframes())
 
 
 def fake_mic_wav(path: Path, pause_s: float = 5.0) -> Path:

@@ -8,31 +8,28 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import shutil
 import sys
 import wave
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.web._proc import ROOT, free_port, serving
+from tests._helpers import ASSETS, CLIP_WORDS, ROOT, wav_frames
+from tests.web._proc import free_port, serving
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
 
 EXAMPLE = ROOT / "examples" / "langgraph_server"
-ASSETS = files("langchain_openrouter_audio.testing") / "assets"
 CLI = Path(sys.executable).with_name("langgraph")
 
 
 def clip(name: str) -> tuple[bytes, bytes]:
     """The shipped clip `name`: WAV bytes and its raw PCM."""
     wav_bytes = (ASSETS / f"{name}.wav").read_bytes()
-    with wave.open(io.BytesIO(wav_bytes)) as w:
-        return wav_bytes, w.readframes(w.getnframes())
+    return wav_bytes, wav_frames(wav_bytes)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +62,7 @@ def audio_pieces(message: dict[str, Any]) -> list[bytes]:
 async def test_speech_streams_through_langgraph_server(server_url: str) -> None:
     question_wav, _ = clip("question")
     _, answer_pcm = clip("weather_answer")
-    answer_words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
+    answer_words = CLIP_WORDS["weather_answer"]
     async with langgraph_sdk.get_client(url=server_url) as client:
         await ask_and_check(client, question_wav, answer_pcm, answer_words)
 

@@ -4,13 +4,10 @@ the local OpenRouter server answering with the shipped spoken clips."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import threading
 import time
-import wave
 from collections.abc import AsyncIterator, Callable, Iterator
-from importlib.resources import files
 from typing import Any
 
 import pytest
@@ -31,16 +28,10 @@ from langchain_openrouter_audio.testing import (  # noqa: E402
 )
 from langchain_openrouter_audio.voice import resample_pcm16  # noqa: E402
 from langchain_openrouter_audio.web import voice_app  # noqa: E402
+from tests._helpers import CLIP_WORDS, clip_pcm, make_llm  # noqa: E402
 from tests.web._proc import free_port  # noqa: E402
 
-ASSETS = files("langchain_openrouter_audio.testing") / "assets"
-WORDS = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))
 RATE = 16_000
-
-
-def clip_pcm(name: str) -> bytes:
-    with wave.open(io.BytesIO((ASSETS / f"{name}.wav").read_bytes())) as w:
-        return w.readframes(w.getnframes())
 
 
 ANSWER_PCM = clip_pcm("weather_answer")
@@ -61,7 +52,7 @@ def weather_responder(**speech: Any) -> Callable[[RecordedRequest], Reply]:
         messages = request.json["messages"]
         if request.json.get("tools") and messages[-1]["role"] != "tool":
             return tool_call_reply("get_weather", {"city": "Paris"})
-        return speech_reply(ANSWER_PCM, WORDS["weather_answer"], **speech)
+        return speech_reply(ANSWER_PCM, CLIP_WORDS["weather_answer"], **speech)
 
     return answer
 
@@ -75,7 +66,7 @@ def openrouter() -> Iterator[OpenRouterTestServer]:
 
 @pytest.fixture
 def llm(openrouter: OpenRouterTestServer) -> Iterator[ChatOpenRouterAudio]:
-    model = ChatOpenRouterAudio(base_url=openrouter.base_url, api_key="test-key", timeout=20)
+    model = make_llm(openrouter, timeout=20)
     yield model
     model.close()
 
@@ -209,7 +200,7 @@ async def test_a_turn_streams_transcript_speech_and_tool_calls(
     ]
     assert texts(page.events, "tool_result", 1)[0]["output"] == get_weather("Paris")
     transcript = "".join(e["text"] for e in texts(page.events, "transcript", 1))
-    assert transcript == WORDS["weather_answer"]
+    assert transcript == CLIP_WORDS["weather_answer"]
     assert texts(page.events, "audio_start", 1)[0]["sample_rate"] == 24_000
     assert bytes(page.audio[1]) == ANSWER_PCM  # every byte, in order
     assert end["audio_bytes"] == len(ANSWER_PCM)
@@ -220,7 +211,7 @@ async def test_a_turn_streams_transcript_speech_and_tool_calls(
     await page.speak(QUESTION + silence(1.0))
     await page.until("reply_end", turn=2)
     assert bytes(page.audio[2]) == ANSWER_PCM
-    assert spoken_history(openrouter.requests[-2]) == [WORDS["weather_answer"]]
+    assert spoken_history(openrouter.requests[-2]) == [CLIP_WORDS["weather_answer"]]
 
 
 @pytest.mark.parametrize("still_generating", [False, True], ids=["played", "generating"])
@@ -249,13 +240,13 @@ async def test_barge_in_keeps_only_what_was_heard(
 
     # The second question's first request carries the first answer as it was heard.
     second = next(r for r in openrouter.requests if len(spoken_history(r)) == 1)
-    words = WORDS["weather_answer"].split()
+    words = CLIP_WORDS["weather_answer"].split()
     heard_words = int(heard / (len(ANSWER_PCM) / 48_000) * len(words))  # 3 of 9 words
     (kept,) = spoken_history(second)
     if still_generating:
         # Speech had not all arrived: the words are cut at an average speaking rate.
         assert 0 < len(kept.split()) <= heard_words
-        assert WORDS["weather_answer"].startswith(kept)
+        assert CLIP_WORDS["weather_answer"].startswith(kept)
     else:
         assert kept == " ".join(words[:heard_words])
     assert bytes(page.audio[2]) == ANSWER_PCM
@@ -272,9 +263,8 @@ async def test_push_to_talk_is_one_utterance_without_endpointing(
     utterance = await page.until("utterance")
     assert utterance["seconds"] == pytest.approx(len(QUESTION) / 2 / RATE, abs=0.001)
     await page.until("reply_end", turn=1)
-    assert (
-        "".join(e["text"] for e in texts(page.events, "transcript", 1)) == (WORDS["weather_answer"])
-    )
+    transcript = "".join(e["text"] for e in texts(page.events, "transcript", 1))
+    assert transcript == CLIP_WORDS["weather_answer"]
     assert bytes(page.audio[1]) == ANSWER_PCM
 
 
