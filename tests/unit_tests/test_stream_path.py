@@ -27,6 +27,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tone_pcm16,
 )
+from tests._helpers import make_llm
 
 PCM = tone_pcm16(0.5, 440.0)
 CALLS = [
@@ -62,10 +63,9 @@ class EndRecorder(BaseCallbackHandler):
 
 
 def _model(server: OpenRouterTestServer, kind: str, **kw: Any) -> ChatOpenRouterAudio:
-    params: dict[str, Any] = {"base_url": server.base_url, "api_key": server.api_key}
     if kind == "text":
-        params.update(modalities=["text"])
-    return ChatOpenRouterAudio(**{**params, **kw})
+        kw = {"modalities": ["text"], **kw}
+    return make_llm(server, **kw)
 
 
 def _question(kind: str) -> Any:
