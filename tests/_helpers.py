@@ -40,7 +40,7 @@ CLIP_WORDS: dict[str, str] = json.loads((ASSETS / "transcripts.json").read_text(
 HAS_ESPEAK = shutil.which("espeak-ng") is not None
 
 
-# -- models ----------------------------------------------------------------------------
+# -- models --------------------------------------------------------------------------------
 
 
 def make_llm(server: OpenRouterTestServer, **kw: Any) -> ChatOpenRouterAudio:
@@ -146,7 +146,7 @@ def summed(chunks: Sequence[Any]) -> Any:
     return total
 
 
-# -- messages ------------------------------------------------------------------------------
+# -- messages and tools --------------------------------------------------------------------
 
 
 def question_with_audio(
@@ -156,6 +156,11 @@ def question_with_audio(
     if wav is None:
         wav = pcm16_to_wav(tone_pcm16(0.1, 330.0))
     return HumanMessage(content=[{"type": "text", "text": text}, audio_block_from_bytes(wav)])
+
+
+def get_weather(city: str) -> str:
+    """Return the weather in a city."""
+    return f"It is sunny in {city}."
 
 
 # -- recording callback handlers -----------------------------------------------------------
@@ -244,7 +249,7 @@ def run_offline(
     )
 
 
-# -- the wire --------------------------------------------------------------------------------
+# -- the wire ------------------------------------------------------------------------------
 
 
 def closed_port() -> int:

@@ -40,17 +40,12 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
     tool_call_reply,
 )
-from tests._helpers import question_with_audio
+from tests._helpers import get_weather, question_with_audio
 
 
 def _wav_params(data: bytes) -> tuple[int, int, int, int]:
     with wave.open(io.BytesIO(data)) as w:
         return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
-
-
-def get_weather(city: str) -> str:
-    """Return the weather in a city."""
-    return f"It is sunny in {city}."
 
 
 # -- text mode: audio in, text out -------------------------------------------------

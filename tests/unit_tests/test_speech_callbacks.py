@@ -29,7 +29,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tool_call_reply,
 )
-from tests._helpers import AsyncRecorder, Recorder
+from tests._helpers import AsyncRecorder, Recorder, get_weather
 
 
 @pytest.mark.parametrize("how", ["invoke", "stream", "ainvoke", "astream", "stream_events_v3"])
@@ -130,11 +130,6 @@ def test_stream_events_v3_keeps_every_byte(
     wav = base64.b64decode(audio["base64"])
     with wave.open(io.BytesIO(wav)) as w:
         assert w.readframes(w.getnframes()) == answer_pcm
-
-
-def get_weather(city: str) -> str:
-    """Return the weather in a city."""
-    return f"It is sunny in {city}."
 
 
 def _scripted_agent(
