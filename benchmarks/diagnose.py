@@ -13,8 +13,8 @@ behaviour can still be reproduced honestly, the old way side by side:
    instance built before) against the clients a model builds now;
 3. offline breakdown of parse / assemble / final message (finding 4, still open);
 4. building the reply's audio block: the old way (join the PCM, `pcm16_to_wav`,
-   `b64encode`, `.decode`) against `_Speech` (the received base64 text joined
-   behind a 54-byte WAV header) and against `_Speech`'s fallback for pieces
+   `b64encode`, `.decode`) against `SpeechStore` (the received base64 text joined
+   behind a 54-byte WAV header) and against `SpeechStore`'s fallback for pieces
    that are not multiples of 3 bytes; time and tracemalloc peak, counting the
    store of received pieces too.
 """
@@ -42,9 +42,9 @@ from replay import Payload, ReplayProcess, split_events
 from run import KEY, MODEL, PROMPT, client_body, headers_for, pcm_of, record, speech
 
 from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
-from langchain_openrouter_audio._assembler import ReplyAssembler, _Speech
+from langchain_openrouter_audio._assembler import ReplyAssembler
 from langchain_openrouter_audio._client import _decode_event
-from langchain_openrouter_audio._encoding import wav_header, wav_pad
+from langchain_openrouter_audio._encoding import SpeechStore, wav_header, wav_pad
 from langchain_openrouter_audio._sse import SSEDecoder
 from langchain_openrouter_audio.audio import pcm16_to_wav
 from langchain_openrouter_audio.testing import OpenRouterTestServer
@@ -139,6 +139,8 @@ def client_creation() -> None:
     own_async = best_of(lambda: httpx.AsyncClient(timeout=60), 10)
     now_sync = best_of(fresh_sync, 15)
     now_async = best_of(lambda: loop.run_until_complete(fresh_async(20)), 10) / 20
+    # Each model's async client closes with its loop's async generators.
+    loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
     print("   before (each instance: httpx.Client() / AsyncClient() with its own SSL context)")
     print(f"     httpx.Client()                             {own_sync * 1000:6.2f} ms")
@@ -181,7 +183,7 @@ def breakdown(body: bytes, replay: ReplayProcess, seconds: int) -> None:
             a.feed(x)
         return a
 
-    msg = assemble().message()
+    msg = assemble().finish()
     assert audio_pcm(msg) == pcm_of(seconds), "client PCM differs from the PCM sent"
     rows = {
         "floor: split + json + b64decode": floor_parse,
@@ -191,7 +193,7 @@ def breakdown(body: bytes, replay: ReplayProcess, seconds: int) -> None:
     t = {k: best_of(v) for k, v in rows.items()}
     # The final step alone, each time on freshly parsed / fed state.
     t["floor: join + header + b64 block"] = best_after(floor_parse, lambda s: s.result(True))
-    t["client: ReplyAssembler.message()"] = best_after(assemble, lambda a: a.message())
+    t["client: ReplyAssembler.finish()"] = best_after(assemble, lambda a: a.finish())
     for k, v in t.items():
         print(f"   {k:40s} {v * 1000:7.2f} ms")
     n = len(decoded)
@@ -230,11 +232,11 @@ def block_build(seconds: int, piece: int) -> None:
         def run() -> str:
             # `ReplyAssembler._take_audio` + `audio_block`: the store keeps the
             # received text (or, for odd pieces, the decoded bytes).
-            speech = _Speech()
+            speech = SpeechStore()
             for p in src:
                 text = base64.b64encode(p).decode("ascii")
-                speech.add(text, base64.b64decode(text))
-            return speech.base64(head=head, tail=tail)
+                speech.add(base64.b64decode(text), text)
+            return speech.encode(head=head, tail=tail)
 
         return run
 
