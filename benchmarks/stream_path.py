@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -248,55 +249,71 @@ def audio_of(message: Any) -> str:
 # -- a proposal, measured: coalesce what httpx already holds -------------------------
 
 
-def patch_coalescing() -> None:
-    """Make `httpx.Response.aiter_raw` hand over, joined, every piece it already holds.
+COALESCE_BYTES = 256 * 1024  # one step's work stays a few ms
 
-    h11 yields one piece per HTTP chunk, and servers send one chunk per SSE event,
-    so the package's "one LangChain chunk per network read" is one per event. Here
-    a reader task takes every piece available without waiting; the consumer gets
-    them in one piece the next time it awaits. A lone piece goes through at once
-    (one task switch), so no latency is added. Side "coalesce" of this benchmark:
-    the package as it is, plus this (a prototype of a change to `_client.py`).
+
+async def coalesced(reads: Any) -> Any:
+    """What httpx already holds, joined: one piece per network read, not per HTTP chunk.
+
+    h11 hands over one piece per HTTP chunk, and servers send one chunk per SSE
+    event, so without this every event becomes its own LangChain chunk. A reader
+    task takes the pieces available without waiting; a lone piece is handed over
+    at once (one task switch), so nothing is delayed. At most `COALESCE_BYTES`
+    go out at once, and the loop gets a turn before the next ones.
+    """
+    pending: collections.deque[bytes] = collections.deque()
+    ended: list[BaseException | None] = []
+    wake = asyncio.Event()
+
+    async def pump() -> None:
+        try:
+            async for raw in reads:
+                pending.append(raw)
+                wake.set()
+        except BaseException as err:  # raised again in the consumer
+            ended.append(err)
+        else:
+            ended.append(None)
+        wake.set()
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            if not pending and not ended:
+                await wake.wait()
+                wake.clear()
+            if pending:
+                out, size = [], 0
+                while pending and size < COALESCE_BYTES:
+                    raw = pending.popleft()
+                    out.append(raw)
+                    size += len(raw)
+                yield out[0] if len(out) == 1 else b"".join(out)
+                if pending:
+                    await asyncio.sleep(0)
+            elif ended:
+                if ended[0] is not None:
+                    raise ended[0]
+                return
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def patch_coalescing() -> None:
+    """Side "coalesce": the package as it is, with `coalesced()` around `aiter_raw()`.
+
+    A prototype of the proposed change to `AsyncChunkStream._read` in `_client.py`
+    (`reads = coalesced(response.aiter_raw())`), applied here from outside.
     """
     import httpx
 
     original = httpx.Response.aiter_raw
 
-    async def aiter_raw(self: Any, chunk_size: int | None = None) -> Any:
-        reads = original(self, chunk_size)
-        pending: list[bytes] = []
-        ended: list[BaseException | None] = []
-        wake = asyncio.Event()
-
-        async def pump() -> None:
-            try:
-                async for raw in reads:
-                    pending.append(raw)
-                    wake.set()
-            except BaseException as err:  # handed to the consumer
-                ended.append(err)
-            else:
-                ended.append(None)
-            wake.set()
-
-        task = asyncio.ensure_future(pump())
-        try:
-            while True:
-                await wake.wait()
-                wake.clear()
-                if pending:
-                    data = pending[0] if len(pending) == 1 else b"".join(pending)
-                    pending.clear()
-                    yield data
-                if ended and not pending:
-                    if ended[0] is not None:
-                        raise ended[0]
-                    return
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    def aiter_raw(self: Any, chunk_size: int | None = None) -> Any:
+        return coalesced(original(self, chunk_size))
 
     httpx.Response.aiter_raw = aiter_raw  # type: ignore[method-assign]
 
