@@ -27,7 +27,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler, AudioCallbackHandler
-from langchain_openrouter_audio.testing import OpenRouterTestServer, Reply, tone_pcm16
+from langchain_openrouter_audio.testing import OpenRouterTestServer, Reply, speech_pcm16, tone_pcm16
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -86,6 +86,13 @@ def models_made() -> Iterator[list[ChatOpenRouterAudio]]:
                 delattr(cls, name)
             else:
                 setattr(cls, name, original)
+
+
+def spoken_pcm(text: str, sample_rate: int = 24_000) -> bytes:
+    """PCM16 mono of `text` spoken by espeak-ng, or a 2 s tone without it."""
+    if HAS_ESPEAK:
+        return speech_pcm16(text, sample_rate=sample_rate)
+    return tone_pcm16(2.0, 330.0, sample_rate=sample_rate)
 
 
 # -- audio in replies and files ------------------------------------------------------------
@@ -252,13 +259,11 @@ def run_offline(
 # -- the wire ------------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then closed)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released): to serve on, or to be refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def capture_sse(reply: Reply, *, body: dict[str, Any] | None = None) -> bytes:

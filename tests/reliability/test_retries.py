@@ -35,7 +35,7 @@ from langchain_openrouter_audio.testing import (
 )
 from tests._helpers import (
     Recorder,
-    closed_port,
+    free_port,
     make_llm,
     question_with_audio,
     reply_pcm,
@@ -287,7 +287,7 @@ def test_relayed_provider_error_names_the_cause(openrouter_server: OpenRouterTes
 @pytest.mark.usefixtures("fast_backoff")
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_connection_refused(caplog: pytest.LogCaptureFixture, max_retries: int) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    url = f"http://127.0.0.1:{free_port()}/api/v1"
     llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=max_retries)
     with (
         caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),
@@ -303,7 +303,7 @@ def test_connection_refused(caplog: pytest.LogCaptureFixture, max_retries: int) 
 
 @pytest.mark.usefixtures("fast_backoff")
 async def test_connection_refused_async(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    url = f"http://127.0.0.1:{free_port()}/api/v1"
     llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=3)
     with (
         caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from langchain_openrouter_audio.voice import resample_pcm16
-from tests._helpers import CLIP_WORDS, ROOT, clip_pcm
-from tests.web._proc import free_port, serving
+from tests._helpers import CLIP_WORDS, ROOT, clip_pcm, free_port
+from tests.web._proc import serving
 
 CHROMIUM = next(
     (p for p in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium") if p and Path(p).exists()),

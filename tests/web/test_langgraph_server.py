@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests._helpers import ASSETS, CLIP_WORDS, ROOT, wav_frames
-from tests.web._proc import free_port, serving
+from tests._helpers import ASSETS, CLIP_WORDS, ROOT, free_port, wav_frames
+from tests.web._proc import serving
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
 

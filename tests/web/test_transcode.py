@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from langchain_openrouter_audio._transcode import needs_transcode, transcode_to_wav
-from tests.web._audio import spoken_pcm
+from tests._helpers import spoken_pcm
 
 av = pytest.importorskip("av", reason="PyAV (the [transcode] extra) is not installed")
 

@@ -28,8 +28,7 @@ from langchain_openrouter_audio.testing import (  # noqa: E402
 )
 from langchain_openrouter_audio.voice import resample_pcm16  # noqa: E402
 from langchain_openrouter_audio.web import voice_app  # noqa: E402
-from tests._helpers import CLIP_WORDS, clip_pcm, make_llm  # noqa: E402
-from tests.web._proc import free_port  # noqa: E402
+from tests._helpers import CLIP_WORDS, clip_pcm, free_port, make_llm  # noqa: E402
 
 RATE = 16_000
 
