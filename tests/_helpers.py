@@ -1,7 +1,8 @@
-"""Helpers shared across the test suite: plain functions and classes (fixtures live in conftest.py).
+"""Helpers shared across the test suite: plain functions and classes (fixtures: conftest.py).
 
-Models pointed at the local server, audio pulled out of replies, recording callback
-handlers, and the offline runner for examples and sub-processes.
+Models pointed at the local server (and closed afterwards), test speech and the shipped
+clips, audio pulled out of WAV files and replies, questions and a tool, recording
+callback handlers, the offline runner for examples, and wire-level helpers.
 """
 
 from __future__ import annotations
@@ -88,14 +89,14 @@ def models_made() -> Iterator[list[ChatOpenRouterAudio]]:
                 setattr(cls, name, original)
 
 
+# -- audio: speech, WAV files, replies -------------------------------------------------------
+
+
 def spoken_pcm(text: str, sample_rate: int = 24_000) -> bytes:
     """PCM16 mono of `text` spoken by espeak-ng, or a 2 s tone without it."""
     if HAS_ESPEAK:
         return speech_pcm16(text, sample_rate=sample_rate)
     return tone_pcm16(2.0, 330.0, sample_rate=sample_rate)
-
-
-# -- audio in replies and files ------------------------------------------------------------
 
 
 def wav_pcm(wav_bytes: bytes) -> bytes:
