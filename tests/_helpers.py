@@ -89,7 +89,7 @@ def models_made() -> Iterator[list[ChatOpenRouterAudio]]:
                 setattr(cls, name, original)
 
 
-# -- audio: speech, WAV files, replies -------------------------------------------------------
+# -- audio: speech, WAV files, replies -----------------------------------------------------
 
 
 def spoken_pcm(text: str, sample_rate: int = 24_000) -> bytes:
