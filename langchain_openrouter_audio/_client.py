@@ -20,6 +20,7 @@ up in an exception or a log line has the API key redacted.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -82,6 +83,8 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 # Most bytes read after `[DONE]` to keep a connection for reuse.
 _DRAIN_BYTES = 1024 * 1024
+# Most bytes joined into one piece of a stream: one step of the event loop stays short.
+_COALESCE_BYTES = 256 * 1024
 # Only encodings we can inflate with a bound; httpx would otherwise also offer br/zstd.
 _ACCEPT_ENCODING = "gzip, deflate"
 
@@ -390,9 +393,9 @@ class AsyncChunkStream:
             return
         response = opened
         reader = _ChunkReader(response, client.max_line_bytes)
+        reads = _coalesced(response.aiter_raw())
         try:
             with _stream_failures():
-                reads = response.aiter_raw()
                 async for raw in reads:
                     if batch := reader.feed(raw):
                         yield batch
@@ -408,7 +411,66 @@ class AsyncChunkStream:
                                     break
                         return
         finally:
+            await reads.aclose()
             await response.aclose()
+
+
+async def _coalesced(reads: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The body's pieces, each turn joining all that arrived since the last one.
+
+    httpx hands a body over one HTTP chunk at a time, and servers send one chunk
+    per SSE event, so without this every event would become its own LangChain
+    chunk. A reader task takes pieces as they come; the consumer gets whatever
+    piled up while it was busy, in one piece of at most `_COALESCE_BYTES`. A lone
+    piece still goes through at once, so speech is not held back, and the reader
+    pauses once that much is waiting, so memory stays bounded.
+    """
+    pending: collections.deque[bytes] = collections.deque()
+    waiting = 0
+    ended: list[BaseException | None] = []
+    wake, room = asyncio.Event(), asyncio.Event()
+    room.set()
+
+    async def pump() -> None:
+        nonlocal waiting
+        try:
+            async for raw in reads:
+                pending.append(raw)
+                waiting += len(raw)
+                wake.set()
+                if waiting >= _COALESCE_BYTES:
+                    room.clear()
+                    await room.wait()
+        except BaseException as err:  # handed to the consumer, raised there
+            ended.append(err)
+        else:
+            ended.append(None)
+        finally:
+            wake.set()
+
+    reader = asyncio.ensure_future(pump())
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while pending:
+                joined = [pending.popleft()]
+                size = len(joined[0])
+                while pending and size + len(pending[0]) <= _COALESCE_BYTES:
+                    joined.append(pending.popleft())
+                    size += len(joined[-1])
+                waiting -= size
+                room.set()
+                yield joined[0] if len(joined) == 1 else b"".join(joined)
+            if ended:
+                if ended[0] is not None:
+                    raise ended[0]
+                return
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 # -- the client ---------------------------------------------------------------------------------
