@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 from typing import Any
@@ -164,3 +165,21 @@ def test_chunks_carry_their_speech_as_pcm_for_handlers(
     speech = [c for c in recorder.tokens if isinstance(c, SpeechChunk) and c.pcm]
     assert b"".join(c.pcm for c in speech) == PCM
     assert all(len(c.pcm) % 2 == 0 for c in speech)
+
+
+async def test_async_events_that_piled_up_become_one_chunk(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # One HTTP chunk per SSE event, as servers send them; while the consumer is busy with
+    # the first chunk, the rest arrives and comes back joined, not one chunk per event.
+    pcm = tone_pcm16(2.0, 330.0)
+    openrouter_server.enqueue(speech_reply(pcm, "Piled up.", audio_piece_bytes=960))
+    llm = _model(openrouter_server, "speech")
+    chunks = []
+    async for chunk in llm.astream("hi"):
+        if not chunks:
+            await asyncio.sleep(0.3)  # a slow consumer: the reader keeps reading
+        chunks.append(chunk)
+    await llm.aclose()
+    assert audio_pcm(join_chunks(chunks)) == pcm  # 100 audio events
+    assert len(chunks) <= 5
