@@ -1,12 +1,14 @@
 """The stream path (issue 9): `astream` vs `ainvoke`, summing, many sessions, tiny deltas.
 
-    python benchmarks/stream_path.py                  # about 4 min on 2 cores
-    python benchmarks/stream_path.py --quick          # shorter replies, one side only
-    python benchmarks/stream_path.py --before /tmp/before --out results.json
+    python benchmarks/stream_path.py                  # this tree only: about 2 min on 2 cores
+    python benchmarks/stream_path.py --quick          # shorter replies: about 1 min
+    python benchmarks/stream_path.py --before /tmp/before --out results.json   # about 4 min
+    python benchmarks/stream_path.py --before /tmp/before --tree mid=/tmp/mid  # one more side
+    python benchmarks/stream_path.py --profile sessions   # cProfile of one case
 
 Every case runs in a client process of its own ("after": this tree; "before":
-the tree given by `--before`, put first on `PYTHONPATH`), against servers in
-processes of their own:
+the tree given by `--before`, put first on `PYTHONPATH`; any `--tree LABEL=PATH`
+likewise), against servers in processes of their own:
 
 * a replay server (`replay.py`) serving byte-for-byte what `OpenRouterTestServer`
   sent for each scripted reply (rendering costs nothing at timing time);
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import gc
 import json
@@ -246,78 +247,6 @@ def audio_of(message: Any) -> str:
     return str(blocks[0].get("base64") or blocks[0].get("data"))
 
 
-# -- a proposal, measured: coalesce what httpx already holds -------------------------
-
-
-COALESCE_BYTES = 256 * 1024  # one step's work stays a few ms
-
-
-async def coalesced(reads: Any) -> Any:
-    """What httpx already holds, joined: one piece per network read, not per HTTP chunk.
-
-    h11 hands over one piece per HTTP chunk, and servers send one chunk per SSE
-    event, so without this every event becomes its own LangChain chunk. A reader
-    task takes the pieces available without waiting; a lone piece is handed over
-    at once (one task switch), so nothing is delayed. At most `COALESCE_BYTES`
-    go out at once, and the loop gets a turn before the next ones.
-    """
-    pending: collections.deque[bytes] = collections.deque()
-    ended: list[BaseException | None] = []
-    wake = asyncio.Event()
-
-    async def pump() -> None:
-        try:
-            async for raw in reads:
-                pending.append(raw)
-                wake.set()
-        except BaseException as err:  # raised again in the consumer
-            ended.append(err)
-        else:
-            ended.append(None)
-        wake.set()
-
-    task = asyncio.ensure_future(pump())
-    try:
-        while True:
-            if not pending and not ended:
-                await wake.wait()
-                wake.clear()
-            if pending:
-                out, size = [], 0
-                while pending and size < COALESCE_BYTES:
-                    raw = pending.popleft()
-                    out.append(raw)
-                    size += len(raw)
-                yield out[0] if len(out) == 1 else b"".join(out)
-                if pending:
-                    await asyncio.sleep(0)
-            elif ended:
-                if ended[0] is not None:
-                    raise ended[0]
-                return
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-def patch_coalescing() -> None:
-    """Side "coalesce": the package as it is, with `coalesced()` around `aiter_raw()`.
-
-    A prototype of the proposed change to `AsyncChunkStream._read` in `_client.py`
-    (`reads = coalesced(response.aiter_raw())`), applied here from outside.
-    """
-    import httpx
-
-    original = httpx.Response.aiter_raw
-
-    def aiter_raw(self: Any, chunk_size: int | None = None) -> Any:
-        return coalesced(original(self, chunk_size))
-
-    httpx.Response.aiter_raw = aiter_raw  # type: ignore[method-assign]
-
-
 # -- the client process -----------------------------------------------------------
 
 
@@ -331,8 +260,6 @@ class Client:
 
         self.args = args
         self.side = args.side
-        if self.side == "coalesce":
-            patch_coalescing()
         self.ports = json.loads(args.urls)
         self.cls = ChatOpenRouterAudio
         self.audio_pcm = audio_pcm
@@ -789,7 +716,8 @@ def ms(x: float) -> str:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    sides = [s for s in ("before", "after", "coalesce") if s in r]
+    sides = ["before", *r.get("trees", {}), "after"]
+    sides = [s for s in sides if s in r]
     out = [f"Run {r['date']}, {r['nproc']} CPUs, Python {r['python']}, {r['wall_s']:.0f} s."]
     for side in sides:
         out.append(f"{side}: `{r[side]['package']}` at {r[side]['commit']}.")
@@ -882,9 +810,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--no-paced", action="store_true", help="skip the real-time sessions")
     parser.add_argument(
-        "--coalesce-prototype",
-        action="store_true",
-        help="also run this tree with patch_coalescing() (a proposed change), as side 'coalesce'",
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="another worktree to measure, reported as LABEL (repeatable)",
     )
     parser.add_argument(
         "--profile",
@@ -919,6 +849,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
     q = args.quick
+    trees = dict(t.split("=", 1) for t in args.tree)
     cfg: dict[str, Any] = {
         "lengths": [60, 240] if q else [60, 240, 600],
         "reps": {60: 3, 240: 2} if q else {60: 5, 240: 3, 600: 3},
@@ -944,15 +875,16 @@ def main() -> None:
         "python": sys.version.split()[0],
         "config": cfg,
         "events": events,
+        "trees": trees,
     }
     with ReplayProcess(payloads) as replay:
         del payloads
         urls = {"replay": f"http://127.0.0.1:{replay.port}"}
         log("after: all cases")
         results["after"] = run_client("after", None, urls, cfg)
-        if args.coalesce_prototype:
-            log("after + coalescing prototype: all cases")
-            results["coalesce"] = run_client("coalesce", None, urls, cfg)
+        for label, tree in trees.items():
+            log(f"{label}: all cases")
+            results[label] = run_client(label, tree, urls, cfg)
         if args.before:
             log("before: all cases")
             results["before"] = run_client("before", args.before, urls, cfg_before)
@@ -968,13 +900,12 @@ def main() -> None:
             urls = {"paced": server.stdout.readline().strip()}
             results["paced"] = []
             sides = [("floor", None), ("after", None)]
-            if args.coalesce_prototype:
-                sides.append(("coalesce", None))
+            sides.extend(trees.items())
             if args.before:
                 sides.append(("before", args.before))
             for which, tree in sides:
                 log(f"paced sessions: {which}")
-                side = which if which in ("before", "coalesce") else "after"
+                side = "after" if which == "floor" else which
                 res = run_client(side, tree, urls, cfg, paced=which)
                 results["paced"].append(res["paced"])
         finally:
