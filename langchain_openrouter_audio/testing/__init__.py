@@ -10,7 +10,7 @@ by default, ``"openai"`` with no finish reason and chunks without ``choices``,
 body byte for byte and `raw_reply` sends any status, headers and bytes, for testing
 against broken or hostile servers.
 
-Example:
+Examples:
     >>> from langchain_openrouter_audio.testing import (
     ...     OpenRouterTestServer, raw_reply, speech_reply, tone_pcm16)
     >>> with OpenRouterTestServer(api_key="test-key") as server:

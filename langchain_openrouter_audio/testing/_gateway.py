@@ -93,7 +93,7 @@ def _check_input_audio(body: dict[str, Any]) -> Rejection | None:
 def check_request(body: Any) -> Rejection | None:
     """Return the error the gateway would send for this parsed JSON ``body``, or None.
 
-    Example:
+    Examples:
         >>> check_request({"model": "openai/gpt-audio", "messages": []})[0]
         400
     """

@@ -21,7 +21,7 @@ def recorded_reply(source: bytes | str | os.PathLike[str], **kw: Any) -> Reply:
     re-cuts the bytes into writes of that size (events split anywhere);
     ``raw_cut=True`` hangs up after the last byte without ending the body.
 
-    Example:
+    Examples:
         >>> body = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\\n\\n'
         >>> recorded_reply(body, write_size=5).raw_body == body
         True
@@ -48,7 +48,7 @@ def raw_reply(
     ``{"Content-Encoding": "gzip"}`` for a body you compressed. ``cut=True`` closes
     the connection after the last piece without ending the body.
 
-    Example:
+    Examples:
         >>> import gzip
         >>> r = raw_reply(gzip.compress(b'{"error": {"code": 500}}'), status=500,
         ...               headers={"Content-Encoding": "gzip"})

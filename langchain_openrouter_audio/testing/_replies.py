@@ -111,7 +111,7 @@ class Reply:
     ``reset_before_headers`` drops the connection with a TCP RST; ``omit_done`` /
     ``omit_finish`` leave out ``[DONE]`` / the finish chunk(s).
 
-    Example:
+    Examples:
         >>> Reply(text="Hi!", text_piece_chars=1, comments=3).effective_finish_reason
         'stop'
         >>> Reply(transcript="Hello", pcm=bytes(4800), wire="openai").wire
@@ -205,7 +205,7 @@ class Reply:
 def text_reply(text: str, **kw: Any) -> Reply:
     """A plain text answer.
 
-    Example:
+    Examples:
         >>> text_reply("Hello", text_piece_chars=2).text
         'Hello'
     """
@@ -215,7 +215,7 @@ def text_reply(text: str, **kw: Any) -> Reply:
 def speech_reply(pcm: bytes, transcript: str, **kw: Any) -> Reply:
     """A spoken answer: raw PCM16 mono 24 kHz plus its transcript.
 
-    Example:
+    Examples:
         >>> speech_reply(b"\\x00\\x00" * 2400, "Hi").transcript
         'Hi'
     """
@@ -227,7 +227,7 @@ def tool_call_reply(
 ) -> Reply:
     """One tool call; pass ``tool_calls=[...]`` to `Reply` directly for several.
 
-    Example:
+    Examples:
         >>> tool_call_reply("get_weather", {"city": "Oslo"}, call_id="call_1").tool_calls
         [{'id': 'call_1', 'name': 'get_weather', 'arguments': '{"city": "Oslo"}'}]
     """
@@ -251,7 +251,7 @@ def error_reply(
 
     Without ``metadata``, a documented status gets ``{"error_type": ...}``.
 
-    Example:
+    Examples:
         >>> error_reply(402, "Insufficient credits").error["metadata"]
         {'error_type': 'payment_required'}
     """
@@ -266,7 +266,7 @@ def error_reply(
 def rate_limit_reply(retry_after: str | float | None = 1, **kw: Any) -> Reply:
     """A 429 with OpenRouter's body and, unless ``retry_after`` is None, ``Retry-After``.
 
-    Example:
+    Examples:
         >>> rate_limit_reply(2.5).headers
         {'Retry-After': '2.5'}
     """

@@ -16,7 +16,7 @@ class RecordedRequest:
     ``headers`` has lower-cased names; ``json`` is the parsed body, or None when the
     body is not valid JSON.
 
-    Example:
+    Examples:
         >>> r = RecordedRequest("POST", "/api/v1/chat/completions",
         ...                     {"authorization": "Bearer k"}, b"{}", {})
         >>> r.authorization

@@ -41,7 +41,7 @@ def tone_pcm16(
 ) -> bytes:
     """A sine wave as raw PCM16 mono: ``round(seconds * sample_rate)`` samples.
 
-    Example:
+    Examples:
         >>> len(tone_pcm16(0.1))
         4800
     """
@@ -75,7 +75,7 @@ def speech_pcm16(text: str, *, sample_rate: int = SAMPLE_RATE) -> bytes:
 
     Raises RuntimeError when espeak-ng is missing (Debian: ``apt-get install espeak-ng``).
 
-    Example:
+    Examples:
         >>> pcm = speech_pcm16("hello world")
         >>> len(pcm) > SAMPLE_RATE  # more than half a second of 16-bit samples
         True

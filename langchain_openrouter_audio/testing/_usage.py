@@ -85,7 +85,7 @@ def compute_usage(body: Any, *, completion_text: str, pcm_sent: int, cost: float
 
     Input audio counts 10 tokens per second; so does output audio (PCM16 mono 24 kHz).
 
-    Example:
+    Examples:
         >>> body = {"messages": [{"role": "user", "content": "12345678"}]}
         >>> compute_usage(body, completion_text="Hi", pcm_sent=48000, cost=0.0)["total_tokens"]
         23

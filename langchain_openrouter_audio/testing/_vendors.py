@@ -43,7 +43,7 @@ def _sorted(value: Any) -> Any:
 def usage_for_wire(usage: dict[str, Any], wire: str) -> dict[str, Any]:
     """The test server's computed ``usage`` in the detail layout a real server sends.
 
-    Example:
+    Examples:
         >>> base = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
         ...         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 2},
         ...         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 3},

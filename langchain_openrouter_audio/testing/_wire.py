@@ -39,7 +39,7 @@ def _interleave(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> li
 class Rendering:
     """One `Reply` answering one request ``body``, with a fixed generation id and time.
 
-    Example:
+    Examples:
         >>> from langchain_openrouter_audio.testing import text_reply
         >>> body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         >>> r = Rendering(text_reply("Hello"), body, gen_id="gen-1-ab", created=1)
