@@ -551,6 +551,8 @@ class Client:
 
         await asyncio.gather(*(one(body, "paced 1") for _ in range(n)))  # warm-up, connections
         gc.collect()
+        if which.endswith("+gc.freeze"):
+            gc.freeze()
         ticker = Ticker()
         ticker.start()
         with GcWatch() as g:
@@ -715,6 +717,24 @@ def ms(x: float) -> str:
     return f"{x * 1000:.1f} ms" if x < 1 else f"{x:.2f} s"
 
 
+def markdown_paced(r: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if "paced" in r:
+        out.append("\n### Sessions at real-time pace: event-loop lag (2 ms ticker)\n")
+        out.append(
+            "| client | sessions x speech | wall | CPU | lag p50 | lag p99 | lag max | "
+            "longest GC pause (full GCs) |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|")
+        for x in r["paced"]:
+            out.append(
+                f"| {x['which']} | {x['sessions']} x {x['seconds']} s | {ms(x['wall_s'])} | "
+                f"{ms(x['cpu_s'])} | {ms(x['lag_p50_s'])} | **{ms(x['lag_p99_s'])}** | "
+                f"{ms(x['lag_max_s'])} | {ms(x['gc_max_s'])} ({x['gc_full']}) |"
+            )
+    return out
+
+
 def markdown(r: dict[str, Any]) -> str:
     sides = ["before", *r.get("trees", {}), "after"]
     sides = [s for s in sides if s in r]
@@ -722,6 +742,8 @@ def markdown(r: dict[str, Any]) -> str:
     for side in sides:
         out.append(f"{side}: `{r[side]['package']}` at {r[side]['commit']}.")
     out.append("")
+    if not sides:  # --paced-only
+        return "\n".join(out + markdown_paced(r))
     out.append("### astream (chunks consumed) vs ainvoke, same reply\n")
     out.append(
         "| side | gc.freeze | speech | chunks | ainvoke | astream | astream / ainvoke | "
@@ -761,19 +783,6 @@ def markdown(r: dict[str, Any]) -> str:
             f"{ms(x['astream_cpu_s'])} | **{x['astream_ratio']:.2f}x** | "
             f"{ms(x['ainvoke_cpu_s'])} | {x['ainvoke_ratio']:.2f}x | {x['rounds']} |"
         )
-    if "paced" in r:
-        out.append("\n### Sessions at real-time pace: event-loop lag (2 ms ticker)\n")
-        out.append(
-            "| client | sessions x speech | wall | CPU | lag p50 | lag p99 | lag max | "
-            "longest GC pause (full GCs) |"
-        )
-        out.append("|---|---|---|---|---|---|---|---|")
-        for x in r["paced"]:
-            out.append(
-                f"| {x['which']} | {x['sessions']} x {x['seconds']} s | {ms(x['wall_s'])} | "
-                f"{ms(x['cpu_s'])} | {ms(x['lag_p50_s'])} | **{ms(x['lag_p99_s'])}** | "
-                f"{ms(x['lag_max_s'])} | {ms(x['gc_max_s'])} ({x['gc_full']}) |"
-            )
     out.append("\n### 10^5 tiny deltas (one-character transcript pieces)\n")
     out.append(
         "| side | gc.freeze | chunks | floor | astream | astream / floor | ainvoke | "
@@ -791,6 +800,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{ms(x['floor_stall_s'])} | {ms(x['astream_gc_max_s'])} "
                 f"({x['astream_gc_full']}), {ms(x['astream_gc_total_s'])} | {x['reps']} |"
             )
+    out += markdown_paced(r)
     out.append("\n### `invoke` vs the floor (sync)\n")
     out.append("| side | speech | floor | invoke | invoke / floor | reps |")
     out.append("|---|---|---|---|---|---|")
@@ -809,6 +819,7 @@ def main() -> None:
     parser.add_argument("--before", help="a worktree of the code to compare with")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--no-paced", action="store_true", help="skip the real-time sessions")
+    parser.add_argument("--paced-only", action="store_true", help="only the real-time sessions")
     parser.add_argument(
         "--tree",
         action="append",
@@ -865,29 +876,29 @@ def main() -> None:
     }
     # The old code pays seconds per long call: one repetition where that is so.
     cfg_before = {**cfg, "reps": {60: 3, 240: 1, 600: 1}, "tiny_reps": 1, "cpu_rounds": 2}
-    log("recording replies from OpenRouterTestServer")
-    payloads = record_payloads(cfg["lengths"], cfg["conc_s"], cfg["tiny_n"])
-    # SSE events per reply (comments and [DONE] included): one HTTP chunk each.
-    events = {name: len(p.events) for name, p in payloads.items()}
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "nproc": len(os.sched_getaffinity(0)),
         "python": sys.version.split()[0],
         "config": cfg,
-        "events": events,
         "trees": trees,
     }
-    with ReplayProcess(payloads) as replay:
-        del payloads
-        urls = {"replay": f"http://127.0.0.1:{replay.port}"}
-        log("after: all cases")
-        results["after"] = run_client("after", None, urls, cfg)
-        for label, tree in trees.items():
-            log(f"{label}: all cases")
-            results[label] = run_client(label, tree, urls, cfg)
-        if args.before:
-            log("before: all cases")
-            results["before"] = run_client("before", args.before, urls, cfg_before)
+    if not args.paced_only:
+        log("recording replies from OpenRouterTestServer")
+        payloads = record_payloads(cfg["lengths"], cfg["conc_s"], cfg["tiny_n"])
+        # SSE events per reply (comments and [DONE] included): one HTTP chunk each.
+        results["events"] = {name: len(p.events) for name, p in payloads.items()}
+        with ReplayProcess(payloads) as replay:
+            del payloads
+            urls = {"replay": f"http://127.0.0.1:{replay.port}"}
+            log("after: all cases")
+            results["after"] = run_client("after", None, urls, cfg)
+            for label, tree in trees.items():
+                log(f"{label}: all cases")
+                results[label] = run_client(label, tree, urls, cfg)
+            if args.before:
+                log("before: all cases")
+                results["before"] = run_client("before", args.before, urls, cfg_before)
     if not args.no_paced:
         server = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve"],
@@ -899,13 +910,13 @@ def main() -> None:
             assert server.stdout is not None
             urls = {"paced": server.stdout.readline().strip()}
             results["paced"] = []
-            sides = [("floor", None), ("after", None)]
+            sides = [("floor", None), ("after", None), ("after+gc.freeze", None)]
             sides.extend(trees.items())
             if args.before:
                 sides.append(("before", args.before))
             for which, tree in sides:
                 log(f"paced sessions: {which}")
-                side = "after" if which == "floor" else which
+                side = "after" if which in ("floor", "after+gc.freeze") else which
                 res = run_client(side, tree, urls, cfg, paced=which)
                 results["paced"].append(res["paced"])
         finally:
