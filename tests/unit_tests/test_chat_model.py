@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import soundfile
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
@@ -188,7 +189,7 @@ def test_stream_sum_equals_invoke(
         for block in chunk.content:
             if isinstance(block, dict) and block["type"] == "audio":
                 decoded = base64.b64decode(block["base64"])
-                assert "RIFF" not in block["base64"][:8]
+                assert decoded[:4] != b"RIFF"  # raw PCM pieces, no WAV header
                 assert len(decoded) % 6 == 0 or chunk is chunks[-1]
     total = chunks[0]
     for chunk in chunks[1:]:
@@ -364,6 +365,29 @@ def test_structured_output_function_calling(
     body = openrouter_server.requests[0].json
     assert body["modalities"] == ["text"]
     assert body["tool_choice"] == {"type": "function", "function": {"name": "Weather"}}
+
+
+def test_structured_output_traces_no_private_flags(
+    openrouter_server: OpenRouterTestServer, question_wav: bytes
+) -> None:
+    class Params(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.seen: list[dict[str, Any]] = []
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            self.seen.append(kwargs["invocation_params"])
+
+    openrouter_server.enqueue(tool_call_reply("Weather", {"city": "Paris", "sunny": True}))
+    llm = ChatOpenRouterAudio(base_url=openrouter_server.base_url, api_key="test-key")
+    handler = Params()
+    llm.with_structured_output(Weather).invoke(
+        [question_with_audio(wav=question_wav)], config={"callbacks": [handler]}
+    )
+    (params,) = handler.seen
+    assert params["tool_choice"] == {"type": "function", "function": {"name": "Weather"}}
+    # `_type` is langchain-core's own; nothing private of ours is traced.
+    assert [key for key in params if key.startswith("_")] == ["_type"]
+    assert openrouter_server.requests[0].json["modalities"] == ["text"]
 
 
 def test_structured_output_json_schema(
