@@ -21,6 +21,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -88,15 +89,16 @@ class _Malformed(Exception):
     """A field of the reply has the wrong type; the message names it."""
 
 
+# The messages name the field and its type, never its value: a server may echo the key.
 def _want(value: Any, kinds: type | tuple[type, ...], where: str) -> Any:
     if value is not None and not isinstance(value, kinds):
-        raise _Malformed(f"{where} is {type(value).__name__}, {value!r:.80}")
+        raise _Malformed(f"{where} is a {type(value).__name__}")
     return value
 
 
 def _need(value: Any, kinds: type, where: str) -> Any:
     if not isinstance(value, kinds):
-        raise _Malformed(f"{where} is {type(value).__name__}, {value!r:.80}")
+        raise _Malformed(f"{where} is a {type(value).__name__}")
     return value
 
 
@@ -141,9 +143,14 @@ def usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
 def _count(value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"token count {value!r:.40} is not a number")
+    if not _is_number(value):
+        raise TypeError(f"a token count is a {type(value).__name__}, not a finite number")
     return int(value)
+
+
+def _is_number(value: Any) -> bool:
+    # JSON's 1e400 parses as inf, which int() refuses with OverflowError.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class ReplyAssembler:
@@ -230,7 +237,7 @@ class ReplyAssembler:
             if not isinstance(usage, dict):
                 raise TypeError(f"usage is {type(usage).__name__}")
             usage_metadata(usage)
-        except (TypeError, ValueError, AttributeError) as err:
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as err:
             self._warn(f"malformed usage ({err})")
             return
         self.usage = usage
@@ -270,7 +277,7 @@ class ReplyAssembler:
         if isinstance(audio_id := audio.get("id"), str) and audio_id and not self.audio_id:
             self.audio_id = audio_id
         if (expires := audio.get("expires_at")) is not None:
-            if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            if _is_number(expires):
                 self.expires_at = int(expires)
             else:
                 self._warn(f"an audio expires_at of type {type(expires).__name__}")

@@ -294,7 +294,8 @@ def _decode_event(event: str, data: bytes) -> dict[str, Any] | None:
     except ValueError as err:
         raise MalformedStreamError(f"malformed SSE data from OpenRouter: {err}") from None
     if not isinstance(parsed, dict):
-        raise MalformedStreamError(f"unexpected SSE data from OpenRouter: {data[:200]!r}")
+        kind = type(parsed).__name__
+        raise MalformedStreamError(f"OpenRouter sent SSE data that is a JSON {kind}, not an object")
     return parsed
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -35,6 +36,8 @@ from langchain_openrouter_audio.chunks import join_chunks
 from langchain_openrouter_audio.errors import IncompleteStreamError, OpenRouterError, StreamError
 
 __all__ = ["ReplyDriver", "SpeechChunk", "Step"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
 
 # 6 = lcm(3, 2): a multiple of 3 bytes makes unpadded base64 that concatenates
 # cleanly, and a multiple of 2 keeps every chunk whole 16-bit samples.
@@ -186,7 +189,8 @@ class _PcmSlicer:
 
     def take(self, pcm: bytes, b64: str | None) -> tuple[bytes, str]:
         """The whole slices now available, with their base64 (reused when it can be)."""
-        if not self._carry and b64 is not None and len(pcm) % _SLICE == 0:
+        # Reused only when unpadded: a relay's superfluous `=` would sit mid-stream once joined.
+        if not self._carry and b64 is not None and len(pcm) % _SLICE == 0 and b64[-1:] != "=":
             return pcm, b64
         data = self._carry + pcm if self._carry else pcm
         cut = len(data) - len(data) % _SLICE
@@ -245,12 +249,15 @@ class ReplyDriver:
         """Drive a sync stream to its end, notifying `run_manager` of each chunk."""
         try:
             try:
-                for batch in stream:
-                    step, error = self._feed(batch)
-                    if step is not None:
-                        yield _notify(step, run_manager)
-                    if error is not None:
-                        raise error
+                try:
+                    for batch in stream:
+                        step, error = self._feed(batch)
+                        if step is not None:
+                            yield _notify(step, run_manager)
+                        if error is not None:
+                            raise error
+                except IncompleteStreamError as err:
+                    self._unless_finished(err)
                 last = self._end(stream.done)
             except StreamError as err:
                 self._fail(err)
@@ -267,12 +274,15 @@ class ReplyDriver:
         """Async `steps`."""
         try:
             try:
-                async for batch in stream:
-                    step, error = self._feed(batch)
-                    if step is not None:
-                        yield await _anotify(step, run_manager)
-                    if error is not None:
-                        raise error
+                try:
+                    async for batch in stream:
+                        step, error = self._feed(batch)
+                        if step is not None:
+                            yield await _anotify(step, run_manager)
+                        if error is not None:
+                            raise error
+                except IncompleteStreamError as err:
+                    self._unless_finished(err)
                 if self._events and (stream.done or self.asm.complete):
                     await self.amessage()  # built once, off the loop; the finish events reuse it
                 last = self._end(stream.done)
@@ -326,6 +336,13 @@ class ReplyDriver:
                 error = err
                 break
         return self._step(delta), error
+
+    def _unless_finished(self, err: IncompleteStreamError) -> None:
+        """Re-raise a broken connection, unless the reply had already said it was finished."""
+        if type(err) is not IncompleteStreamError or self.asm.finish_reason is None:
+            raise err
+        # A finish reason ends a reply as complete; only the usage chunk may be missing.
+        logger.warning("the connection broke after the reply finished; keeping it (%s)", err)
 
     def _end(self, done: bool) -> Step:
         """The closing step, or `IncompleteStreamError` if the reply was cut."""

@@ -281,7 +281,11 @@ def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> di
     if _transcode.needs_transcode(str(mime)):
         # Browsers record webm/ogg with opus, which OpenAI's audio models refuse.
         _check_size(data, max_bytes, what)
-        wav = _transcode.transcode_to_wav(decode_base64(data, what=what), str(mime))
+        raw = decode_base64(data, what=what)
+        try:
+            wav = _transcode.transcode_to_wav(raw, str(mime), max_bytes=max_bytes)
+        except ValueError as err:
+            raise ValueError(f"{what}: {err}") from None
         data, mime = base64.b64encode(wav).decode("ascii"), "audio/wav"
     fmt = audio_format_for_mime(str(mime))
     return _input_audio(data, fmt, max_bytes, what)

@@ -56,16 +56,22 @@ def _import_av() -> Any:
     return av
 
 
-def transcode_to_wav(data: bytes, mime_type: str, *, sample_rate: int = 24_000) -> bytes:
+def transcode_to_wav(
+    data: bytes, mime_type: str, *, sample_rate: int = 24_000, max_bytes: int | None = None
+) -> bytes:
     """Decode a webm or ogg clip (opus, vorbis, ...) to a 16-bit mono WAV at `sample_rate`.
 
     ```python
     wav = transcode_to_wav(webm_bytes, "audio/webm")  # RIFF/WAVE, 24 kHz, mono, 16-bit
     ```
 
+    `max_bytes` bounds the decoded PCM: decoding stops as soon as it is passed, so
+    a small clip of hours of silence cannot fill memory.
+
     Raises:
         ImportError: PyAV is not installed (the message names the `[transcode]` extra).
-        ValueError: an unsupported MIME type, or bytes that are not a decodable clip.
+        ValueError: an unsupported MIME type, bytes that are not a decodable clip, or
+            more than `max_bytes` of audio.
     """
     demuxer = _DEMUXERS.get(_base(mime_type))
     if demuxer is None:
@@ -75,13 +81,13 @@ def transcode_to_wav(data: bytes, mime_type: str, *, sample_rate: int = 24_000) 
         raise ValueError(f"{mime_type} clip is empty")
     av = _import_av()
     try:
-        pcm = _decode(av, data, demuxer, sample_rate)
+        pcm = _decode(av, data, demuxer, sample_rate, max_bytes)
     except av.FFmpegError as err:
         raise ValueError(f"{mime_type} clip could not be decoded: {err}") from None
     return wav_header(len(pcm), sample_rate=sample_rate) + pcm + wav_pad(len(pcm))
 
 
-def _decode(av: Any, data: bytes, demuxer: str, sample_rate: int) -> bytes:
+def _decode(av: Any, data: bytes, demuxer: str, sample_rate: int, max_bytes: int | None) -> bytes:
     with av.open(io.BytesIO(data), mode="r", format=demuxer) as container:
         if not container.streams.audio:
             raise ValueError("the clip has no audio stream")
@@ -91,6 +97,8 @@ def _decode(av: Any, data: bytes, demuxer: str, sample_rate: int) -> bytes:
         for frame in container.decode(stream):
             for piece in resampler.resample(frame):
                 out += _frame_bytes(piece)
+            if max_bytes is not None and len(out) > max_bytes:
+                raise ValueError(f"the clip decodes to over max_audio_bytes={max_bytes}")
         for piece in resampler.resample(None):  # drain what the resampler holds back
             out += _frame_bytes(piece)
     if not out:

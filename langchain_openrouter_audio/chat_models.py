@@ -264,6 +264,9 @@ class ChatOpenRouterAudio(BaseChatModel):
             parts.port  # noqa: B018 - raises for a port out of range
         except ValueError:
             raise ValueError(f"base_url has an invalid port: {url!r}") from None
+        if parts.username is not None or parts.password is not None:
+            # They would show in repr, logs and errors; the key has its own field.
+            raise ValueError("base_url must not carry credentials; pass the key as api_key")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must look like https://host/path, got {url!r}")
         if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):

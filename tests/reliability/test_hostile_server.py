@@ -268,7 +268,7 @@ def test_any_json_object_as_a_whole_reply_is_fine_or_typed(
 
 # -- malformed metadata never costs a complete reply -------------------------------
 
-BAD_METADATA: dict[str, dict[str, Any]] = {
+BAD_METADATA: dict[str, Any] = {
     "usage: 'x'": _chunk(choices=[], usage="x"),
     "usage: []": _chunk(choices=[], usage=[1]),
     "usage.prompt_tokens: 'many'": _chunk(
@@ -284,6 +284,11 @@ BAD_METADATA: dict[str, dict[str, Any]] = {
         },
     ),
     "expires_at: 'soon'": _chunk({"audio": {"expires_at": "soon"}}),
+    # Legal JSON that Python reads as infinity: int() would raise OverflowError.
+    "usage.prompt_tokens: 1e400": (
+        b'{"choices":[],"usage":{"prompt_tokens":1e400,"completion_tokens":2,"total_tokens":3}}'
+    ),
+    "expires_at: 1e400": b'{"choices":[{"index":0,"delta":{"audio":{"expires_at":1e400}}}]}',
 }
 
 
@@ -302,6 +307,60 @@ def test_malformed_metadata_keeps_the_reply(
     if case.startswith("usage"):
         usage = reply.usage_metadata
         assert usage is None or all(isinstance(v, int) for k, v in usage.items() if "tokens" in k)
+
+
+def test_malformed_usage_warning_never_quotes_the_server(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server echoing the key in a usage field: the warning names the field, not the value.
+    usage = {"prompt_tokens": openrouter_server.api_key, "completion_tokens": 1}
+    body = PREFIX_BYTES + _event(_chunk(choices=[], usage=usage)) + DONE
+    openrouter_server.enqueue(recorded_reply(body))
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert make_llm(openrouter_server).invoke("hi").text == "Hello"
+    assert caplog.records
+    assert all(openrouter_server.api_key not in r.getMessage() for r in caplog.records)
+
+
+def test_finish_reason_then_a_broken_connection_keeps_the_reply(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    finished = _event(_chunk({}, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    openrouter_server.enqueue(raw_reply([PREFIX_BYTES + finished], content_type=None, cut=True))
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        reply = make_llm(openrouter_server, max_retries=0).invoke("hi")
+    assert reply.text == "Hello"
+    assert reply_pcm(reply) == PCM
+    assert reply.response_metadata["finish_reason"] == "stop"
+    assert any("broke after the reply finished" in r.getMessage() for r in caplog.records)
+
+
+def test_superfluous_padding_never_lands_mid_stream(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # A relay pads whole 6-byte pieces with "==" (base64 decoders accept it): chunks must
+    # not reuse that text, or the summed block would hold "=" in the middle.
+    pieces = [PCM[i : i + 4800] for i in range(0, len(PCM), 4800)]
+    padded = [_chunk({"audio": {"data": base64.b64encode(p).decode() + "=="}}) for p in pieces]
+    events = [_event(c) for c in [*PREFIX[:2], *padded]] + [DONE]
+    openrouter_server.enqueue(raw_reply(events, content_type=None))  # one HTTP chunk each
+    chunks = list(make_llm(openrouter_server).stream("hi"))
+    audio = [
+        b["base64"]
+        for c in chunks
+        for b in c.content
+        if isinstance(b, dict) and b["type"] == "audio"
+    ]
+    assert all("=" not in text for text in audio[:-1])
+    joined = "".join(audio)
+    assert "=" not in joined.rstrip("=")  # padding only at the very end
+    assert base64.b64decode(joined, validate=True) == PCM
+
+
+def test_credentials_in_base_url_are_refused() -> None:
+    with pytest.raises(ValueError, match="must not carry credentials") as info:
+        ChatOpenRouterAudio(api_key="k", base_url="https://user:hunter2@openrouter.ai/api/v1")
+    assert "hunter2" not in str(info.value)
 
 
 # -- keys: stripped, refused when impossible, never echoed ------------------------

@@ -150,3 +150,18 @@ def test_browser_recording_bytes_make_a_block(speech_48k: bytes, container: str)
     block = audio_block_from_bytes(encode_opus(speech_48k, container))
     assert block["mime_type"] == f"audio/{container}"
     assert needs_transcode(block["mime_type"])
+
+
+def test_a_small_clip_of_long_silence_is_refused_while_decoding() -> None:
+    # 20 s of opus silence is a few KB; decoded it would be 960 KB of PCM: over the limit.
+    from langchain_core.messages import HumanMessage
+
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+
+    clip = encode_opus(bytes(48_000 * 2 * 20), "webm")
+    block = {"type": "audio", "base64": base64.b64encode(clip).decode(), "mime_type": "audio/webm"}
+    llm = ChatOpenRouterAudio(
+        api_key="k", base_url="http://127.0.0.1:9/api/v1", max_audio_bytes=100_000
+    )
+    with pytest.raises(ValueError, match=r"audio block 0: .*max_audio_bytes=100000"):
+        llm.invoke([HumanMessage(content=[block])])
