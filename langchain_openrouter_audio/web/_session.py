@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -54,6 +55,7 @@ class _Turn:
         self.finished_playing = False
         self.stop_sent = False
         self.settled = False
+        self.committed = False  # the whole reply is in the session's history
         self.stopped: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     @property
@@ -273,11 +275,15 @@ class SocketSession:
             turn.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await turn.task
+        # Whether the reply reached the history decides, not whether its task is still
+        # running: it may be past that point, still sending `reply_end`.
+        if turn.committed:
+            if self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
+                self.history[-1] = _truncate(self.history[-1], heard)
+        else:
             base = turn.state_messages if turn.state_messages is not None else self.history
             partial = _partial_reply(turn, heard)
             self.history = [*_answered(base), *([partial] if partial is not None else [])]
-        elif self.history and isinstance(self.history[-1], AIMessage) and turn.pcm:
-            self.history[-1] = _truncate(self.history[-1], heard)
         logger.debug("session %s: turn %d interrupted at %.2f s", self.id, turn.number, heard)
 
     async def _run_turn(self, turn: _Turn, utterance: bytes) -> None:
@@ -294,6 +300,7 @@ class SocketSession:
             if self._is_chat_model:
                 reply = await self.agent.ainvoke(self.history, config)
                 self.history = [*self.history, reply]
+                turn.committed = True
             else:
                 turn.state_messages = list(self.history)
                 async for state in self.agent.astream(
@@ -302,6 +309,7 @@ class SocketSession:
                     if isinstance(state, dict) and isinstance(state.get("messages"), list):
                         turn.state_messages = list(state["messages"])
                 self.history = turn.state_messages
+                turn.committed = True
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -357,7 +365,13 @@ def _recent(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:
 
 def _callbacks(config: RunnableConfig) -> list[Any]:
     callbacks = config.get("callbacks")
-    return list(callbacks) if isinstance(callbacks, list) else []
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, list):
+        return list(callbacks)
+    if isinstance(callbacks, BaseCallbackManager):
+        return list(callbacks.handlers)
+    return [callbacks]  # a single handler
 
 
 def _partial_reply(turn: _Turn, heard_s: float) -> AIMessage | None:

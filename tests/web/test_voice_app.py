@@ -24,6 +24,7 @@ from langchain_openrouter_audio.testing import (  # noqa: E402
     RecordedRequest,
     Reply,
     speech_reply,
+    tone_pcm16,
     tool_call_reply,
 )
 from langchain_openrouter_audio.voice import resample_pcm16  # noqa: E402
@@ -391,3 +392,55 @@ async def test_barge_in_during_a_tool_leaves_no_dangling_tool_call(
     roles = [[m["role"] for m in r.json["messages"]] for r in openrouter.requests]
     assert roles == [["user"], ["user", "user"], ["user", "user", "assistant", "tool"]]
     assert bytes(page.audio[2]) == ANSWER_PCM
+
+
+class _NoEndpointer:
+    speaking = False
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        return []
+
+    def flush(self) -> list[bytes]:
+        return []
+
+
+@pytest.mark.parametrize(("heard", "kept"), [(0.2, "one"), (1.2, "one two three four five six")])
+async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
+    openrouter: OpenRouterTestServer, heard: float, kept: str
+) -> None:
+    # The agent has returned (the reply is in the history) but the page is slow to take
+    # `reply_end`: the interruption must cut that reply, not add a second, partial one.
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from langchain_openrouter_audio.web._session import SocketSession
+
+    reply_end_sending = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        if isinstance(message, dict) and message.get("type") == "reply_end":
+            reply_end_sending.set()
+            await asyncio.sleep(1.0)  # a congested socket
+
+    llm = make_llm(openrouter)
+    session = SocketSession(llm, send, make_endpointer=lambda rate: _NoEndpointer())
+    await session.on_text(json.dumps({"type": "hello", "sample_rate": 16000}))
+    openrouter.enqueue(
+        speech_reply(tone_pcm16(1.0), "one two three four five six"),
+        speech_reply(tone_pcm16(0.3), "second answer"),
+    )
+    session._utterances.put_nowait(silence(0.5))  # turn 1
+    session._utterances.put_nowait(silence(0.5))  # the user speaks over it: turn 2
+    # The page acknowledges the stop only once turn 1's reply is in the history and its
+    # `reply_end` is on the way: the reply's task is not done yet.
+    await reply_end_sending.wait()
+    await session.on_text(json.dumps({"type": "stopped", "turn": 1, "seconds": heard}))
+    for _ in range(500):  # the conductor settles turn 1, then starts turn 2
+        if session.turns >= 2:
+            break
+        await asyncio.sleep(0.01)
+    questions = [i for i, m in enumerate(session.history) if isinstance(m, HumanMessage)]
+    turn_one = session.history[: questions[1]] if len(questions) > 1 else session.history
+    replies = [m for m in turn_one if isinstance(m, AIMessage)]
+    assert [(m.text, m.response_metadata.get("interrupted")) for m in replies] == [(kept, True)]
+    await session.close()
+    await llm.aclose()
