@@ -29,7 +29,8 @@ class _Run:
     """One model call's speech: received, queued for playback, played."""
 
     text: str = ""
-    pcm: bytes = b""
+    # A bytearray grows in place: `bytes +=` would copy the whole reply on every piece.
+    pcm: bytearray = field(default_factory=bytearray)
     rate: int = 24000
     queued: int = 0
     played: int = 0

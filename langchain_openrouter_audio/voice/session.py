@@ -180,8 +180,9 @@ class VoiceSession:
         silence = bytes(framer.frame_bytes)
         with get_openrouter_callback() as usage:
             self._usage = usage
+            pcm_in = aiter(self.source)
             try:
-                async for pcm in self.source:
+                async for pcm in pcm_in:
                     for frame in framer.push(pcm):
                         await self._tick(frame)
                 if tail := framer.flush():
@@ -193,6 +194,9 @@ class VoiceSession:
                     if self.source.realtime:
                         await asyncio.sleep(self.frame_ms / 1000)
             finally:
+                # A failed run must not leave the microphone capturing into a queue.
+                if (close := getattr(pcm_in, "aclose", None)) is not None:
+                    await close()
                 if self._reply is not None and self._reply.task is not None:
                     self._reply.task.cancel()
                     await asyncio.gather(self._reply.task, return_exceptions=True)

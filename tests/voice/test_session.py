@@ -367,3 +367,35 @@ async def test_phone_line_sink_gets_8khz_frames(
     expected = resample_pcm16(voices["short"], 24000, 8000)
     assert played[: len(expected)] == expected  # streamed conversion == whole-clip conversion
     assert {len(pcm16_to_mulaw(f)) for f in pcm_frames} == {160}
+
+
+async def test_a_failed_run_closes_its_source(openrouter_server: Any, question_16k: bytes) -> None:
+    # A sink that fails (a speaker unplugged) must not leave the source capturing.
+    from langchain_openrouter_audio.testing import speech_reply, tone_pcm16
+    from langchain_openrouter_audio.voice.sinks import CallbackSink
+    from langchain_openrouter_audio.voice.sources import PcmSource
+
+    state = {"open": False}
+
+    async def microphone() -> AsyncIterator[bytes]:
+        state["open"] = True
+        try:
+            for blob in (bytes(32_000), question_16k, bytes(64_000)):
+                for i in range(0, len(blob), 640):
+                    yield blob[i : i + 640]
+            while True:
+                yield bytes(640)
+        finally:
+            state["open"] = False
+
+    def unplugged(frame: bytes) -> None:
+        raise OSError("device unplugged")
+
+    openrouter_server.enqueue(speech_reply(tone_pcm16(1.0), "It is sunny."))
+    llm = make_llm(openrouter_server)
+    source = PcmSource(microphone(), sample_rate=16_000, realtime=False)
+    session = VoiceSession(llm, source=source, sink=CallbackSink(unplugged))
+    with pytest.raises(OSError, match="unplugged"):
+        await session.run()
+    assert state["open"] is False
+    await llm.aclose()
