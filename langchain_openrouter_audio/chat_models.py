@@ -374,7 +374,13 @@ class ChatOpenRouterAudio(BaseChatModel):
             self._client.close()
 
     async def aclose(self) -> None:
-        """Close the pooled HTTP clients (injected clients are left open)."""
+        """Close the pooled HTTP clients (injected clients are left open).
+
+        Each event loop gets its own pooled client, closed when the loop shuts
+        down its async generators (`asyncio.run` does). A loop you close by hand
+        without `loop.shutdown_asyncgens()` keeps its client until the model is
+        closed: `await llm.aclose()` in that loop before closing it.
+        """
         if self._client is not None:
             await self._client.aclose()
 
