@@ -189,6 +189,12 @@ _KEYS = st.sampled_from(
         "role", "error", "code", "message", "prompt_tokens", "refusal", "type", "x",
     ]
 )  # fmt: skip
+_FUZZ = settings(
+    deadline=None,
+    derandomize=True,  # the same examples on every run: failures are reproducible
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False)
     | st.text(max_size=4) | st.just(B64[:8]),
@@ -197,13 +203,7 @@ _JSON = st.recursive(
 )  # fmt: skip
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: failures are reproducible
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_FUZZ, max_examples=60)
 @given(chunk=st.dictionaries(_KEYS, _JSON, max_size=4), streamed=st.booleans())
 def test_any_json_object_as_a_chunk_is_fine_or_typed(
     openrouter_server: OpenRouterTestServer, chunk: dict[str, Any], streamed: bool
@@ -239,13 +239,7 @@ _COMPLETION_JSON = st.recursive(
 )  # fmt: skip
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: failures are reproducible
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(_FUZZ, max_examples=40)
 @given(body=st.dictionaries(_COMPLETION_KEYS, _COMPLETION_JSON, max_size=4), streamed=st.booleans())
 def test_any_json_object_as_a_whole_reply_is_fine_or_typed(
     openrouter_server: OpenRouterTestServer, body: dict[str, Any], streamed: bool
