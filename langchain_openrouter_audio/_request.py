@@ -280,13 +280,16 @@ def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> di
         raise ValueError(f"{what} has no mime_type (e.g. 'audio/wav')")
     if _transcode.needs_transcode(str(mime)):
         # Browsers record webm/ogg with opus, which OpenAI's audio models refuse.
+        data = _clean_base64(data)
         _check_size(data, max_bytes, what)
         raw = decode_base64(data, what=what)
         try:
             wav = _transcode.transcode_to_wav(raw, str(mime), max_bytes=max_bytes)
         except ValueError as err:
             raise ValueError(f"{what}: {err}") from None
-        data, mime = base64.b64encode(wav).decode("ascii"), "audio/wav"
+        # Our own WAV, already bounded by max_bytes: no need to decode and check it again.
+        wav_b64 = base64.b64encode(wav).decode("ascii")
+        return {"type": "input_audio", "input_audio": {"data": wav_b64, "format": "wav"}}
     fmt = audio_format_for_mime(str(mime))
     return _input_audio(data, fmt, max_bytes, what)
 
@@ -306,14 +309,20 @@ def _checked_input_audio(block: dict[str, Any], max_bytes: int, i: int) -> dict[
 
 
 def _input_audio(data: str, fmt: str, max_bytes: int, what: str) -> dict[str, Any]:
-    if match := _DATA_URI.match(data):
-        data = match["data"]
-    if any(c.isspace() for c in data[:80]) or any(c.isspace() for c in data[-80:]):
-        data = "".join(data.split())  # MIME-style base64 wrapped at 76 columns
+    data = _clean_base64(data)
     _check_size(data, max_bytes, what)
     raw = decode_base64(data, what=what)
     check_audio_bytes(raw, fmt, what=what)
     return {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}
+
+
+def _clean_base64(data: str) -> str:
+    """The base64 text itself: no `data:` prefix, no MIME-style line breaks."""
+    if match := _DATA_URI.match(data):
+        data = match["data"]
+    if any(c.isspace() for c in data[:80]) or any(c.isspace() for c in data[-80:]):
+        data = "".join(data.split())  # MIME-style base64 wrapped at 76 columns
+    return data
 
 
 def _check_size(data: str, max_bytes: int, what: str) -> None:

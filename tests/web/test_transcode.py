@@ -115,16 +115,18 @@ def rms(pcm: bytes) -> float:
     return (sum(s * s for s in samples) / max(len(samples), 1)) ** 0.5
 
 
-def test_webm_block_is_sent_as_wav(speech_48k: bytes) -> None:
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_webm_block_is_sent_as_wav(speech_48k: bytes, wrapped: bool) -> None:
     from langchain_core.messages import HumanMessage
 
     from langchain_openrouter_audio import ChatOpenRouterAudio
     from langchain_openrouter_audio.testing import OpenRouterTestServer, text_reply
 
     clip = encode_opus(speech_48k, "webm")
+    encode = base64.encodebytes if wrapped else base64.b64encode  # MIME style: a newline every 76
     block = {
         "type": "audio",
-        "base64": base64.b64encode(clip).decode(),
+        "base64": encode(clip).decode(),
         "mime_type": "audio/webm;codecs=opus",
     }
     with OpenRouterTestServer(api_key="k") as server:
