@@ -527,6 +527,21 @@ LIMIT = 100 * 1024 * 1024
     ("status", "streamed"),
     [(400, True), (500, True), (200, True), (200, False), (400, False)],
 )
+def _assert_read_with_a_cap(server: OpenRouterTestServer, streamed: bool) -> None:
+    """One call (streamed, or a spoken question answered in text): typed error, memory bounded."""
+    if streamed:
+        llm = make_llm(server, max_retries=0)
+        messages: Any = "hi"
+    else:
+        llm = make_llm(server, max_retries=0, modalities=["text"])
+        messages = [question_with_audio("What is it?")]
+    error, peak, grown = _measured(lambda: llm.invoke(messages))
+    assert isinstance(error, OpenRouterError), repr(error)
+    assert peak < LIMIT, f"traced peak {peak / 2**20:.0f} MiB"
+    assert grown < LIMIT, f"max RSS grew {grown / 2**20:.0f} MiB"
+    assert len(str(error)) < 8192
+
+
 def test_gzip_bomb_body_is_read_with_a_cap(
     openrouter_server: OpenRouterTestServer, status: int, streamed: bool
 ) -> None:
@@ -535,17 +550,7 @@ def test_gzip_bomb_body_is_read_with_a_cap(
     openrouter_server.responder = lambda request: raw_reply(
         bomb, status=status, headers={"Content-Encoding": "gzip"}
     )
-    if streamed:
-        llm = make_llm(openrouter_server, max_retries=0)
-        messages: Any = "hi"
-    else:
-        llm = make_llm(openrouter_server, max_retries=0, modalities=["text"])
-        messages = [question_with_audio("What is it?")]
-    error, peak, grown = _measured(lambda: llm.invoke(messages))
-    assert isinstance(error, OpenRouterError), repr(error)
-    assert peak < LIMIT, f"traced peak {peak / 2**20:.0f} MiB"
-    assert grown < LIMIT, f"max RSS grew {grown / 2**20:.0f} MiB"
-    assert len(str(error)) < 8192
+    _assert_read_with_a_cap(openrouter_server, streamed)
     assert len(openrouter_server.requests) == 1
 
 
@@ -556,17 +561,7 @@ def test_endless_plain_body_is_read_with_a_cap(
     # 256 MiB of plain bytes (one 1 MiB block written 256 times): the client must stop early.
     block = b"A" * (1024 * 1024)
     openrouter_server.responder = lambda request: raw_reply((block,) * 256, status=status)
-    if streamed:
-        llm = make_llm(openrouter_server, max_retries=0)
-        messages: Any = "hi"
-    else:
-        llm = make_llm(openrouter_server, max_retries=0, modalities=["text"])
-        messages = [question_with_audio("What is it?")]
-    error, peak, grown = _measured(lambda: llm.invoke(messages))
-    assert isinstance(error, OpenRouterError), repr(error)
-    assert peak < LIMIT, f"traced peak {peak / 2**20:.0f} MiB"
-    assert grown < LIMIT, f"max RSS grew {grown / 2**20:.0f} MiB"
-    assert len(str(error)) < 8192
+    _assert_read_with_a_cap(openrouter_server, streamed)
 
 
 def test_huge_error_text_is_cut_in_exceptions_and_logs(
