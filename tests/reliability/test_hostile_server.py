@@ -523,10 +523,6 @@ def _measured(call: Any) -> tuple[BaseException | None, int, int]:
 LIMIT = 100 * 1024 * 1024
 
 
-@pytest.mark.parametrize(
-    ("status", "streamed"),
-    [(400, True), (500, True), (200, True), (200, False), (400, False)],
-)
 def _assert_read_with_a_cap(server: OpenRouterTestServer, streamed: bool) -> None:
     """One call (streamed, or a spoken question answered in text): typed error, memory bounded."""
     if streamed:
@@ -542,6 +538,10 @@ def _assert_read_with_a_cap(server: OpenRouterTestServer, streamed: bool) -> Non
     assert len(str(error)) < 8192
 
 
+@pytest.mark.parametrize(
+    ("status", "streamed"),
+    [(400, True), (500, True), (200, True), (200, False), (400, False)],
+)
 def test_gzip_bomb_body_is_read_with_a_cap(
     openrouter_server: OpenRouterTestServer, status: int, streamed: bool
 ) -> None:
