@@ -65,7 +65,8 @@ def profile(case: str, ctx: dict[str, Any], use_pyinstrument: bool) -> None:
     stats = pstats.Stats(cprofile)
     groups: dict[str, float] = {}
     for (file, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        key = next((k for k, marks in _GROUPS.items() if any(m in file for m in marks)), None)
+        where = f"{file}:{func}"
+        key = next((k for k, marks in _GROUPS.items() if any(m in where for m in marks)), None)
         key = key or ("other: " + (Path(file).name if file != "~" else func))
         if key in ("ours", "langchain_core"):
             key += ": " + Path(file).name
@@ -83,7 +84,7 @@ _GROUPS = {
     "langchain_core": ["langchain_core"],
     "pydantic": ["pydantic"],
     "httpx/httpcore/h11/anyio": ["httpx", "httpcore", "h11", "anyio"],
-    "asyncio": ["asyncio", "selectors"],
+    "asyncio": ["asyncio", "select"],
     "json": ["json"],
     "base64": ["base64", "a2b_base64"],
 }

@@ -373,7 +373,11 @@ def _profile(ctx: dict[str, Any], name: str, n: int, floor: bool) -> Callable[[]
     model = _model(ctx, name)
     one = _floor(ctx, name) if floor else (lambda: _consume(model))
     loop = asyncio.new_event_loop()
-    batch = lambda: loop.run_until_complete(asyncio.gather(*(one() for _ in range(n))))  # noqa: E731
+
+    async def many() -> None:
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    batch = lambda: loop.run_until_complete(many())  # noqa: E731
     batch()  # warm-up
     gc.collect()
     return batch
