@@ -284,10 +284,6 @@ def in_process(ref: str, arg: Any, tree: str | None = None) -> Any:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def call(ref: str, arg: str) -> None:
     """`--call module:function JSON`: the entry point of every child process."""
     module, name = ref.split(":")
@@ -324,7 +320,8 @@ def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
     return med([x / y for x, y in zip(times[a], times[b], strict=True)])
 
 
-def _orders(names: list[str], rounds: int) -> Iterator[str]:
+def orders(names: list[str], rounds: int) -> Iterator[str]:
+    """`names` in order, then reversed, and so on for `rounds` rounds: A B, B A, ..."""
     for i in range(rounds):
         yield from names if i % 2 == 0 else names[::-1]
 
@@ -334,7 +331,7 @@ def paired(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[flo
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for name in _orders(list(fns), rounds):
+    for name in orders(list(fns), rounds):
         gc.collect()
         t = time.perf_counter()
         fns[name]()
@@ -349,7 +346,7 @@ async def apaired(
     for fn in fns.values() if warm else ():
         await fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for name in _orders(list(fns), rounds):
+    for name in orders(list(fns), rounds):
         gc.collect()
         t = time.perf_counter()
         await fns[name]()

@@ -21,21 +21,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks import harness as h
 from benchmarks.floor import _State, floor_invoke
-from benchmarks.harness import (
-    KEY,
-    MODEL,
-    PROMPT,
-    Payload,
-    headers,
-    med,
-    pcm_of,
-    record,
-    replay_process,
-    replay_url,
-    request_body,
-    speech,
-)
 from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
 from langchain_openrouter_audio.testing import OpenRouterTestServer
 
@@ -46,9 +33,9 @@ def _seconds(ctx: dict[str, Any]) -> int:
 
 @contextlib.contextmanager
 def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with OpenRouterTestServer(api_key=KEY) as server:
-        sse = record(server, speech(_seconds(ctx)), request_body())
-    with replay_process({"s": Payload.of(sse)}) as (url, _path):
+    with OpenRouterTestServer(api_key=h.KEY) as server:
+        sse = h.record(server, h.speech(_seconds(ctx)), h.request_body())
+    with h.replay_process({"s": h.Payload.of(sse)}) as (url, _path):
         yield {**ctx, "replay": url}
 
 
@@ -61,11 +48,11 @@ def timed(fn: Callable[[], Any], n: int = 15, prepare: Callable[[], Any] | None 
         t = time.perf_counter()
         fn(arg) if prepare else fn()
         xs.append(time.perf_counter() - t)
-    return med(xs)
+    return h.med(xs)
 
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    seconds, url = _seconds(ctx), replay_url(ctx["replay"], "s")
+    seconds, url = _seconds(ctx), h.replay_url(ctx["replay"], "s")
     return {
         "New TCP connections for 10 sequential calls": connections(ctx["replay"], url),
         "The httpx clients a model builds on first use": client_creation(),
@@ -75,22 +62,22 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def connections(replay: str, url: str) -> list[dict[str, Any]]:
-    model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
     client = httpx.Client(timeout=60)
     count = lambda: httpx.get(f"{replay}/stats").json()["connections"]  # noqa: E731
 
     async def ainvoke10() -> int:
-        await model.ainvoke(PROMPT)  # this loop's client and its first connection
+        await model.ainvoke(h.PROMPT)  # this loop's client and its first connection
         before = count()
         for _ in range(10):
-            await model.ainvoke(PROMPT)
+            await model.ainvoke(h.PROMPT)
         return count() - before - 1  # -1: the stats request itself
 
     cases: dict[str, Callable[[], Any]] = {
-        "ChatOpenRouterAudio.invoke": lambda: model.invoke(PROMPT),
-        "ChatOpenRouterAudio.stream": lambda: list(model.stream(PROMPT)),
+        "ChatOpenRouterAudio.invoke": lambda: model.invoke(h.PROMPT),
+        "ChatOpenRouterAudio.stream": lambda: list(model.stream(h.PROMPT)),
         "floor (reads to EOF)": lambda: floor_invoke(
-            client, f"{url}/chat/completions", headers(), request_body()
+            client, f"{url}/chat/completions", h.headers(), h.request_body()
         ),
     }
     rows = []
@@ -108,7 +95,7 @@ def connections(replay: str, url: str) -> list[dict[str, Any]]:
 
 def client_creation() -> list[dict[str, Any]]:
     url = "http://127.0.0.1:9/api/v1"
-    new = lambda: ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)  # noqa: E731
+    new = lambda: ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)  # noqa: E731
 
     async def fresh_async(n: int) -> None:
         for _ in range(n):
@@ -141,7 +128,7 @@ def breakdown(url: str, seconds: int) -> list[dict[str, Any]]:
 
     with httpx.Client(timeout=60) as client:
         endpoint = f"{url}/chat/completions"
-        with client.stream("POST", endpoint, content=request_body(), headers=headers()) as r:
+        with client.stream("POST", endpoint, content=h.request_body(), headers=h.headers()) as r:
             chunks = list(r.iter_bytes())
 
     def floor_parse() -> _State:
@@ -168,7 +155,7 @@ def breakdown(url: str, seconds: int) -> list[dict[str, Any]]:
             assembler.feed(x)
         return assembler
 
-    assert audio_pcm(assemble().finish()) == pcm_of(seconds), "client PCM differs from the sent"
+    assert audio_pcm(assemble().finish()) == h.pcm_of(seconds), "client PCM differs from the sent"
     t = {
         "floor: split + json + b64decode": timed(floor_parse),
         "client: SSEDecoder + _decode_event": timed(client_decode),
@@ -188,7 +175,7 @@ def block_build(seconds: int, piece: int = 4800) -> list[dict[str, Any]]:
     from langchain_openrouter_audio._encoding import SpeechStore, wav_header, wav_pad
     from langchain_openrouter_audio.audio import pcm16_to_wav
 
-    pcm = pcm_of(seconds)
+    pcm = h.pcm_of(seconds)
     odd = piece + 2  # whole samples, not a multiple of 3 bytes: forces the fallback
     pieces = [pcm[i : i + piece] for i in range(0, len(pcm), piece)]
     odd_pieces = [pcm[i : i + odd] for i in range(0, len(pcm), odd)]

@@ -20,32 +20,17 @@ import time
 import tracemalloc
 import wave
 from collections.abc import Callable, Iterator
+from functools import reduce
+from itertools import product
+from operator import add
 from pathlib import Path
 from typing import Any
 
 import httpx
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
+from benchmarks import harness as h
 from benchmarks.floor import afloor_invoke, floor_invoke, wav_header
-from benchmarks.harness import (
-    KEY,
-    MODEL,
-    PROMPT,
-    Payload,
-    ReplayServer,
-    apaired,
-    headers,
-    in_process,
-    load_payloads,
-    med,
-    paired,
-    pcm_of,
-    ratio,
-    record,
-    replay_process,
-    replay_url,
-    speech,
-)
 from langchain_openrouter_audio import (
     AsyncAudioCallbackHandler,
     AudioCallbackHandler,
@@ -102,14 +87,14 @@ def make(name: str, base_url: str, tools: bool = False) -> Any:
     if name == "ChatOpenRouter":
         from langchain_openrouter import ChatOpenRouter
 
-        model = ChatOpenRouter(model=MODEL, api_key=KEY, base_url=base_url, timeout=60_000)
+        model = ChatOpenRouter(model=h.MODEL, api_key=h.KEY, base_url=base_url, timeout=60_000)
     elif name == "ChatOpenAI":
         from langchain_openai import ChatOpenAI
 
-        model = ChatOpenAI(model=MODEL, api_key=KEY, base_url=base_url, timeout=60)
+        model = ChatOpenAI(model=h.MODEL, api_key=h.KEY, base_url=base_url, timeout=60)
     else:
         model = ChatOpenRouterAudio(
-            api_key=KEY, base_url=base_url, model=MODEL, modalities=["text"]
+            api_key=h.KEY, base_url=base_url, model=h.MODEL, modalities=["text"]
         )
     return model.bind_tools([get_weather]) if tools else model
 
@@ -125,34 +110,36 @@ def sent_body(server: OpenRouterTestServer, call: Callable[[], Any], reply: Any)
 def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Record every reply (to the very body our client sends) and serve it from a process."""
     cfg = config(ctx["quick"])
-    payloads: dict[str, Payload] = {}
-    with OpenRouterTestServer(api_key=KEY) as server:
-        model = ChatOpenRouterAudio(api_key=KEY, base_url=server.base_url, model=MODEL)
-        body = sent_body(server, lambda: model.invoke(PROMPT), speech(2))
+    payloads: dict[str, h.Payload] = {}
+    with OpenRouterTestServer(api_key=h.KEY) as server:
+        model = ChatOpenRouterAudio(api_key=h.KEY, base_url=server.base_url, model=h.MODEL)
+        body = sent_body(server, lambda: model.invoke(h.PROMPT), h.speech(2))
         for s in {*cfg["lengths"], cfg["conc_s"], 2}:
-            payloads[f"speech{s}"] = Payload.of(record(server, speech(s), body))
+            payloads[f"speech{s}"] = h.Payload.of(h.record(server, h.speech(s), body))
         for kind, reply in peer_replies().items():
             m = make("ChatOpenRouterAudio", server.base_url, tools=kind == "tool")
             sse = sent_body(server, lambda m=m: list(m.stream(question())), reply)
             plain = sent_body(server, lambda m=m: m.invoke(question()), reply)
-            payloads[kind] = Payload.of(record(server, reply, sse), record(server, reply, plain))
+            payloads[kind] = h.Payload.of(
+                h.record(server, reply, sse), h.record(server, reply, plain)
+            )
     events = payloads["speech2"].events or []
     first = next(i for i, e in enumerate(events) if b'"audio":{' in e and b'"data":"' in e)
-    payloads["ttfa"] = Payload(events=events, mark_event=first)
-    with replay_process(payloads) as (url, path):
+    payloads["ttfa"] = h.Payload(events=events, mark_event=first)
+    with h.replay_process(payloads) as (url, path):
         yield {**ctx, "replay": url, "payloads": path, "body": body.decode()}
 
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     cfg = config(ctx["quick"])
     body = ctx["body"].encode()
-    url = lambda name: replay_url(ctx["replay"], name)  # noqa: E731
+    url = lambda name: h.replay_url(ctx["replay"], name)  # noqa: E731
     speech_rows = []
     for s in cfg["lengths"]:
         speech_rows += spoken(url(f"speech{s}"), s, cfg["pairs"][s], body, "replay")
-    with OpenRouterTestServer(api_key=KEY) as server:
+    with OpenRouterTestServer(api_key=h.KEY) as server:
         for s in cfg["lengths"]:
-            reply = speech(s)
+            reply = h.speech(s)
             server.responder = lambda _req, r=reply: r
             speech_rows += spoken(server.base_url, s, cfg["pairs"][s], body, "test server")
     status = peer_status()
@@ -192,11 +179,11 @@ def audio_ok(message: Any, pcm: bytes) -> bool:
 
 def spoken(url: str, seconds: int, pairs: int, body: bytes, server: str) -> list[dict[str, Any]]:
     """Sync and async `invoke` against the floor and the floor + base64 content block."""
-    endpoint, hdrs, pcm = f"{url}/chat/completions", headers(), pcm_of(seconds)
+    endpoint, hdrs, pcm = f"{url}/chat/completions", h.headers(), h.pcm_of(seconds)
     wav = wav_header(len(pcm)) + pcm
-    model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
     client = httpx.Client(timeout=60)
-    assert audio_ok(model.invoke(PROMPT), pcm), "client audio differs from the PCM sent"
+    assert audio_ok(model.invoke(h.PROMPT), pcm), "client audio differs from the PCM sent"
     assert floor_invoke(client, endpoint, hdrs, body)[0] == wav, "floor audio differs"
 
     def row(api: str, t: dict[str, list[float]]) -> dict[str, Any]:
@@ -204,34 +191,34 @@ def spoken(url: str, seconds: int, pairs: int, body: bytes, server: str) -> list
             "server": server,
             "API": api,
             "speech": f"{seconds} s",
-            "floor": med(t["floor"]),
-            "floor + b64 block": med(t["floor+b64"]),
-            "client": med(t["client"]),
-            "client / floor": ratio(t, "client", "floor"),
-            "client / (floor + b64)": ratio(t, "client", "floor+b64"),
+            "floor": h.med(t["floor"]),
+            "floor + b64 block": h.med(t["floor+b64"]),
+            "client": h.med(t["client"]),
+            "client / floor": h.ratio(t, "client", "floor"),
+            "client / (floor + b64)": h.ratio(t, "client", "floor+b64"),
             "pairs": pairs,
         }
 
     sync = {
         "floor": lambda: floor_invoke(client, endpoint, hdrs, body),
         "floor+b64": lambda: floor_invoke(client, endpoint, hdrs, body, encode_block=True),
-        "client": lambda: model.invoke(PROMPT),
+        "client": lambda: model.invoke(h.PROMPT),
     }
-    rows = [row("sync", paired(sync, pairs))]
+    rows = [row("sync", h.paired(sync, pairs))]
     client.close()
     if server != "replay":  # the in-process test server competes for the GIL: sync only
         return rows
 
     async def run_async() -> dict[str, Any]:
-        amodel = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+        amodel = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
         aclient = httpx.AsyncClient(timeout=60)
-        assert audio_ok(await amodel.ainvoke(PROMPT), pcm)
+        assert audio_ok(await amodel.ainvoke(h.PROMPT), pcm)
         fns = {
             "floor": lambda: afloor_invoke(aclient, endpoint, hdrs, body),
             "floor+b64": lambda: afloor_invoke(aclient, endpoint, hdrs, body, encode_block=True),
-            "client": lambda: amodel.ainvoke(PROMPT),
+            "client": lambda: amodel.ainvoke(h.PROMPT),
         }
-        return row("async", await apaired(fns, pairs))
+        return row("async", await h.apaired(fns, pairs))
 
     return [*rows, asyncio.run(run_async())]
 
@@ -260,8 +247,8 @@ def memory(seconds: int, url: Callable[[str], str], ctx: dict[str, Any]) -> list
     for which in ("client", "floor", "floor+b64"):
         arg = {"which": which, "body": ctx["body"]}
         arg |= {"url": url(f"speech{seconds}"), "warm_url": url("speech2")}
-        t = in_process("benchmarks.invoke:memory_probe", {**arg, "mode": "tracemalloc"})
-        r = in_process("benchmarks.invoke:memory_probe", {**arg, "mode": "rss"})
+        t = h.in_process("benchmarks.invoke:memory_probe", {**arg, "mode": "tracemalloc"})
+        r = h.in_process("benchmarks.invoke:memory_probe", {**arg, "mode": "rss"})
         rows.append(
             {
                 "what": which,
@@ -283,14 +270,14 @@ def memory_probe(arg: dict[str, Any]) -> dict[str, Any]:
 
     body = arg["body"].encode()
     if arg["which"] == "client":
-        ChatOpenRouterAudio(api_key=KEY, base_url=arg["warm_url"], model=MODEL).invoke(PROMPT)
-        model = ChatOpenRouterAudio(api_key=KEY, base_url=arg["url"], model=MODEL)
-        run: Callable[[], Any] = lambda: model.invoke(PROMPT)  # noqa: E731
+        ChatOpenRouterAudio(api_key=h.KEY, base_url=arg["warm_url"], model=h.MODEL).invoke(h.PROMPT)
+        model = ChatOpenRouterAudio(api_key=h.KEY, base_url=arg["url"], model=h.MODEL)
+        run: Callable[[], Any] = lambda: model.invoke(h.PROMPT)  # noqa: E731
     else:
         client, encode = httpx.Client(timeout=60), arg["which"] == "floor+b64"
-        floor_invoke(client, f"{arg['warm_url']}/chat/completions", headers(), body)
+        floor_invoke(client, f"{arg['warm_url']}/chat/completions", h.headers(), body)
         endpoint = f"{arg['url']}/chat/completions"
-        run = lambda: floor_invoke(client, endpoint, headers(), body, encode_block=encode)  # noqa: E731
+        run = lambda: floor_invoke(client, endpoint, h.headers(), body, encode_block=encode)  # noqa: E731
     gc.collect()
     if arg["mode"] == "tracemalloc":
         tracemalloc.start()
@@ -318,10 +305,10 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
     """The replay server in a thread marks the first audio event; consumers stamp it."""
     from langgraph.graph import START, MessagesState, StateGraph
 
-    server = ReplayServer(load_payloads(ctx["payloads"])).start()
+    server = h.ReplayServer(h.load_payloads(ctx["payloads"])).start()
     url = server.base_url("ttfa")
-    endpoint, hdrs = f"{url}/chat/completions", headers()
-    model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+    endpoint, hdrs = f"{url}/chat/completions", h.headers()
+    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
     seen: list[float] = []
     stamp = lambda *_a, **_k: seen.append(time.perf_counter()) if not seen else None  # noqa: E731
 
@@ -347,10 +334,10 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
     graph = StateGraph(MessagesState).add_node("talk", node).add_edge(START, "talk").compile()
     agraph = StateGraph(MessagesState).add_node("talk", anode).add_edge(START, "talk").compile()
     client, aclient = httpx.Client(timeout=60), httpx.AsyncClient(timeout=60)
-    turn = {"messages": [("user", PROMPT)]}
+    turn = {"messages": [("user", h.PROMPT)]}
 
     async def astream() -> None:
-        async for chunk in model.astream(PROMPT):
+        async for chunk in model.astream(h.PROMPT):
             heard(chunk)
 
     async def agraph_stream() -> None:
@@ -360,8 +347,8 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
     loop = asyncio.new_event_loop()
     consumers: dict[str, Callable[[], Any]] = {
         "floor (sync)": lambda: floor_invoke(client, endpoint, hdrs, body, on_first_piece=stamp),
-        "invoke + AudioCallbackHandler": lambda: model.invoke(PROMPT, {"callbacks": [Ear()]}),
-        "stream()": lambda: [heard(c) for c in model.stream(PROMPT)],
+        "invoke + AudioCallbackHandler": lambda: model.invoke(h.PROMPT, {"callbacks": [Ear()]}),
+        "stream()": lambda: [heard(c) for c in model.stream(h.PROMPT)],
         "LangGraph stream_mode=messages (sync)": lambda: [
             heard(c) for c, _ in graph.stream(turn, stream_mode="messages")
         ],
@@ -369,7 +356,7 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
             afloor_invoke(aclient, endpoint, hdrs, body, on_first_piece=stamp)
         ),
         "ainvoke + AsyncAudioCallbackHandler": lambda: loop.run_until_complete(
-            model.ainvoke(PROMPT, {"callbacks": [AsyncEar()]})
+            model.ainvoke(h.PROMPT, {"callbacks": [AsyncEar()]})
         ),
         "astream()": lambda: loop.run_until_complete(astream()),
         "LangGraph astream stream_mode=messages": lambda: loop.run_until_complete(agraph_stream()),
@@ -385,21 +372,21 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
 
         return run
 
-    paired({name: once(name) for name in consumers}, 5 if ctx["quick"] else 15)
+    h.paired({name: once(name) for name in consumers}, 5 if ctx["quick"] else 15)
     loop.run_until_complete(aclient.aclose())
     loop.close()
     rows = []
     for name, xs in latency.items():
         xs = xs[1:]  # the warm-up
-        floor = med(
+        floor = h.med(
             latency["floor (async)" if "async" in name or "astream" in name else "floor (sync)"][1:]
         )
         rows.append(
             {
                 "consumer": name,
-                "median": med(xs),
+                "median": h.med(xs),
                 "p90": sorted(xs)[int(0.9 * (len(xs) - 1))],
-                "above the floor (median)": None if "floor" in name else med(xs) - floor,
+                "above the floor (median)": None if "floor" in name else h.med(xs) - floor,
                 "n": len(xs),
             }
         )
@@ -408,23 +395,23 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
 
 def concurrency(url: str, cfg: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
     """N concurrent `ainvoke` of one model vs N floors on one pooled AsyncClient."""
-    endpoint, pcm = f"{url}/chat/completions", pcm_of(cfg["conc_s"])
+    endpoint, pcm = f"{url}/chat/completions", h.pcm_of(cfg["conc_s"])
     wav = wav_header(len(pcm)) + pcm
     rows, ok = [], {"client": True, "floor": True}
 
     async def run() -> None:
-        model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+        model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         client = httpx.AsyncClient(timeout=60, limits=limits)  # the client's own pool limits
         for n in cfg["concurrency"]:
             ok.update(client=True, floor=True)
 
             async def ours(n: int = n) -> None:
-                msgs = await asyncio.gather(*(model.ainvoke(PROMPT) for _ in range(n)))
+                msgs = await asyncio.gather(*(model.ainvoke(h.PROMPT) for _ in range(n)))
                 ok["client"] &= all(audio_ok(m, pcm) for m in msgs)
 
             async def floor(n: int = n, close: bool = False) -> None:
-                hdrs = {**headers(), "Connection": "close"} if close else headers()
+                hdrs = {**h.headers(), "Connection": "close"} if close else h.headers()
                 outs = await asyncio.gather(
                     *(afloor_invoke(client, endpoint, hdrs, body) for _ in range(n))
                 )
@@ -434,18 +421,18 @@ def concurrency(url: str, cfg: dict[str, Any], body: bytes) -> list[dict[str, An
                 await floor(n, close=True)
 
             # The first rounds run slow on both sides (fresh pools): discarded.
-            await apaired({"floor": floor, "client": ours}, 2)
+            await h.apaired({"floor": floor, "client": ours}, 2)
             fns = {"floor": floor, "floor new conn": floor_new_conn, "client": ours}
-            t = await apaired(fns, cfg["rounds"], warm=False)
+            t = await h.apaired(fns, cfg["rounds"], warm=False)
             rows.append(
                 {
                     "concurrent": n,
                     "speech each": f"{cfg['conc_s']} s",
-                    "floor": med(t["floor"]),
-                    "floor, new connection each": med(t["floor new conn"]),
-                    "client": med(t["client"]),
-                    "client / floor": ratio(t, "client", "floor"),
-                    "client / floor (new conn.)": ratio(t, "client", "floor new conn"),
+                    "floor": h.med(t["floor"]),
+                    "floor, new connection each": h.med(t["floor new conn"]),
+                    "client": h.med(t["client"]),
+                    "client / floor": h.ratio(t, "client", "floor"),
+                    "client / floor (new conn.)": h.ratio(t, "client", "floor new conn"),
                     "all correct": ok["client"] and ok["floor"],
                 }
             )
@@ -457,36 +444,20 @@ def concurrency(url: str, cfg: dict[str, Any], body: bytes) -> list[dict[str, An
 
 def peer_status() -> dict[str, str]:
     """Each peer and call once against the real test server: can it talk to it at all?"""
-    replies, status = peer_replies(), {}
-    msgs = question()
-
-    def total(chunks: Iterator[Any]) -> Any:
-        out = None
-        for c in chunks:
-            out = c if out is None else out + c
-        return out
-
-    with OpenRouterTestServer(api_key=KEY) as server:
-        for peer in ("ChatOpenRouterAudio", *installed_peers()):
-            for kind in ("text", "tool"):
-                for op in ("stream", "invoke"):
-                    model = make(peer, server.base_url, tools=kind == "tool")
-                    server.enqueue(replies[kind])
-                    try:
-                        msg = (
-                            total(list(model.stream(msgs)))
-                            if op == "stream"
-                            else model.invoke(msgs)
-                        )
-                        ok = (
-                            msg.text == replies["text"].text
-                            if kind == "text"
-                            else msg.tool_calls[0]["args"]["days"] == 7
-                        )
-                        status[f"{peer}, {kind}, {op}"] = "ok" if ok else "wrong result"
-                    except Exception as err:
-                        status[f"{peer}, {kind}, {op}"] = f"{type(err).__name__}: {err}"[:300]
-                    server.reset()
+    replies, msgs, status = peer_replies(), question(), {}
+    names = ("ChatOpenRouterAudio", *installed_peers())
+    with OpenRouterTestServer(api_key=h.KEY) as server:
+        for peer, kind, op in product(names, ("text", "tool"), ("stream", "invoke")):
+            server.enqueue(replies[kind])
+            model = make(peer, server.base_url, tools=kind == "tool")
+            try:
+                msg = model.invoke(msgs) if op == "invoke" else reduce(add, model.stream(msgs))
+                text_ok = kind == "text" and msg.text == replies["text"].text
+                ok = text_ok or (kind == "tool" and msg.tool_calls[0]["args"]["days"] == 7)
+                status[f"{peer}, {kind}, {op}"] = "ok" if ok else "wrong result"
+            except Exception as err:
+                status[f"{peer}, {kind}, {op}"] = f"{type(err).__name__}: {err}"[:300]
+            server.reset()
     return status
 
 
@@ -505,11 +476,11 @@ def peers(url: Callable[[str], str], pairs: int, status: dict[str, str]) -> list
                 fns = {k: (lambda m=m: list(m.stream(msgs))) for k, m in models.items()}
             else:
                 fns = {k: (lambda m=m: m.invoke(msgs)) for k, m in models.items()}
-            t = paired(fns, pairs)
-            row: dict[str, Any] = {"reply": kind, "call": op, "ours": med(t[names[0]])}
+            t = h.paired(fns, pairs)
+            row: dict[str, Any] = {"reply": kind, "call": op, "ours": h.med(t[names[0]])}
             for peer in names[1:]:
-                row[peer] = med(t[peer])
-                row[f"ours / {peer}"] = ratio(t, names[0], peer)
+                row[peer] = h.med(t[peer])
+                row[f"ours / {peer}"] = h.ratio(t, names[0], peer)
             rows.append({**row, "pairs": pairs})
     return rows
 
@@ -537,15 +508,15 @@ def construction(rounds: int, peers: list[str]) -> list[dict[str, Any]]:
         t = time.perf_counter()
         batch(name, 1)()
         sizes[name] = max(1, min(500, int(0.1 / max(time.perf_counter() - t, 1e-6))))
-    t = paired({k: batch(k, sizes[k]) for k in names}, rounds)
+    t = h.paired({k: batch(k, sizes[k]) for k in names}, rounds)
     loop.run_until_complete(loop.shutdown_asyncgens())  # closes each model's async client
     loop.close()
     per = {k: [x / sizes[k] for x in v] for k, v in t.items()}
     return [
         {
             "class": k,
-            "per construction": med(per[k]),
-            "ours / it": ratio(per, "ChatOpenRouterAudio", k) if k in peers else None,
+            "per construction": h.med(per[k]),
+            "ours / it": h.ratio(per, "ChatOpenRouterAudio", k) if k in peers else None,
             "batch": sizes[k],
         }
         for k in names
@@ -555,27 +526,27 @@ def construction(rounds: int, peers: list[str]) -> list[dict[str, Any]]:
 def first_call(url: str, rounds: int, status: dict[str, str]) -> list[dict[str, Any]]:
     """What an app that builds its model per request pays on every request."""
     msgs, names = question(), _working(status, "text", "stream")
-    t = paired({n: (lambda n=n: list(make(n, url).stream(msgs))) for n in names}, rounds)
+    t = h.paired({n: (lambda n=n: list(make(n, url).stream(msgs))) for n in names}, rounds)
     return [
         {
             "class": n,
-            "construct + first stream()": med(t[n]),
-            "ours / it": ratio(t, names[0], n) if n != names[0] else None,
+            "construct + first stream()": h.med(t[n]),
+            "ours / it": h.ratio(t, names[0], n) if n != names[0] else None,
         }
         for n in names
     ]
 
 
 def _profile_invoke60(ctx: dict[str, Any], floor: bool) -> Callable[[], None]:
-    payload = replay_url(ctx["replay"], "speech60")
-    model = ChatOpenRouterAudio(api_key=KEY, base_url=payload, model=MODEL)
+    payload = h.replay_url(ctx["replay"], "speech60")
+    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=payload, model=h.MODEL)
     client, body = httpx.Client(timeout=60), ctx["body"].encode()
 
     def one() -> Any:
         if floor:
             endpoint = f"{payload}/chat/completions"
-            return floor_invoke(client, endpoint, headers(), body, encode_block=True)
-        return model.invoke(PROMPT)
+            return floor_invoke(client, endpoint, h.headers(), body, encode_block=True)
+        return model.invoke(h.PROMPT)
 
     one()  # warm-up: imports, connection
 

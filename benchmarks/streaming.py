@@ -20,26 +20,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks import harness as h
 from benchmarks.floor import afloor_invoke
-from benchmarks.harness import (
-    KEY,
-    MODEL,
-    PIECE,
-    PROMPT,
-    Payload,
-    headers,
-    in_process,
-    med,
-    pcm_of,
-    pct,
-    record,
-    replay_process,
-    replay_url,
-    request_body,
-    server_process,
-    speech,
-    transcript_of,
-)
 from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
 
 TICK_S = 0.002  # the lag ticker's period
@@ -60,12 +42,12 @@ def config(quick: bool) -> dict[str, Any]:
 
 
 def tiny(n: int) -> Any:
-    """`n` one-character transcript deltas over 10 s of speech."""
+    """`n` one-character transcript deltas over 10 s of h.speech."""
     from langchain_openrouter_audio.testing import speech_reply
 
     text = ("abcdefghij klmnopqrst " * (n // 20 + 1))[:n]
     return speech_reply(
-        pcm_of(10), text, audio_piece_bytes=PIECE, text_piece_chars=1, interleave=True
+        h.pcm_of(10), text, audio_piece_bytes=h.PIECE, text_piece_chars=1, interleave=True
     )
 
 
@@ -75,13 +57,15 @@ def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
     from langchain_openrouter_audio.testing import OpenRouterTestServer
 
     cfg = config(ctx["quick"])
-    replies = {f"speech{s}": speech(s, interleave=True) for s in {*cfg["lengths"], cfg["conc_s"]}}
+    replies = {f"speech{s}": h.speech(s, interleave=True) for s in {*cfg["lengths"], cfg["conc_s"]}}
     replies["tiny"] = tiny(cfg["tiny_n"])
-    with OpenRouterTestServer(api_key=KEY) as server:
-        payloads = {k: Payload.of(record(server, r, request_body())) for k, r in replies.items()}
+    with OpenRouterTestServer(api_key=h.KEY) as server:
+        payloads = {
+            k: h.Payload.of(h.record(server, r, h.request_body())) for k, r in replies.items()
+        }
     with (
-        replay_process(payloads) as (url, _path),
-        server_process("benchmarks.streaming:serve_paced", None) as paced,
+        h.replay_process(payloads) as (url, _path),
+        h.server_process("benchmarks.streaming:serve_paced", None) as paced,
     ):
         yield {**ctx, "replay": url, "paced": paced}
 
@@ -89,7 +73,7 @@ def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def serve_paced(_arg: None) -> None:
     """Server process: `OpenRouterTestServer` whose replies take their own length to send.
 
-    The prompt names the length: "paced 6" is 6 s of speech, events spread over 6 s.
+    The prompt names the length: "paced 6" is 6 s of h.speech, events spread over 6 s.
     """
     import signal
 
@@ -97,10 +81,10 @@ def serve_paced(_arg: None) -> None:
 
     def respond(request: Any) -> Any:
         seconds = float(json.loads(request.body)["messages"][-1]["content"].split()[1])
-        events = seconds * 48_000 / PIECE + len(transcript_of(seconds)) / 4
-        return speech(seconds, interleave=True, event_delay_s=seconds / events)
+        events = seconds * 48_000 / h.PIECE + len(h.transcript_of(seconds)) / 4
+        return h.speech(seconds, interleave=True, event_delay_s=seconds / events)
 
-    with OpenRouterTestServer(api_key=KEY) as server:
+    with OpenRouterTestServer(api_key=h.KEY) as server:
         server.responder = respond
         print(server.base_url, flush=True)
         signal.sigwait({signal.SIGTERM})
@@ -166,21 +150,23 @@ async def watched(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
 
 async def _consume(model: Any) -> int:
     n = 0
-    async for _chunk in model.astream(PROMPT):
+    async for _chunk in model.astream(h.PROMPT):
         n += 1
     return n
 
 
 def _model(ctx: dict[str, Any], name: str) -> ChatOpenRouterAudio:
-    return ChatOpenRouterAudio(api_key=KEY, base_url=replay_url(ctx["replay"], name), model=MODEL)
+    return ChatOpenRouterAudio(
+        api_key=h.KEY, base_url=h.replay_url(ctx["replay"], name), model=h.MODEL
+    )
 
 
 def _floor(ctx: dict[str, Any], name: str) -> Callable[[], Awaitable[Any]]:
     # The pool the package's own async client has: no cap, every connection kept.
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     client = httpx.AsyncClient(timeout=120, limits=limits)
-    endpoint = f"{replay_url(ctx['replay'], name)}/chat/completions"
-    return lambda: afloor_invoke(client, endpoint, headers(), request_body())
+    endpoint = f"{h.replay_url(ctx['replay'], name)}/chat/completions"
+    return lambda: afloor_invoke(client, endpoint, h.headers(), h.request_body())
 
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -207,7 +193,7 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     variants = [ctx["side"], ctx["side"] + "+gc.freeze"]
     arg = {"url": ctx["paced"], "n": cfg["sessions"], "seconds": cfg["paced_s"]}
     out["Sessions at real-time pace: event-loop lag (2 ms ticker)"] = [
-        in_process("benchmarks.streaming:paced", {**arg, "which": which})
+        h.in_process("benchmarks.streaming:paced", {**arg, "which": which})
         for which in (["floor", *variants] if ctx["side"] == "here" else variants)
     ]
     return out
@@ -221,60 +207,47 @@ def _frozen(frozen: bool) -> None:
         gc.unfreeze()
 
 
-async def stream_vs_invoke(ctx: dict[str, Any], seconds: int, reps: int, frozen: bool) -> Any:
-    model = _model(ctx, f"speech{seconds}")
-    assert audio_pcm(await model.ainvoke(PROMPT)) == pcm_of(seconds), "ainvoke: audio differs"
-    _frozen(frozen)
-    fns = {"astream": lambda: _consume(model), "ainvoke": lambda: model.ainvoke(PROMPT)}
-    runs: dict[str, list[dict[str, Any]]] = {"astream": [], "ainvoke": []}
-    for i in range(reps):
-        for name in ("astream", "ainvoke") if i % 2 == 0 else ("ainvoke", "astream"):
-            runs[name].append(await watched(fns[name]))
-    _frozen(False)
-    a, b = runs["astream"], runs["ainvoke"]
-    return {
-        "gc.freeze": frozen,
-        "speech": f"{seconds} s",
-        "chunks": a[0]["result"],
-        "ainvoke": med([r["wall"] for r in b]),
-        "astream": med([r["wall"] for r in a]),
-        "astream / ainvoke": med([x["wall"] / y["wall"] for x, y in zip(a, b, strict=True)]),
-        "longest stall, astream": max(r["stall"] for r in a),
-        "longest stall, ainvoke": max(r["stall"] for r in b),
-        "longest GC pause, astream": max(r["gc_max"] for r in a),
-        "full GCs, astream": max(r["full"] for r in a),
-        "reps": reps,
-    }
-
-
-async def tiny_deltas(ctx: dict[str, Any], n: int, reps: int, frozen: bool) -> Any:
-    model = _model(ctx, "tiny")
-    assert len((await model.ainvoke(PROMPT)).text) == n
-    floor = _floor(ctx, "tiny")
-    await floor()
-    fns = {
-        "floor": floor,
-        "astream": lambda: _consume(model),
-        "ainvoke": lambda: model.ainvoke(PROMPT),
-    }
-    _frozen(frozen)
+async def watched_rounds(fns: dict[str, Any], reps: int, base: str) -> dict[str, Any]:
+    """Alternating rounds under `watched`: each one's median time, ratio to `base`, stalls."""
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fns}
-    for i in range(reps):
-        for k in list(fns) if i % 2 == 0 else list(fns)[::-1]:
-            runs[k].append(await watched(fns[k]))
+    for k in h.orders(list(fns), reps):
+        runs[k].append(await watched(fns[k]))
     _frozen(False)
-    row: dict[str, Any] = {"gc.freeze": frozen, "deltas": n, "chunks": runs["astream"][0]["result"]}
+    row: dict[str, Any] = {"chunks": runs["astream"][0]["result"]}
     for k, rs in runs.items():
-        row[k] = med([r["wall"] for r in rs])
-        if k != "floor":
-            walls = zip(rs, runs["floor"], strict=True)
-            row[f"{k} / floor"] = med([x["wall"] / y["wall"] for x, y in walls])
+        row[k] = h.med([r["wall"] for r in rs])
+        if k != base:
+            pairs = zip(rs, runs[base], strict=True)
+            row[f"{k} / {base}"] = h.med([x["wall"] / y["wall"] for x, y in pairs])
         row[f"longest stall, {k}"] = max(r["stall"] for r in rs)
     a = runs["astream"]
     row["astream: longest GC pause"] = max(r["gc_max"] for r in a)
     row["astream: full GCs"] = max(r["full"] for r in a)
-    row["astream: GC total"] = med([r["gc_total"] for r in a])
+    row["astream: GC total"] = h.med([r["gc_total"] for r in a])
     return {**row, "reps": reps}
+
+
+async def stream_vs_invoke(ctx: dict[str, Any], seconds: int, reps: int, frozen: bool) -> Any:
+    model = _model(ctx, f"speech{seconds}")
+    assert audio_pcm(await model.ainvoke(h.PROMPT)) == h.pcm_of(seconds), "ainvoke: audio differs"
+    _frozen(frozen)
+    fns = {"ainvoke": lambda: model.ainvoke(h.PROMPT), "astream": lambda: _consume(model)}
+    row = await watched_rounds(fns, reps, "ainvoke")
+    return {"gc.freeze": frozen, "speech": f"{seconds} s", **row}
+
+
+async def tiny_deltas(ctx: dict[str, Any], n: int, reps: int, frozen: bool) -> Any:
+    model = _model(ctx, "tiny")
+    assert len((await model.ainvoke(h.PROMPT)).text) == n
+    floor = _floor(ctx, "tiny")
+    await floor()
+    _frozen(frozen)
+    fns = {
+        "floor": floor,
+        "astream": lambda: _consume(model),
+        "ainvoke": lambda: model.ainvoke(h.PROMPT),
+    }
+    return {"gc.freeze": frozen, "deltas": n, **await watched_rounds(fns, reps, "floor")}
 
 
 async def sessions_cpu(ctx: dict[str, Any], n: int, seconds: int, rounds: int) -> Any:
@@ -282,25 +255,24 @@ async def sessions_cpu(ctx: dict[str, Any], n: int, seconds: int, rounds: int) -
     model = _model(ctx, f"speech{seconds}")
     fns = {
         "astream": lambda: _consume(model),
-        "ainvoke": lambda: model.ainvoke(PROMPT),
+        "ainvoke": lambda: model.ainvoke(h.PROMPT),
         "floor": _floor(ctx, f"speech{seconds}"),
     }
     for fn in fns.values():  # warm-up: connections and imports
         await asyncio.gather(*(fn() for _ in range(n)))
     cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(rounds):
-        for k in list(fns) if i % 2 == 0 else list(fns)[::-1]:
-            gc.collect()
-            c = time.process_time()
-            await asyncio.gather(*(fns[k]() for _ in range(n)))
-            cpu[k].append(time.process_time() - c)
+    for k in h.orders(list(fns), rounds):
+        gc.collect()
+        c = time.process_time()
+        await asyncio.gather(*(fns[k]() for _ in range(n)))
+        cpu[k].append(time.process_time() - c)
     row: dict[str, Any] = {
         "sessions x speech": f"{n} x {seconds} s",
-        "floor CPU": med(cpu["floor"]),
+        "floor CPU": h.med(cpu["floor"]),
     }
     for k in ("astream", "ainvoke"):
-        row[f"{k} CPU"] = med(cpu[k])
-        row[f"{k} / floor"] = med([a / b for a, b in zip(cpu[k], cpu["floor"], strict=True)])
+        row[f"{k} CPU"] = h.med(cpu[k])
+        row[f"{k} / floor"] = h.med([a / b for a, b in zip(cpu[k], cpu["floor"], strict=True)])
     return {**row, "rounds": rounds}
 
 
@@ -308,7 +280,7 @@ def summing(ctx: dict[str, Any], seconds: int) -> dict[str, Any]:
     """`join_chunks` against `+` one by one (cut at PLUS_CAP_S and extrapolated as n²)."""
     from langchain_openrouter_audio import join_chunks
 
-    chunks, pcm = list(_model(ctx, f"speech{seconds}").stream(PROMPT)), pcm_of(seconds)
+    chunks, pcm = list(_model(ctx, f"speech{seconds}").stream(h.PROMPT)), h.pcm_of(seconds)
     gc.collect()
     t = time.perf_counter()
     assert audio_pcm(join_chunks(chunks)) == pcm, "join_chunks: audio differs"
@@ -332,12 +304,12 @@ def summing(ctx: dict[str, Any], seconds: int) -> dict[str, Any]:
 def paced(arg: dict[str, Any]) -> dict[str, Any]:
     """In a fresh process: `n` sessions at real-time pace, the event loop's lag."""
     which, n, url = arg["which"], arg["n"], arg["url"]
-    model = ChatOpenRouterAudio(api_key=KEY, base_url=url, model=MODEL)
+    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
 
     async def one(prompt: str, client: httpx.AsyncClient) -> None:
         if which == "floor":
-            body = request_body(prompt)
-            await afloor_invoke(client, f"{url}/chat/completions", headers(), body)
+            body = h.request_body(prompt)
+            await afloor_invoke(client, f"{url}/chat/completions", h.headers(), body)
         else:
             async for _chunk in model.astream(prompt):
                 pass
@@ -359,8 +331,8 @@ def paced(arg: dict[str, Any]) -> dict[str, Any]:
             "sessions x speech": f"{n} x {arg['seconds']} s",
             "wall": wall,
             "CPU": cpu,
-            "lag p50": med(lags),
-            "lag p99": pct(lags, 0.99),
+            "lag p50": h.med(lags),
+            "lag p99": h.pct(lags, 0.99),
             "lag max": max(lags),
             "longest GC pause": gcs["gc_max"],
             "full GCs": gcs["full"],
