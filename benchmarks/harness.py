@@ -63,15 +63,9 @@ def speech(seconds: float, **kw: Any) -> Any:
 
 def request_body(prompt: str = PROMPT, stream: bool = True) -> bytes:
     """What the client sends for a spoken reply to `prompt`."""
-    return json.dumps(
-        {
-            "model": MODEL,
-            "messages": [{"role": "user", "content": prompt}],
-            "modalities": ["text", "audio"],
-            "audio": {"voice": "alloy", "format": "pcm16"},
-            "stream": stream,
-        }
-    ).encode()
+    spoken = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}}
+    message = {"role": "user", "content": prompt}
+    return json.dumps({"model": MODEL, "messages": [message], **spoken, "stream": stream}).encode()
 
 
 def headers(stream: bool = True) -> dict[str, str]:
@@ -300,7 +294,8 @@ def package_info() -> str:
     dirty = subprocess.run(
         [*git, "status", "--porcelain", "--", package.name], capture_output=True, text=True
     )
-    return f"`{package}` at {head.stdout.strip()}" + (" + changes" if dirty.stdout else "")
+    commit = head.stdout.strip() or "no git commit"
+    return f"`{package}` at {commit}" + (" + changes" if dirty.stdout else "")
 
 
 # -- timing -------------------------------------------------------------------------------
@@ -371,6 +366,8 @@ def cell(column: str, value: Any) -> str:
         return "-" if value is None else str(value)
     if "/" in column or column.endswith("x PCM"):
         return f"{value:.2f}x"
+    if column.endswith("dB"):  # below -120: under what int16 output can show
+        return "< -120" if value < -120 else f"{0.0 if round(value, 2) == 0 else value:.2f}"
     if column.endswith("MB") or "per min" in column:
         return f"{value:.1f}"
     if column.endswith("real time"):
