@@ -75,7 +75,11 @@ class WebRtcVad:
         self._vad = _import_webrtcvad().Vad(aggressiveness)
         self._source_rate = sample_rate
         self._rate = sample_rate if sample_rate in _WEBRTC_RATES else 16000
-        self._resampler = None if self._rate == sample_rate else Resampler(sample_rate, 16000)
+        self._resampler = (
+            None
+            if self._rate == sample_rate
+            else Resampler(sample_rate, 16000, low_latency=True)  # exact frame sizes, no delay
+        )
         self._levels = _Levels()
         self.gate_db = gate_db
 
