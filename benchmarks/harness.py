@@ -34,9 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-key"
 MODEL = "openai/gpt-audio-mini"
 PROMPT = "Read me the long story."
-SAMPLE_RATE = 24_000
 PIECE = 4800  # bytes of PCM per audio event: 100 ms
-Tables = dict[str, list[dict[str, Any]]]
 
 # -- scripted replies -----------------------------------------------------------------
 
