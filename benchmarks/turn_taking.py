@@ -2,10 +2,11 @@
 
 Every figure is counted in stream time on the deterministic corpus of
 `langchain_openrouter_audio.testing.corpus` (noise scenes, paused and finished sentences,
-questions in noise), so it is the same on any machine with the same espeak-ng: no wall
-clock is involved. One row per endpointer set-up whose packages are installed: each
-detector with its defaults, and Silero with the smart-turn end-of-turn model when
-onnxruntime and the model (`--turn-model PATH`, or an installed pipecat-ai) are there.
+questions in noise, the agent's echo), so it is the same on any machine with the same
+espeak-ng: no wall clock is involved. One row per endpointer set-up whose packages are
+installed: each detector with its defaults, and Silero with the smart-turn end-of-turn
+model when onnxruntime and the model (`--turn-model PATH`, or an installed pipecat-ai)
+are there; the echo scenes also through `EchoCanceller` when pywebrtc-audio is installed.
 """
 
 from __future__ import annotations
@@ -71,7 +72,28 @@ def figures(make: Factory, noise_s: float) -> dict[str, Any]:
         delays.append(heard[0].returned_at_s - scene.speech[0][1])
     row["finished: median delay"] = statistics.median(delays) if delays else None
     row["finished: longest delay"] = max(delays) if delays else None
+    row["finished: waited > 2 s"] = sum(d > 2.0 for d in delays)
     row["finished: not one utterance"] = missed
+    return {**row, **echo(make)}
+
+
+def echo(make: Factory) -> dict[str, Any]:
+    """Utterances heard in the echo scenes, raw and through `EchoCanceller` (if installed)."""
+    from langchain_openrouter_audio.testing import corpus
+
+    row: dict[str, Any] = {"echo only: turns": len(corpus.listen(make(), corpus.echo_only()))}
+    if not importlib.util.find_spec("pywebrtc_audio"):
+        return row
+    from langchain_openrouter_audio.voice import EchoCanceller  # type: ignore[attr-defined]
+
+    for scene in (corpus.echo_only(), corpus.user_over_echo()):
+        canceller = EchoCanceller(corpus.RATE, stream_delay_ms=60)
+        cleaned = b""
+        for i in range(0, len(scene.pcm), 640):  # one 20 ms frame played, one heard
+            canceller.far_end(scene.far_end[i : i + 640])
+            cleaned += canceller.process(scene.pcm[i : i + 640])
+        heard = corpus.listen(make(), corpus.Scene(scene.name, cleaned, scene.speech))
+        row[f"{scene.name}, AEC: turns"] = len(heard)
     return row
 
 
