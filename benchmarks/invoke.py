@@ -493,6 +493,9 @@ def construction(rounds: int, peers: list[str]) -> list[dict[str, Any]]:
         # Ours builds its httpx clients on first use, the peers in their constructors.
         for _ in range(n):
             m = make("ChatOpenRouterAudio", url)
+            if hasattr(type(m), "transport"):  # older trees: `transport`, both properties
+                _ = m.transport.client, m.transport.async_client
+                continue
             _ = m.client.client
             _ = await m.client.async_client()
 
