@@ -48,7 +48,8 @@ class Endpointer:
     silence since its last word (both 0.0 between utterances), so speech still shorter
     than a minimum interruption can be treated as a backchannel; `last_speech_s` is the
     speech in the last finished utterance, and `turn_probability` the detector's last
-    answer (None without a detector, or before it is asked).
+    answer (None without a detector, and from the start of an utterance until it is
+    asked; after the utterance ends it still holds the answer that ended it).
 
     ```python
     from langchain_openrouter_audio.testing import speech_pcm16
