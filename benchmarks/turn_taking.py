@@ -78,6 +78,7 @@ def measure(make: Factory) -> dict[str, Any]:
         delays.append(heard[0].returned_at_s - scene.speech[0][1])
     row["finished: median delay s"] = round(statistics.median(delays), 2) if delays else None
     row["finished: max delay s"] = round(max(delays), 2) if delays else None
+    row["finished: waited > 2 s"] = sum(d > 2.0 for d in delays)
     row["finished: not one utterance"] = missed
     return row
 

@@ -212,7 +212,7 @@ def paused_sentence(pause_s: float = 0.9, voice: str = "en-us", which: int = 0) 
     """
     head, tail = PAUSED[which]
     first, second = speak(head, voice), speak(tail, voice)
-    x, span = _sentence_scene("paused", [first, pause_s, second])
+    x, span = _sentence_scene("paused", [first, pause_s, second], tail_s=3.5)
     meta = {"pause_at_s": span[0] + len(first) / RATE, "pause_s": pause_s}
     name = f"paused {pause_s:.1f} s: {head[:20]}... ({voice})"
     return Scene(name, _to_pcm(x), (span,), meta=meta)
@@ -227,7 +227,7 @@ def finished_sentences(voices: tuple[str, ...] = VOICES) -> list[Scene]:
     """Complete questions and statements, each alone with silence after it: one turn each."""
     scenes = []
     for text, voice in ((t, v) for t in FINISHED for v in voices):
-        x, span = _sentence_scene("finished", [speak(text, voice)])
+        x, span = _sentence_scene("finished", [speak(text, voice)], tail_s=3.5)
         scenes.append(Scene(f"finished: {text[:24]}... ({voice})", _to_pcm(x), (span,)))
     return scenes
 

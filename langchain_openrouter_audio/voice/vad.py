@@ -131,11 +131,15 @@ class SileroVad:
     (hysteresis, as Silero's own iterator does). It tells speech from typing, a door,
     music and steady noise far better than level or WebRTC's GMM, at about 0.2 ms of CPU
     per window. The model is loaded from the installed package, never downloaded.
+
+    Like `WebRtcVad` it is gated by level (`gate_db` over the noise floor, and over
+    -60 dBFS): the model's probability stays up for a window or two after the last
+    word, the level does not, so the gate ends an utterance ~60 ms sooner.
     """
 
     name = "silero"
 
-    def __init__(self, sample_rate: int, *, threshold: float = 0.5) -> None:
+    def __init__(self, sample_rate: int, *, threshold: float = 0.5, gate_db: float = 3.0) -> None:
         if not 0.15 < threshold < 1.0:
             raise ValueError("need 0.15 < threshold < 1")
         self._rate = sample_rate if sample_rate in (8000, 16000) else 16000
@@ -144,10 +148,13 @@ class SileroVad:
         self._window = 512 if self._rate == 16000 else 256
         self._pending: array[float] = array("f")
         self.threshold = threshold
+        self.gate_db = gate_db
         self.probability = 0.0
         self._voiced = False
+        self._levels = _Levels()
 
     def is_speech(self, frame: bytes) -> bool:
+        level, over_floor = self._levels.above_floor(frame)
         if self._resampler is not None:
             frame = self._resampler.push(frame)
         self._pending.extend(v / 32768.0 for v in samples(frame))
@@ -159,7 +166,7 @@ class SileroVad:
                 self._voiced = True
             elif self.probability < self.threshold - 0.15:
                 self._voiced = False
-        return self._voiced
+        return self._voiced and level > _GATE_DBFS and over_floor > self.gate_db
 
 
 def make_vad(kind: VadKind, sample_rate: int, aggressiveness: int = 2) -> VoiceDetector:

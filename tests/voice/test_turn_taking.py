@@ -159,7 +159,8 @@ def test_the_turn_detector_picks_the_short_or_the_long_delay(answer: float, dela
     endpointer = Endpointer(16000, vad="silero", turn_detector=detector)
     (heard,) = corpus.listen(endpointer, scene)
     waited = heard.returned_at_s - scene.speech[0][1]
-    assert delay <= waited < delay + 0.3  # + Silero's release after the last word
+    # The last voiced frame can end a frame before the last sample over -40 dBFS.
+    assert delay - 0.05 <= waited < delay + 0.3
     assert len(detector.calls) == 1
     assert endpointer.turn_probability == answer  # the answer about the utterance returned
 
