@@ -8,12 +8,13 @@ summary = await session.run()
 ```
 """
 
-from langchain_openrouter_audio.voice.endpointer import Endpointer
+from langchain_openrouter_audio.voice.endpointer import Endpointer, TurnDetector
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
 from langchain_openrouter_audio.voice.resample import Resampler, resample_pcm16
 from langchain_openrouter_audio.voice.session import VoiceSession, VoiceSummary, VoiceTurn
 from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, SpeakerSink, WavFileSink
+from langchain_openrouter_audio.voice.smart_turn import SmartTurnDetector
 from langchain_openrouter_audio.voice.sources import (
     AudioSource,
     MicrophoneSource,
@@ -31,7 +32,9 @@ __all__ = [
     "MicrophoneSource",
     "PcmSource",
     "Resampler",
+    "SmartTurnDetector",
     "SpeakerSink",
+    "TurnDetector",
     "VoiceSession",
     "VoiceSummary",
     "VoiceTurn",

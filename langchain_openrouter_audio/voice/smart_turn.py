@@ -56,8 +56,7 @@ class SmartTurnDetector:
 
     <!-- not-run: needs the model file -->
     ```python
-    from langchain_openrouter_audio.voice import Endpointer
-    from langchain_openrouter_audio.voice.smart_turn import SmartTurnDetector
+    from langchain_openrouter_audio.voice import Endpointer, SmartTurnDetector
 
     endpointer = Endpointer(16000, turn_detector=SmartTurnDetector())  # pipecat-ai installed
     endpointer = Endpointer(16000, turn_detector=SmartTurnDetector("smart-turn-v3.2-cpu.onnx"))
