@@ -8,6 +8,7 @@ summary = await session.run()
 ```
 """
 
+from langchain_openrouter_audio.voice.echo import EchoCanceller
 from langchain_openrouter_audio.voice.endpointer import Endpointer, TurnDetector
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
@@ -27,6 +28,7 @@ __all__ = [
     "AudioSink",
     "AudioSource",
     "CallbackSink",
+    "EchoCanceller",
     "Endpointer",
     "FrameBuffer",
     "MicrophoneSource",
