@@ -81,6 +81,8 @@ class Endpointer:
             raise ValueError("need silence_ms > 0, min_speech_ms >= 0 and padding_ms >= 0")
         if not 0 < min_endpointing_delay_ms <= max_endpointing_delay_ms:
             raise ValueError("need 0 < min_endpointing_delay_ms <= max_endpointing_delay_ms")
+        if not 0.0 < turn_threshold <= 1.0:
+            raise ValueError("need 0 < turn_threshold <= 1")
         if turn_detector is not None and not isinstance(turn_detector, TurnDetector):
             raise TypeError("turn_detector needs a probability(pcm, sample_rate) method")
         self.sample_rate = sample_rate

@@ -180,6 +180,8 @@ def test_turn_detector_arguments_are_checked() -> None:
         Endpointer(turn_detector=object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="endpointing_delay"):
         Endpointer(min_endpointing_delay_ms=800, max_endpointing_delay_ms=500)
+    with pytest.raises(ValueError, match="turn_threshold"):
+        Endpointer(turn_threshold=0.0)
 
 
 # --- smart-turn v3 on real speech ----------------------------------------------------------
@@ -251,3 +253,34 @@ def test_with_smart_turn_finished_sentences_end_no_later_than_with_the_silence_r
     today = median_delay(lambda: Endpointer(16000, vad="webrtc"))  # the old default
     after = median_delay(lambda: Endpointer(16000, vad="silero", turn_detector=smart_turn))
     assert after <= today
+
+
+def test_smart_turn_loads_only_a_file_it_is_given_or_an_installed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from langchain_openrouter_audio.voice import smart_turn
+
+    with pytest.raises(FileNotFoundError, match="no smart-turn model at"):
+        smart_turn.SmartTurnDetector(tmp_path / "missing.onnx")
+    monkeypatch.setattr(smart_turn.importlib.util, "find_spec", lambda name: None)
+    assert smart_turn.bundled_smart_turn_model() is None
+    with pytest.raises(FileNotFoundError, match="pipecat-ai"):
+        smart_turn.SmartTurnDetector()
+
+
+def test_smart_turn_finds_the_model_in_an_installed_pipecat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smart_turn_model: Path
+) -> None:
+    import importlib.machinery
+
+    from langchain_openrouter_audio.voice import smart_turn
+
+    data = tmp_path / "pipecat" / "audio" / "turn" / "smart_turn" / "data"
+    data.mkdir(parents=True)
+    (data / "smart-turn-v3.2-cpu.onnx").write_bytes(smart_turn_model.read_bytes())
+    spec = importlib.machinery.ModuleSpec("pipecat", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "pipecat")]
+    monkeypatch.setattr(smart_turn.importlib.util, "find_spec", lambda name: spec)
+    detector = smart_turn.SmartTurnDetector()
+    assert detector.model_path == data / "smart-turn-v3.2-cpu.onnx"
