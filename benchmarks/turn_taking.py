@@ -80,6 +80,25 @@ def measure(make: Factory) -> dict[str, Any]:
     row["finished: max delay s"] = round(max(delays), 2) if delays else None
     row["finished: waited > 2 s"] = sum(d > 2.0 for d in delays)
     row["finished: not one utterance"] = missed
+    row.update(echo(make))
+    return row
+
+
+def echo(make: Factory) -> dict[str, Any]:
+    """Utterances heard in the echo scenes, raw and through `EchoCanceller` (if installed)."""
+    row: dict[str, Any] = {"echo only: turns": len(corpus.listen(make(), corpus.echo_only()))}
+    if not importlib.util.find_spec("pywebrtc_audio"):
+        return row
+    from langchain_openrouter_audio.voice import EchoCanceller
+
+    for scene in (corpus.echo_only(), corpus.user_over_echo()):
+        canceller = EchoCanceller(corpus.RATE, stream_delay_ms=60)
+        cleaned = b""
+        for i in range(0, len(scene.pcm), 640):  # one 20 ms frame played, one heard
+            canceller.far_end(scene.far_end[i : i + 640])
+            cleaned += canceller.process(scene.pcm[i : i + 640])
+        heard = corpus.listen(make(), corpus.Scene(scene.name, cleaned, scene.speech))
+        row[f"{scene.name}, AEC: turns"] = len(heard)
     return row
 
 
