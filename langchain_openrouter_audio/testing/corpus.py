@@ -56,6 +56,7 @@ __all__ = [
     "paused_sentences",
     "pink_noise",
     "speak",
+    "to_pcm16",
     "typing",
     "user_over_echo",
 ]
@@ -113,7 +114,8 @@ class Scene:
         return len(self.pcm) / 2 / RATE
 
 
-def _to_pcm(x: np.ndarray) -> bytes:
+def to_pcm16(x: np.ndarray) -> bytes:
+    """Float samples (full scale 1.0) as PCM16 little-endian bytes, clipped."""
     return bytes(np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes())
 
 
@@ -126,7 +128,8 @@ def _db(value: float) -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def _espeak(text: str, voice: str, speed: int) -> tuple[float, ...]:
+def _espeak(text: str, voice: str, speed: int) -> tuple[bytes, int]:
+    """espeak-ng's PCM16 and its sample rate, synthesized once per process."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RuntimeError("espeak-ng is not installed; on Debian run `apt-get install espeak-ng`")
@@ -142,9 +145,7 @@ def _espeak(text: str, voice: str, speed: int) -> tuple[float, ...]:
         chunks = []
         while chunk := wav.readframes(65536):  # espeak writes no length to a pipe
             chunks.append(chunk)
-    x = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float64) / 32768.0
-    t = np.arange(round(len(x) * RATE / rate)) * (rate / RATE)
-    return tuple(np.interp(t, np.arange(len(x)), x).tolist())
+    return b"".join(chunks), rate
 
 
 def _voiced(x: np.ndarray, threshold_db: float = -40.0) -> tuple[int, int]:
@@ -158,14 +159,18 @@ def speak(text: str, voice: str = "en-us", speed: int = 165) -> np.ndarray:
 
     Cached per process: each (text, voice, speed) is synthesized once.
     """
-    x = np.asarray(_espeak(text, voice, speed))
+    pcm, rate = _espeak(text, voice, speed)
+    raw = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    at = np.arange(round(len(raw) * RATE / rate)) * (rate / RATE)
+    x: np.ndarray = np.interp(at, np.arange(len(raw)), raw)  # linear: plenty for a detector
     first, last = _voiced(x)
     x = x[first:last]
     frames = x[: len(x) // 480 * 480].reshape(-1, 480)
     levels = np.sqrt(np.mean(frames**2, axis=1))
     active = levels > levels.max() * _db(-30)
     level = float(np.sqrt(np.mean(levels[active] ** 2))) if active.any() else 1.0
-    return x * (_db(SPEECH_DBFS) / level)
+    scaled: np.ndarray = x * (_db(SPEECH_DBFS) / level)
+    return scaled
 
 
 def _silence(seconds: float) -> np.ndarray:
@@ -194,7 +199,7 @@ def _place(length: int, parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
 
 
 def _sentence_scene(
-    name: str, pieces: list[np.ndarray | float], lead_s: float = 0.5, tail_s: float = 1.5
+    pieces: list[np.ndarray | float], lead_s: float = 0.5, tail_s: float = 1.5
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Speech pieces (arrays) and pauses (seconds) in a row, with silence around."""
     parts = [_silence(lead_s)]
@@ -212,10 +217,10 @@ def paused_sentence(pause_s: float = 0.9, voice: str = "en-us", which: int = 0) 
     """
     head, tail = PAUSED[which]
     first, second = speak(head, voice), speak(tail, voice)
-    x, span = _sentence_scene("paused", [first, pause_s, second], tail_s=3.5)
+    x, span = _sentence_scene([first, pause_s, second], tail_s=3.5)
     meta = {"pause_at_s": span[0] + len(first) / RATE, "pause_s": pause_s}
     name = f"paused {pause_s:.1f} s: {head[:20]}... ({voice})"
-    return Scene(name, _to_pcm(x), (span,), meta=meta)
+    return Scene(name, to_pcm16(x), (span,), meta=meta)
 
 
 def paused_sentences(pause_s: float = 0.9) -> list[Scene]:
@@ -227,16 +232,16 @@ def finished_sentences(voices: tuple[str, ...] = VOICES) -> list[Scene]:
     """Complete questions and statements, each alone with silence after it: one turn each."""
     scenes = []
     for text, voice in ((t, v) for t in FINISHED for v in voices):
-        x, span = _sentence_scene("finished", [speak(text, voice)], tail_s=3.5)
-        scenes.append(Scene(f"finished: {text[:24]}... ({voice})", _to_pcm(x), (span,)))
+        x, span = _sentence_scene([speak(text, voice)], tail_s=3.5)
+        scenes.append(Scene(f"finished: {text[:24]}... ({voice})", to_pcm16(x), (span,)))
     return scenes
 
 
 def noisy_question(snr_db: float = 5.0, seed: int = 0, voice: str = "en-us") -> Scene:
     """`QUESTION` in pink noise at `snr_db` (speech RMS over noise RMS): one turn."""
-    x, span = _sentence_scene("noisy", [speak(QUESTION, voice)], lead_s=1.5)
+    x, span = _sentence_scene([speak(QUESTION, voice)], lead_s=1.5)
     noise = pink_noise(len(x) / RATE, seed) * _db(SPEECH_DBFS - snr_db)
-    return Scene(f"noisy question {snr_db:g} dB", _to_pcm(x + noise), (span,))
+    return Scene(f"noisy question {snr_db:g} dB", to_pcm16(x + noise), (span,))
 
 
 def typing(seconds: float = 30.0, seed: int = 0) -> Scene:
@@ -261,7 +266,7 @@ def typing(seconds: float = 30.0, seed: int = 0) -> Scene:
                 out[start : start + length] += click[: max(0, n - start)]
             t += float(rng.lognormal(np.log(0.16), 0.35))
         t += float(rng.uniform(0.15, 0.9))  # space bar, thinking
-    return Scene(f"typing {seconds:g} s", _to_pcm(out))
+    return Scene(f"typing {seconds:g} s", to_pcm16(out))
 
 
 def door_slams(seconds: float = 30.0, every_s: float = 5.0, seed: int = 0) -> Scene:
@@ -282,7 +287,7 @@ def door_slams(seconds: float = 30.0, every_s: float = 5.0, seed: int = 0) -> Sc
         slam *= _db(-4) / np.abs(slam).max()
         start = round(float(start_s) * RATE)
         out[start : start + length] += slam[: n - start]
-    return Scene(f"door slams {seconds:g} s", _to_pcm(out))
+    return Scene(f"door slams {seconds:g} s", to_pcm16(out))
 
 
 def fan(seconds: float = 30.0, seed: int = 0) -> Scene:
@@ -295,7 +300,7 @@ def fan(seconds: float = 30.0, seed: int = 0) -> Scene:
     hum = sum(np.sin(2 * np.pi * f * t) / i for i, f in enumerate((100, 200, 300), 1))
     x = brown / _rms(brown) + 0.3 * hum * (1 + 0.2 * np.sin(2 * np.pi * 23 * t))
     x += 0.3 * pink_noise(seconds, seed + 1)
-    return Scene(f"fan {seconds:g} s", _to_pcm(x * (_db(-35) / _rms(x))))
+    return Scene(f"fan {seconds:g} s", to_pcm16(x * (_db(-35) / _rms(x))))
 
 
 def music(seconds: float = 30.0, seed: int = 0) -> Scene:
@@ -321,7 +326,7 @@ def music(seconds: float = 30.0, seed: int = 0) -> Scene:
             melody[j * len(m) : (j + 1) * len(m)] = note
         piece = (chord + 0.8 * melody)[: n - start]
         out[start : start + len(piece)] += piece
-    return Scene(f"music {seconds:g} s", _to_pcm(out * (_db(-24) / _rms(out))))
+    return Scene(f"music {seconds:g} s", to_pcm16(out * (_db(-24) / _rms(out))))
 
 
 def noise_scenes(seconds: float = 30.0, seed: int = 0) -> list[Scene]:
@@ -357,7 +362,7 @@ def echo_only(seed: int = 0) -> Scene:
     late, 6 dB down, with a little reverb.
     """
     agent = np.concatenate([_silence(0.5), _agent(), _silence(1.0)])
-    return Scene("echo only", _to_pcm(_room(agent, seed)), far_end=_to_pcm(agent))
+    return Scene("echo only", to_pcm16(_room(agent, seed)), far_end=to_pcm16(agent))
 
 
 def user_over_echo(seed: int = 0) -> Scene:
@@ -367,21 +372,20 @@ def user_over_echo(seed: int = 0) -> Scene:
     start_s = 3.0
     mic = _room(agent, seed) + _place(len(agent), [(start_s, user)])
     span = ((start_s, start_s + len(user) / RATE),)
-    return Scene("user over echo", _to_pcm(mic), span, far_end=_to_pcm(agent))
+    return Scene("user over echo", to_pcm16(mic), span, far_end=to_pcm16(agent))
 
 
-def backchannel_over_agent(word: str = "yeah", seed: int = 0) -> Scene:
+def backchannel_over_agent(word: str = "yeah") -> Scene:
     """A short "yeah" (~0.35 s) 2 s into the agent's reply, with the reply's echo removed.
 
     `meta["backchannel_s"]` is the word's length; it is no turn of its own, and a listener
     should not stop the agent for it (see `Endpointer.speech_s`).
     """
-    del seed
     clip = speak(word, "en-us", speed=190)
     x = _place(round(4.0 * RATE), [(2.0, clip)])
     return Scene(
         f"backchannel {word!r}",
-        _to_pcm(x),
+        to_pcm16(x),
         meta={"backchannel_at_s": 2.0, "backchannel_s": len(clip) / RATE},
     )
 

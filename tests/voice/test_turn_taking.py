@@ -32,14 +32,18 @@ def silero() -> Endpointer:
 
 
 @pytest.fixture(scope="session")
-def smart_turn_model(pytestconfig: pytest.Config) -> Path:
+def smart_turn_model(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smart-turn v3.2 model, taken from the pipecat-ai wheel on the package registry.
 
-    Downloaded once (without dependencies) and cached in pytest's cache directory.
+    Downloaded once (without dependencies) and kept in pytest's cache directory (in a
+    temporary one when the cache is off).
     """
     pytest.importorskip("onnxruntime", reason="the [turn] extra (onnxruntime)")
-    assert pytestconfig.cache is not None
-    folder = Path(pytestconfig.cache.mkdir("smart-turn-v3.2"))
+    cache = getattr(pytestconfig, "cache", None)  # None with -p no:cacheprovider
+    if cache is not None:
+        folder = Path(cache.mkdir("smart-turn-v3.2"))
+    else:
+        folder = tmp_path_factory.mktemp("smart-turn-v3.2")
     model = folder / "smart-turn-v3.2-cpu.onnx"
     if model.is_file():
         return model
@@ -213,7 +217,7 @@ def test_smart_turn_scores_a_finished_sentence_above_the_fragment_before_a_pause
     smart_turn: Any,
 ) -> None:
     def score(words: Any) -> float:
-        pcm = corpus._to_pcm(np.concatenate([np.zeros(3200), words, np.zeros(3200)]))
+        pcm = corpus.to_pcm16(np.concatenate([np.zeros(3200), words, np.zeros(3200)]))
         return float(smart_turn.probability(pcm, 16000))
 
     for voice in corpus.VOICES:
@@ -229,7 +233,7 @@ def test_smart_turn_takes_other_rates(smart_turn: Any) -> None:
     from langchain_openrouter_audio.voice import resample_pcm16
 
     words = corpus.speak("Please send the invoice to my office address.")
-    pcm = corpus._to_pcm(np.concatenate([words, np.zeros(3200)]))
+    pcm = corpus.to_pcm16(np.concatenate([words, np.zeros(3200)]))
     at_16k = smart_turn.probability(pcm, 16000)
     at_24k = smart_turn.probability(resample_pcm16(pcm, 16000, 24000), 24000)
     assert at_24k == pytest.approx(at_16k, abs=0.1)
