@@ -92,8 +92,8 @@ class TurnEngine:
     `transport.play` as it streams, resampled to the transport's output rate.
 
     Barge-in (`barge_in=True`): once the user speaks while a reply is under way, the engine
-    sends the transport no more of it, calls `transport.clear`, cancels the agent's call,
-    waits (up to `stop_timeout_s`) for the channel's final played position, and the
+    sends the transport no more of it and calls `transport.clear`; once the channel says
+    where it stopped (or after `stop_timeout_s`) it cancels the agent's call, and the
     conversation keeps what was heard: messages before the reply being played stay whole,
     that reply is cut with `truncate_to_heard`, the rest and tool calls left without
     results are dropped. With `barge_in=False` an utterance waits for the reply to end.
@@ -448,13 +448,10 @@ class TurnEngine:
             await self.transport.play(reply.index, pcm)
 
     async def _interrupt(self, reply: Reply) -> None:
-        """Barge-in: nothing more reaches the channel; it stops now; the call is cancelled."""
+        """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
         if reply.interrupted:
             return
         reply.interrupted = True
-        reply.cancelled = not reply.generated
-        if reply.task is not None and not reply.generated:
-            reply.task.cancel()
         self._touch()
         self._spawn(self._settle(reply))
         await self.transport.clear(reply.index)
@@ -464,6 +461,8 @@ class TurnEngine:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(reply.stopped), self.stop_timeout_s)
         reply.playback_over = True
+        # The call runs on (unheard) until then: what it said may still count as heard.
+        reply.cancelled = not reply.generated
         if reply.task is not None:
             reply.task.cancel()
             await asyncio.gather(reply.task, return_exceptions=True)
