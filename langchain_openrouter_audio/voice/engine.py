@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ class TurnEngine:
         max_utterance_s: float | None = None,
         stop_timeout_s: float = STOP_ACK_TIMEOUT_S,
         record: str | Path | None = None,
-        session_id: str = "session",
+        session_id: str | None = None,
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
@@ -155,8 +156,8 @@ class TurnEngine:
         self.max_turns = max_turns
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
-        self.session_id = session_id
-        self.record_path = Path(str(record).format(session=session_id)) if record else None
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.record_path = Path(str(record).format(session=self.session_id)) if record else None
         self.turns: list[VoiceTurn] = []
         self.usage = OpenRouterCallbackHandler()  # replaced by the run's own block
         self.recorder: ConversationRecorder | None = None
@@ -531,10 +532,12 @@ class TurnEngine:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
         reply = self._reply
+        upto = self._input_samples
         if reply is not None and not reply.recorded:
-            self.recorder.flush(reply.utterance_sample)
-        else:
-            self.recorder.flush()
+            upto = reply.utterance_sample
+        if self._queue:  # a reply to these has not even started
+            upto = min(upto, self._queue[0].ended_sample)
+        self.recorder.flush(upto)
 
     # -- plumbing -----------------------------------------------------------------------
 
