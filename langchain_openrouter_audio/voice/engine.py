@@ -170,6 +170,7 @@ class TurnEngine:
         self._input_samples = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failures: list[BaseException] = []
 
     # -- the conversation ------------------------------------------------------------
 
@@ -186,6 +187,8 @@ class TurnEngine:
                 await self.transport.run(self)
             finally:
                 await self._shut_down(conductor)
+        if self._failures:
+            raise self._failures[0]
         return VoiceSummary(self.turns, usage, list(self.history))
 
     @property
@@ -547,7 +550,13 @@ class TurnEngine:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # An `on_turn` hook or the channel failed: `run` raises it once the channel ends.
+            self._failures.append(error)
 
 
 class _TurnCallbacks(AsyncAudioCallbackHandler):
