@@ -67,7 +67,7 @@ class Reply:
     cost_at_start: float
     user_audio_s: float = 0.0
     endpoint_delay_s: float = 0.0
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[Any] | None = None
     runs: dict[UUID, _Run] = field(default_factory=dict)
     # Finished messages (AI replies, tool results) and runs still speaking, in order.
     items: list[BaseMessage | UUID] = field(default_factory=list)

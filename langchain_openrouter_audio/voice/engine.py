@@ -182,13 +182,12 @@ class TurnEngine:
             )
         with get_openrouter_callback() as usage:
             self.usage = usage
-            conductor = asyncio.create_task(self._conduct())
+            conductor = self._spawn(self._conduct())
             try:
                 await self.transport.run(self)
             finally:
                 await self._shut_down(conductor)
-        if self._failures:
-            raise self._failures[0]
+        self._raise_failure()
         return VoiceSummary(self.turns, usage, list(self.history))
 
     @property
@@ -202,7 +201,7 @@ class TurnEngine:
         reply = self._reply
         return bool(self._queue) or (reply is not None and not reply.finished.done())
 
-    async def _shut_down(self, conductor: asyncio.Task[None]) -> None:
+    async def _shut_down(self, conductor: asyncio.Task[Any]) -> None:
         conductor.cancel()
         reply = self._reply
         tasks = [conductor, *self._tasks]
@@ -221,6 +220,7 @@ class TurnEngine:
 
     async def audio(self, pcm: bytes) -> None:
         """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
+        self._raise_failure()
         self._input_samples += len(pcm) // SAMPLE_WIDTH
         if self.recorder is not None:
             self.recorder.user_audio(pcm)
@@ -305,9 +305,11 @@ class TurnEngine:
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
         while not self._idle():
+            self._raise_failure()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
+        self._raise_failure()
 
     # -- state --------------------------------------------------------------------------
 
@@ -401,7 +403,7 @@ class TurnEngine:
         reply.user_audio_s = seconds(utterance.pcm or b"", rate)
         reply.endpoint_delay_s = utterance.endpoint_delay_s
         self._reply = reply
-        reply.task = asyncio.create_task(self._generate(reply, utterance))
+        reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
     async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
@@ -547,16 +549,23 @@ class TurnEngine:
     async def _emit(self, event: VoiceEvent) -> None:
         await self.transport.send_event(event)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            # An `on_turn` hook or the channel failed: `run` raises it once the channel ends.
+            # An `on_turn` hook or the channel failed: the engine stops taking audio and
+            # `run` raises it (agent errors are not this: they end their turn).
             self._failures.append(error)
+            self._touch()
+
+    def _raise_failure(self) -> None:
+        if self._failures:
+            raise self._failures[0]
 
 
 class _TurnCallbacks(AsyncAudioCallbackHandler):
