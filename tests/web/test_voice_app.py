@@ -506,3 +506,34 @@ async def test_reply_end_reports_latency_and_each_connection_is_recorded(
     assert start == pytest.approx(len(asked) / 2 / RATE - 0.5, abs=0.05)
     assert set(right[2 * round(start * RATE) + len(answer) :]) == {0}
     assert set(right[: len(asked) - RATE]) == {0}
+
+
+async def test_typed_text_is_a_turn_and_agent_errors_stay_private(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    from langchain_openrouter_audio.testing import error_reply
+
+    page = await connect(app_url(voice_app(llm)))
+    await page.hello()
+    await page.send(type="text", text="What is the weather in Paris?")
+    utterance = await page.until("utterance", turn=1)
+    assert utterance["seconds"] == 0
+    await page.until("reply_end", turn=1)
+    assert bytes(page.audio[1]) == ANSWER_PCM
+    sent = openrouter.requests[-1].json["messages"]
+    assert sent == [{"role": "user", "content": "What is the weather in Paris?"}]
+
+    # The model fails: the page hears that the turn failed, not the upstream's details.
+    openrouter.responder = None
+    openrouter.enqueue(error_reply(400, "internal detail: key sk-or-123 at host db-7"))
+    await page.send(type="played", turn=1, seconds=9.9, done=True)
+    await page.send(type="text", text="And tomorrow?")
+    error = await page.until("error", turn=2)
+    assert "failed" in error["message"]
+    assert "sk-or" not in error["message"]
+    assert "db-7" not in error["message"]
+    end = await page.until("reply_end", turn=2)
+    assert end["audio_bytes"] == 0
