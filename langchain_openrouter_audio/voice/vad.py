@@ -112,7 +112,11 @@ class WebRtcVad:
         self._vad = _import_webrtcvad().Vad(aggressiveness)
         self._source_rate = sample_rate
         self._rate = sample_rate if sample_rate in _WEBRTC_RATES else 16000
-        self._resampler = None if self._rate == sample_rate else Resampler(sample_rate, 16000)
+        self._resampler = (
+            None
+            if self._rate == sample_rate
+            else Resampler(sample_rate, 16000, low_latency=True)  # exact frame sizes, no delay
+        )
         self._levels = _Levels()
         self.gate_db = gate_db
 
@@ -176,7 +180,9 @@ class SileroVad:
             raise ValueError("need 0.15 < threshold < 1")
         self._rate = sample_rate if sample_rate in (8000, 16000) else 16000
         self._model = _import_silero().SileroVAD(self._rate)
-        self._resampler = None if self._rate == sample_rate else Resampler(sample_rate, 16000)
+        self._resampler = (
+            None if self._rate == sample_rate else Resampler(sample_rate, 16000, low_latency=True)
+        )
         self._window = 512 if self._rate == 16000 else 256
         self._pending: array[float] = array("f")
         self.threshold = threshold
