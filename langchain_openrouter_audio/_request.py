@@ -29,6 +29,7 @@ from langchain_core.messages.block_translators.openai import convert_to_openai_d
 from langchain_openrouter_audio import _transcode
 from langchain_openrouter_audio._encoding import decode_base64
 from langchain_openrouter_audio._formats import audio_format_for_mime, check_audio_bytes
+from langchain_openrouter_audio.audio import resolve_audio_block
 
 __all__ = [
     "AUDIO_MODEL_PREFIXES",
@@ -126,6 +127,7 @@ def build_request(
             f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
         )
         raise ValueError(msg)
+    _refuse_file_name_prompt(messages)
     wire_messages = convert_messages(messages, max_audio_bytes=settings.max_audio_bytes)
     heard = _has_input_audio(wire_messages)
     modalities = list(kwargs.pop("modalities", settings.modalities))
@@ -158,6 +160,32 @@ def build_request(
     if wire_stop := stop if stop is not None else settings.stop:
         body["stop"] = wire_stop
     return WireRequest(body, spoken)
+
+
+_AUDIO_FILE_NAME = re.compile(
+    r"^\S+\.(wav|mp3|m4a|mp4|ogg|oga|opus|flac|aac|aiff|webm)$", re.IGNORECASE
+)
+
+
+def _refuse_file_name_prompt(messages: Sequence[BaseMessage]) -> None:
+    """A question that is only an audio file's name meant the file: say how to send it."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, HumanMessage):
+        return
+    content = last.content
+    text = content if isinstance(content, str) else None
+    if isinstance(content, list) and len(content) == 1:
+        only = content[0]
+        text = only if isinstance(only, str) else None
+        if isinstance(only, dict) and only.get("type") == "text":
+            text = str(only.get("text", ""))
+    if text is not None and _AUDIO_FILE_NAME.match(text.strip()):
+        name = text.strip()
+        msg = (
+            f"the question is only the file name {name!r}, which would be sent as text; "
+            f"to send the recording, use HumanMessage(content=[audio_block_from_file({name!r})])"
+        )
+        raise ValueError(msg)
 
 
 def _has_input_audio(wire_messages: list[dict[str, Any]]) -> bool:
@@ -261,6 +289,8 @@ def _user_content(content: str | list[Any], max_audio_bytes: int) -> str | list[
 
 def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> dict[str, Any]:
     what = f"audio block {i}"
+    # Raw bytes in `data`, or a `path` on disk: read them (within max_bytes).
+    block = resolve_audio_block(block, max_bytes=max_bytes, what=what)
     data = block.get("base64") or block.get("data")
     mime = block.get("mime_type")
     url = block.get("url")
