@@ -36,7 +36,10 @@ __all__ = [
     "RequestSettings",
     "WireRequest",
     "build_request",
+    "can_speak",
+    "cannot_speak_message",
     "convert_messages",
+    "default_modalities",
     "format_tool_choice",
     "is_audio_model",
     "validate_tool",
@@ -69,11 +72,34 @@ _CLIENT_OPTIONS = frozenset(
 
 
 AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+MUSIC_MODEL_PREFIXES = ("google/lyria-",)
+"""Google's Lyria music models: audio out (one MP3) on chat completions."""
 
 
 def is_audio_model(model: str) -> bool:
     """OpenRouter's gpt-audio family: speech in and out, and never text in, text out."""
     return model.startswith(AUDIO_MODEL_PREFIXES)
+
+
+def can_speak(model: str) -> bool:
+    """Whether a chat model is known to produce audio (`output_modalities` has "audio")."""
+    return model.startswith(AUDIO_MODEL_PREFIXES + MUSIC_MODEL_PREFIXES)
+
+
+def default_modalities(model: str) -> list[str]:
+    """Speech out for models that can speak, text for every other model."""
+    return ["text", "audio"] if can_speak(model) else ["text"]
+
+
+def cannot_speak_message(model: str) -> str:
+    """Why `model` is not asked for audio, and what to use instead."""
+    return (
+        f"{model} cannot answer in audio (its output is text): audio replies come from "
+        "openai/gpt-audio, openai/gpt-audio-mini and openai/gpt-4o-audio-preview (and Google "
+        "Lyria for music). To speak another model's replies, pipe them into a TTS model: "
+        f"ChatOpenRouterAudio(model={model!r}) | OpenRouterSpeech(); or pass "
+        "modalities=['text'] (or speaks=True for a new audio model this package does not know)"
+    )
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,10 @@ class RequestSettings:
     max_audio_bytes: int = 20 * 1024 * 1024
     prefer_text_reply: bool = False
     """Answer in text when the question holds audio (structured output)."""
+    speaks: bool | None = None
+    """Whether the model produces audio: None to go by the known audio models."""
+    modalities_set: bool = True
+    """The modalities were chosen by the user (else they follow the per-call model)."""
 
 
 @dataclass(frozen=True)
@@ -130,13 +160,21 @@ def build_request(
     _refuse_file_name_prompt(messages)
     wire_messages = convert_messages(messages, max_audio_bytes=settings.max_audio_bytes)
     heard = _has_input_audio(wire_messages)
-    modalities = list(kwargs.pop("modalities", settings.modalities))
+    model = kwargs.pop("model", settings.model)
+    speaks = settings.speaks if settings.speaks is not None else can_speak(model)
+    if "modalities" in kwargs:
+        modalities = list(kwargs.pop("modalities"))
+    elif settings.modalities_set or settings.speaks is not None:
+        modalities = list(settings.modalities)
+    else:
+        modalities = default_modalities(model)  # a per-call model brings its own default
     if settings.prefer_text_reply and heard:
         # Speaking a JSON object helps nobody; without audio in, the model's
         # modalities stay, since gpt-audio models refuse text in and text out.
         modalities = ["text"]
     spoken = "audio" in modalities
-    model = kwargs.pop("model", settings.model)
+    if spoken and not speaks:
+        raise ValueError(cannot_speak_message(model))
     if not spoken and not heard and is_audio_model(model):
         msg = (
             f"{model} answers only when the request holds audio: with modalities=['text'] "

@@ -55,6 +55,8 @@ from langchain_openrouter_audio._request import (
     RequestSettings,
     WireRequest,
     build_request,
+    can_speak,
+    cannot_speak_message,
     format_tool_choice,
     is_audio_model,
     validate_tool,
@@ -134,7 +136,13 @@ class ChatOpenRouterAudio(BaseChatModel):
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """API root; defaults to `OPENROUTER_BASE_URL`, else OpenRouter's."""
     modalities: list[Literal["text", "audio"]] = Field(default_factory=_default_modalities)
-    """Output modalities. With `"audio"` every request streams on the wire."""
+    """Output modalities. With `"audio"` every request streams on the wire. Unset, they
+    follow the model: `["text", "audio"]` for models that speak (the gpt-audio family,
+    Lyria), `["text"]` for every other model."""
+    speaks: bool | None = None
+    """Whether `model` produces audio. None: known from its name (gpt-audio family,
+    Lyria); True for an audio model this package does not know yet. Asking a model
+    that cannot speak for audio is refused before sending."""
     voice: str = "alloy"
     """Voice for spoken replies (alloy, ash, ballad, coral, echo, sage, shimmer, verse, ...)."""
     audio_output: AudioOutput = "wav"
@@ -203,6 +211,18 @@ class ChatOpenRouterAudio(BaseChatModel):
         values = {k: v for k, v in values.items() if k in known}
         values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
         return values
+
+    @model_validator(mode="after")
+    def _modalities_follow_the_model(self) -> Self:
+        """Unset modalities follow the model; audio from a model that cannot speak is refused."""
+        speaks = self.speaks if self.speaks is not None else can_speak(self.model)
+        if "modalities" not in self.model_fields_set:
+            self.modalities = ["text", "audio"] if speaks else ["text"]
+            # Still unset: a per-call model= brings its own default.
+            self.__pydantic_fields_set__.discard("modalities")
+        elif "audio" in self.modalities and not speaks:
+            raise ValueError(cannot_speak_message(self.model))
+        return self
 
     @field_validator("api_key")
     @classmethod
@@ -419,6 +439,8 @@ class ChatOpenRouterAudio(BaseChatModel):
             streaming=self.streaming,
             max_audio_bytes=self.max_audio_bytes,
             prefer_text_reply=self._prefer_text_reply,
+            speaks=self.speaks,
+            modalities_set="modalities" in self.model_fields_set,
         )
         return build_request(messages, settings, stop=stop, options=options, stream=stream)
 

@@ -1,4 +1,8 @@
-"""The request checks OpenRouter (and OpenAI behind it) apply to ``openai/gpt-audio*`` calls."""
+"""The request checks OpenRouter (and OpenAI behind it) apply to chat-completion calls.
+
+Audio output is for models that speak (``openai/gpt-audio*``, Google Lyria); the
+gpt-audio family refuses text in, text out; other models answer text as usual.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ Rejection = tuple[int, dict[str, Any]]
 """An HTTP status and the JSON body to send instead of a reply."""
 
 _INPUT_AUDIO_FORMATS = ("wav", "mp3")
+# Chat models whose output_modalities include "audio": the gpt-audio family, Google Lyria.
+_AUDIO_ONLY_MODELS = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+_SPEAKING_MODELS = (*_AUDIO_ONLY_MODELS, "google/lyria-")
 
 
 def gateway_error(status: int, message: str) -> Rejection:
@@ -104,11 +111,15 @@ def check_request(body: Any) -> Rejection | None:
         return gateway_error(400, 'Input required: specify "prompt" or "messages"')
     if not isinstance(body.get("model"), str):
         return gateway_error(400, 'Invalid request: "model" must be a string')
+    model = body["model"]
     if wants_audio(body):
+        if not model.startswith(_SPEAKING_MODELS):
+            # Text-output models (architecture.output_modalities == ["text"]) refuse it.
+            return _provider_error("This model does not support audio output.")
         rejection = _check_audio_output(body)
         if rejection is not None:
             return rejection
-    elif next(input_audio_parts(body), None) is None:
+    elif model.startswith(_AUDIO_ONLY_MODELS) and next(input_audio_parts(body), None) is None:
         return _provider_error(
             "This model requires that either input content or output modality contain audio."
         )
