@@ -186,6 +186,7 @@ class ReplyAssembler:
         self.expires_at: int | None = None
         self.tool_calls: dict[int, _ToolCallParts] = {}
         self.usage: dict[str, Any] | None = None
+        self.logprobs: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.metadata: dict[str, Any] = {}
         self.first_text_at: float | None = None
@@ -263,6 +264,8 @@ class ReplyAssembler:
                 return
             if self.speech.size or self.text_parts or self.tool_calls:
                 return  # the aggregate repeats what the deltas already gave
+        if (logprobs := choice.get("logprobs")) is not None:
+            self._take_logprobs(logprobs)
         content = _want(part.get("content"), (str, list), "content")
         if isinstance(content, list):
             content = "".join(_text_of(p) for p in content)
@@ -277,6 +280,22 @@ class ReplyAssembler:
             fragment = _need(fragment, dict, "a tool call")
             index = _want(fragment.get("index", position), int, "tool_calls[].index")
             self._take_tool_call(fragment, position if index is None else index, delta)
+
+    def _take_logprobs(self, logprobs: Any) -> None:
+        # ChatOpenAI's shape: {"content": [per-token entries], "refusal": [...] or None}.
+        if not isinstance(logprobs, dict):
+            self._warn(f"logprobs of type {type(logprobs).__name__}")
+            return
+        if self.logprobs is None:
+            self.logprobs = {"content": [], "refusal": None}
+        for key in ("content", "refusal"):
+            entries = logprobs.get(key)
+            if isinstance(entries, list):
+                if self.logprobs[key] is None:
+                    self.logprobs[key] = []
+                self.logprobs[key].extend(entries)
+            elif entries is not None:
+                self._warn(f"logprobs.{key} of type {type(entries).__name__}")
 
     def _take_audio(self, audio: dict[str, Any], delta: Delta, *, whole: bool) -> None:
         if isinstance(audio_id := audio.get("id"), str) and audio_id and not self.audio_id:
@@ -414,6 +433,10 @@ class ReplyAssembler:
             meta["audio_id"] = self.audio_id
         if self.expires_at is not None:
             meta["audio_expires_at"] = self.expires_at
+        if self.logprobs is not None:
+            # Whole, on the final message and the last chunk only: summed chunks must
+            # not count a token twice.
+            meta["logprobs"] = self.logprobs
         meta.update(self.timings())
         return meta
 
