@@ -94,6 +94,7 @@ def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioCo
 
     Raises:
         ValueError: the bytes are not audio of a format OpenRouter accepts.
+        TypeError: a file name instead of bytes (use `audio_block_from_file`).
     """
     if isinstance(data, (str, Path)):
         msg = (
