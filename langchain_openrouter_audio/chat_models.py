@@ -33,6 +33,7 @@ from langchain_core.output_parsers.openai_tools import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -491,7 +492,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = self._request(messages, stop, kwargs, stream=False)
+        request = self._request(messages, stop, kwargs, stream=_wants_tokens(run_manager))
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
             return _result(driver.whole(self.client.post(request.body)))
@@ -535,7 +536,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = self._request(messages, stop, kwargs, stream=False)
+        request = self._request(messages, stop, kwargs, stream=_wants_tokens(run_manager))
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
             return _result(driver.whole(await self.client.apost(request.body)))
@@ -694,6 +695,15 @@ def _has_handlers(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
 ) -> bool:
     return run_manager is not None and bool(run_manager.handlers)
+
+
+def _wants_tokens(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> bool:
+    """A streaming handler listens (astream_events, a voice pipeline): stream on the wire
+    too, as langchain-core does for other chat models, so it gets tokens as they come."""
+    handlers = run_manager.handlers if run_manager is not None else []
+    return any(isinstance(h, _StreamingCallbackHandler) for h in handlers)
 
 
 def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:
