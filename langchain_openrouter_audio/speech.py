@@ -39,7 +39,7 @@ from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._formats import MIME_TO_FORMAT
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
-from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
+from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
 from langchain_openrouter_audio.errors import NotFoundError, OpenRouterError
 
 __all__ = ["OpenRouterSpeech"]
@@ -185,7 +185,11 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         if self.fetch_cost is not None:
             return self.fetch_cost
         handlers = run_manager.handlers if run_manager is not None else []
-        return any(isinstance(h, OpenRouterCallbackHandler) for h in handlers)
+        if any(isinstance(h, OpenRouterCallbackHandler) for h in handlers):
+            return True
+        # stream()/astream() get no run manager from langchain-core: a cost block
+        # (get_openrouter_callback) is seen through its context variable.
+        return current_cost_handler() is not None
 
     def _driver(
         self, response: httpx.Response, run_manager: Any, *, chunks: bool, summed: bool

@@ -8,6 +8,7 @@ sentence by the server's TTS endpoint while the text still streams.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
@@ -16,7 +17,7 @@ from langchain_openrouter_audio import OpenRouterSpeech, OpenRouterTranscription
 from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_pcm16, text_reply
 from langchain_openrouter_audio.voice import CallbackSink, PcmSource, VoiceSession
 from langchain_openrouter_audio.voice.spoken_text import SentenceSplitter
-from tests._helpers import HAS_ESPEAK, make_llm
+from tests._helpers import EXAMPLES, HAS_ESPEAK, make_llm, run_offline, wav_frames
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
 
@@ -155,3 +156,20 @@ async def test_barge_in_keeps_only_the_heard_sentences(
     sent = chat[1].json["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"] == cut.text
+
+
+def test_the_example_runs_offline(tmp_path: Path) -> None:
+    run = run_offline([str(EXAMPLES / "any_agent_voice.py")], tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert "No OPENROUTER_API_KEY" in out
+    assert "The agent read: 'What is the weather like in Paris right now?'" in out
+    assert "spoken 1: 'It is twenty one degrees and sunny in Paris.'" in out
+    assert "spoken 3: 'The evening will stay warm, with a light wind from the west.'" in out
+    sentences = [
+        line.split(": ", 1)[1].strip("'") for line in out.splitlines() if "spoken " in line
+    ]
+    expected = b"".join(speech_pcm16(s) for s in sentences)
+    played = wav_frames((tmp_path / "reply_1.wav").read_bytes())
+    assert played[: len(expected)] == expected
+    assert not any(played[len(expected) :])

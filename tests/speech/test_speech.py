@@ -164,6 +164,10 @@ def test_cost_comes_from_the_generation_record(
     assert cb.successful_requests == 1
     lookups = [r for r in openrouter_server.requests if r.path.startswith("/api/v1/generation")]
     assert len(lookups) == 3
+    # stream() gets no run manager from langchain-core: the cost block is still seen.
+    with get_openrouter_callback() as streamed:
+        chunks = list(tts.stream("Hello there"))
+    assert streamed.total_cost == chunks[-1].response_metadata["cost"] > 0
     # Without a cost handler (and fetch_cost unset) nobody waits for the record.
     tts.invoke("Hello again")
     assert openrouter_server.requests[-1].path == "/api/v1/audio/speech"
