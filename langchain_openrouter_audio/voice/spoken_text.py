@@ -145,8 +145,8 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         await super().on_llm_end(response, run_id=run_id, **kwargs)
         generations = response.generations[0] if response.generations else []
         message = getattr(generations[0], "message", None) if generations else None
-        if run_id in self._voiced or not isinstance(message, AIMessage):
-            return
+        if run_id in self._voiced or not isinstance(message, AIMessage) or not message.text:
+            return  # nothing to say (a tool call): the run stays the agent's message
         self._finals[run_id] = message
         # Until its speech is done, the run is what has been spoken of it (maybe nothing).
         texts, pcm, rate = self._spoken.get(run_id, ([], bytearray(), PCM_SAMPLE_RATE))

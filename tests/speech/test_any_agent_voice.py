@@ -14,7 +14,12 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_openrouter_audio import OpenRouterSpeech, OpenRouterTranscription
-from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_pcm16, text_reply
+from langchain_openrouter_audio.testing import (
+    OpenRouterTestServer,
+    speech_pcm16,
+    text_reply,
+    tool_call_reply,
+)
 from langchain_openrouter_audio.voice import CallbackSink, PcmSource, VoiceSession
 from langchain_openrouter_audio.voice.spoken_text import SentenceSplitter
 from tests._helpers import EXAMPLES, HAS_ESPEAK, make_llm, run_offline, wav_frames
@@ -173,3 +178,58 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
     played = wav_frames((tmp_path / "reply_1.wav").read_bytes())
     assert played[: len(expected)] == expected
     assert not any(played[len(expected) :])
+
+
+async def test_a_tool_calling_agent_keeps_its_tool_exchange_on_barge_in(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    from langchain.agents import create_agent
+    from langchain_core.messages import ToolMessage
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return f"Sunny in {city}"
+
+    openrouter_server.enqueue_transcription(text_reply(QUESTION), text_reply("Wait, and tomorrow?"))
+    openrouter_server.enqueue(
+        tool_call_reply("get_weather", {"city": "Paris"}, call_id="c1"),
+        text_reply(ANSWER),
+        text_reply("Rain tomorrow."),
+    )
+    q1 = speech_pcm16(QUESTION, sample_rate=RATE)
+    q2 = speech_pcm16("Wait, and tomorrow?", sample_rate=RATE)
+    line = Line(silence(500) + q1 + silence(2500) + q2 + silence(3000))
+    stt, tts = _models(openrouter_server)
+    agent = create_agent(make_llm(openrouter_server, model="openai/gpt-4o"), [get_weather])
+    session = VoiceSession(
+        agent, source=line.source(), sink=line.sink(), transcription=stt, speech=tts
+    )
+    try:
+        summary = await session.run()
+    finally:
+        for model in (stt, tts):
+            model.close()
+            await model.aclose()
+
+    assert [t.interrupted for t in summary.turns] == [True, False]
+    kinds = [type(m).__name__ for m in session.messages]
+    assert kinds == [
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "AIMessage",
+        "HumanMessage",
+        "AIMessage",
+    ]
+    call, result, cut = session.messages[1:4]
+    assert isinstance(call, AIMessage)
+    assert call.tool_calls[0]["id"] == "c1"
+    assert isinstance(result, ToolMessage)
+    assert 0 < len(cut.text) < len(ANSWER)
+    assert ANSWER.startswith(cut.text)
+    chat = [r for r in openrouter_server.requests if r.path.endswith("/chat/completions")]
+    sent = chat[2].json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+    assert sent[3]["content"] == cut.text
