@@ -39,7 +39,6 @@ __all__ = [
     "can_speak",
     "cannot_speak_message",
     "convert_messages",
-    "default_modalities",
     "format_tool_choice",
     "is_audio_model",
     "validate_tool",
@@ -84,11 +83,6 @@ def is_audio_model(model: str) -> bool:
 def can_speak(model: str) -> bool:
     """Whether a chat model is known to produce audio (`output_modalities` has "audio")."""
     return model.startswith(AUDIO_MODEL_PREFIXES + MUSIC_MODEL_PREFIXES)
-
-
-def default_modalities(model: str) -> list[str]:
-    """Speech out for models that can speak, text for every other model."""
-    return ["text", "audio"] if can_speak(model) else ["text"]
 
 
 def cannot_speak_message(model: str) -> str:
@@ -164,10 +158,11 @@ def build_request(
     speaks = settings.speaks if settings.speaks is not None else can_speak(model)
     if "modalities" in kwargs:
         modalities = list(kwargs.pop("modalities"))
-    elif settings.modalities_set or settings.speaks is not None:
+    elif settings.modalities_set:
         modalities = list(settings.modalities)
     else:
-        modalities = default_modalities(model)  # a per-call model brings its own default
+        # Unset: they follow the model of this call (a per-call model brings its own).
+        modalities = ["text", "audio"] if speaks else ["text"]
     if settings.prefer_text_reply and heard:
         # Speaking a JSON object helps nobody; without audio in, the model's
         # modalities stay, since gpt-audio models refuse text in and text out.

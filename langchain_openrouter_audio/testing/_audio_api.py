@@ -19,6 +19,7 @@ import secrets
 import struct
 import time
 import wave
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "check_speech",
     "check_transcription",
     "clip_transcript",
+    "model_catalog",
     "generation_record",
     "mp3_from_pcm",
     "new_audio_generation_id",
@@ -354,3 +356,51 @@ def generation_record(
         cancelled=False,
     )
     return record
+
+
+# -- /models -----------------------------------------------------------------------------------
+
+_TEXT_CHAT_MODELS = ("openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5")
+_AUDIO_CHAT_MODELS = (
+    "openai/gpt-audio",
+    "openai/gpt-audio-mini",
+    "openai/gpt-4o-audio-preview",
+    "google/lyria-3-clip-preview",
+    "google/lyria-3-pro-preview",
+)
+
+
+def _entry(slug: str, inputs: list[str], outputs: list[str], voices: Any = None) -> dict[str, Any]:
+    return {
+        "id": slug,
+        "name": slug,
+        "architecture": {
+            "input_modalities": inputs,
+            "output_modalities": outputs,
+            "modality": f"{'+'.join(inputs)}->{'+'.join(outputs)}",
+        },
+        "supported_voices": voices,
+    }
+
+
+def model_catalog(extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Every model the server knows, shaped like ``/models`` entries, plus ``extra``."""
+    voices = ["alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer"]
+    models = [_entry(m, ["text", "image", "file"], ["text"]) for m in _TEXT_CHAT_MODELS]
+    models += [_entry(m, ["text", "audio"], ["text", "audio"]) for m in _AUDIO_CHAT_MODELS]
+    models += [_entry(m, ["text"], ["speech"], voices) for m in SPEECH_MODELS]
+    models += [_entry(m, ["audio"], ["transcription"]) for m in TRANSCRIPTION_MODELS]
+    return models + list(extra)
+
+
+def filter_models(
+    models: list[dict[str, Any]], output_modalities: str | None
+) -> list[dict[str, Any]]:
+    """``/models`` answers text-output models unless ``output_modalities`` names others.
+
+    A comma-separated list keeps models with any of them; ``all`` keeps every model.
+    """
+    wanted = {m.strip() for m in (output_modalities or "text").split(",") if m.strip()}
+    if "all" in wanted:
+        return models
+    return [m for m in models if wanted & set(m["architecture"]["output_modalities"])]

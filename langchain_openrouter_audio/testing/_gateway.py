@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Collection
 from typing import Any
 
 from ._usage import input_audio_parts
@@ -97,8 +98,10 @@ def _check_input_audio(body: dict[str, Any]) -> Rejection | None:
     return None
 
 
-def check_request(body: Any) -> Rejection | None:
+def check_request(body: Any, speaking: Collection[str] = ()) -> Rejection | None:
     """Return the error the gateway would send for this parsed JSON ``body``, or None.
+
+    ``speaking`` names more models that produce audio (the server's extra catalog entries).
 
     Examples:
         >>> check_request({"model": "openai/gpt-audio", "messages": []})[0]
@@ -113,7 +116,7 @@ def check_request(body: Any) -> Rejection | None:
         return gateway_error(400, 'Invalid request: "model" must be a string')
     model = body["model"]
     if wants_audio(body):
-        if not model.startswith(_SPEAKING_MODELS):
+        if not model.startswith(_SPEAKING_MODELS) and model not in speaking:
             # Text-output models (architecture.output_modalities == ["text"]) refuse it.
             return _provider_error("This model does not support audio output.")
         rejection = _check_audio_output(body)

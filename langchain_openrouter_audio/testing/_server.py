@@ -35,11 +35,13 @@ CHAT_COMPLETIONS_PATH = "/api/v1/chat/completions"
 SPEECH_PATH = "/api/v1/audio/speech"
 TRANSCRIPTIONS_PATH = "/api/v1/audio/transcriptions"
 GENERATION_PATH = "/api/v1/generation"
+MODELS_PATH = "/api/v1/models"
 _ROUTES = {
     ("POST", CHAT_COMPLETIONS_PATH),
     ("POST", SPEECH_PATH),
     ("POST", TRANSCRIPTIONS_PATH),
     ("GET", GENERATION_PATH),
+    ("GET", MODELS_PATH),
 }
 _POLL_INTERVAL_S = 0.05
 
@@ -179,7 +181,19 @@ class _Handler(BaseHTTPRequestHandler):
         if path == GENERATION_PATH:
             self._generation()
             return
-        rejection = check_request(request.json)
+        if path == MODELS_PATH:
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = next(iter(query.get("output_modalities") or []), None)
+            models = _audio_api.model_catalog(self._owner.extra_models)
+            data = _audio_api.filter_models(models, wanted)
+            self._send_json(200, {"data": data, "total_count": len(data), "links": {"next": None}})
+            return
+        speaking = {
+            m["id"]
+            for m in owner.extra_models
+            if "audio" in m.get("architecture", {}).get("output_modalities", [])
+        }
+        rejection = check_request(request.json, speaking)
         if rejection is not None:
             self._send_json(*rejection)
             return
@@ -487,7 +501,9 @@ class OpenRouterTestServer:
     (raw PCM or MP3 bytes, chunked, with ``X-Generation-Id``; see `enqueue_speech`),
     ``POST /audio/transcriptions`` (JSON; see `enqueue_transcription`) and
     ``GET /generation?id=`` (the cost of a speech or transcription call; the first
-    `generation_misses` lookups of each id answer 404, as the real record comes late).
+    `generation_misses` lookups of each id answer 404, as the real record comes late),
+    and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
+    entries to `extra_models`).
 
     Examples:
         >>> import httpx
@@ -515,6 +531,7 @@ class OpenRouterTestServer:
         self._transcription_queue: deque[Reply] = deque()
         self.transcript: str | None = None
         self.generation_misses = 0
+        self.extra_models: list[dict[str, Any]] = []
         self._generations: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()

@@ -6,7 +6,12 @@ import httpx
 import pytest
 
 from langchain_openrouter_audio import BadRequestError, ChatOpenRouterAudio
-from langchain_openrouter_audio.testing import OpenRouterTestServer, text_reply
+from langchain_openrouter_audio.testing import (
+    OpenRouterTestServer,
+    speech_reply,
+    text_reply,
+    tone_pcm16,
+)
 from tests._helpers import make_llm
 
 
@@ -73,3 +78,42 @@ def test_the_test_server_refuses_audio_from_text_models(
     r = httpx.post(f"{openrouter_server.base_url}/chat/completions", json=body, headers=auth)
     assert r.status_code == 400
     assert "does not support audio output" in r.json()["error"]["metadata"]["raw"]
+
+
+def test_lookup_asks_the_catalog_once(openrouter_server: OpenRouterTestServer) -> None:
+    openrouter_server.extra_models.append(
+        {
+            "id": "acme/new-audio",
+            "architecture": {"input_modalities": ["text"], "output_modalities": ["text", "audio"]},
+        }
+    )
+    new = make_llm(openrouter_server, model="acme/new-audio", speaks="lookup")
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.2), "Hi"))
+    assert new.invoke("Say hi").text == "Hi"
+    body = openrouter_server.requests[-1].json
+    assert body["modalities"] == ["text", "audio"]
+    # A text model, looked up too: text by default, audio refused before the chat call.
+    text = make_llm(openrouter_server, model="openai/gpt-4o", speaks="lookup")
+    openrouter_server.enqueue(text_reply("Paris."))
+    assert text.invoke("Capital of France?").text == "Paris."
+    assert openrouter_server.requests[-1].json["modalities"] == ["text"]
+    with pytest.raises(ValueError, match="cannot answer in audio"):
+        text.invoke("hi", modalities=["text", "audio"])
+    paths = [r.path for r in openrouter_server.requests]
+    assert paths.count("/api/v1/models?output_modalities=audio") == 1  # cached per API root
+    assert paths.count("/api/v1/chat/completions") == 2
+
+
+def test_the_catalog_filters_like_openrouter(openrouter_server: OpenRouterTestServer) -> None:
+    auth = {"Authorization": f"Bearer {openrouter_server.api_key}"}
+    url = f"{openrouter_server.base_url}/models"
+
+    def ids(**params: str) -> set[str]:
+        return {m["id"] for m in httpx.get(url, params=params, headers=auth).json()["data"]}
+
+    assert "openai/gpt-4o" in ids()
+    assert "openai/whisper-1" not in ids()  # text models only, unless asked
+    assert "openai/gpt-audio-mini" in ids(output_modalities="audio")
+    assert "openai/gpt-4o" not in ids(output_modalities="audio")
+    assert "openai/gpt-4o-mini-tts-2025-12-15" in ids(output_modalities="speech")
+    assert "openai/whisper-1" in ids(output_modalities="transcription")
