@@ -8,6 +8,7 @@ one error mapping, one place that keeps the key out of errors.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from pydantic import (
     SecretStr,
     field_validator,
 )
+from typing_extensions import Self
 
 from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio.chat_models import DEFAULT_BASE_URL, ChatOpenRouterAudio
@@ -106,6 +108,14 @@ class OpenRouterConnection(BaseModel):
                         secrets=(self.api_key.get_secret_value(),) if self.api_key else (),
                     )
         return self._client
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy; the copy makes its own connections, and `update` values are validated."""
+        copied = super().model_copy(deep=deep)
+        for name, value in (update or {}).items():
+            type(self).__pydantic_validator__.validate_assignment(copied, name, value)
+        copied._client = None
+        return copied
 
     def _headers(self) -> dict[str, str]:
         if self.api_key is None or not self.api_key.get_secret_value():

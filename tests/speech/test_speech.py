@@ -235,3 +235,20 @@ def test_settings_are_checked_and_the_key_never_shows() -> None:
     tts = OpenRouterSpeech(api_key="sk-or-secret")
     assert "sk-or-secret" not in repr(tts)
     assert "sk-or-secret" not in str(tts.model_dump())
+
+
+def test_a_copy_has_its_own_connections(
+    tts: OpenRouterSpeech, openrouter_server: OpenRouterTestServer
+) -> None:
+    tts.invoke("Hi")
+    copy = tts.model_copy(update={"voice": "nova", "api_key": openrouter_server.api_key})
+    try:
+        assert copy.client is not tts.client
+        assert copy.voice == "nova"
+        assert "SecretStr" in type(copy.api_key).__name__
+        copy.invoke("Hi")
+        copy.close()
+        assert tts.invoke("Still open").text == "Still open"
+        assert openrouter_server.requests[-2].json["voice"] == "nova"
+    finally:
+        copy.close()
