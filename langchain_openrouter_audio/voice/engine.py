@@ -487,11 +487,13 @@ class TurnEngine:
         async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
             await self._send_audio(reply, reply.add_audio(run_id, pcm, rate))
 
-        def on_spoken(run_id: UUID, message: AIMessage, done: bool) -> None:
+        async def on_spoken(run_id: UUID, message: AIMessage, done: bool) -> None:
             run = reply.run(run_id)
             run.message = message
             # Not over until spoken: a barge-in keeps only what was heard of it.
-            run.ended = done
+            run.ended = False
+            if done:  # over now: send what the resampler still holds
+                await self._send_audio(reply, reply.end_run(run_id, None))
 
         return TextSpeaker(self.speech, on_audio, on_spoken)
 

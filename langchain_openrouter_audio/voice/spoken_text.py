@@ -106,7 +106,7 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         self,
         speech: OpenRouterSpeech,
         on_audio: Callable[[UUID, bytes, int], Awaitable[None]],
-        on_spoken: Callable[[UUID, AIMessage, bool], None],
+        on_spoken: Callable[[UUID, AIMessage, bool], Awaitable[None]],
     ) -> None:
         super().__init__()
         self.speech = speech
@@ -150,7 +150,7 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         self._finals[run_id] = message
         # Until its speech is done, the run is what has been spoken of it (maybe nothing).
         texts, pcm, rate = self._spoken.get(run_id, ([], bytearray(), PCM_SAMPLE_RATE))
-        self._on_spoken(run_id, _spoken_message(" ".join(texts), pcm, rate), False)
+        await self._on_spoken(run_id, _spoken_message(" ".join(texts), pcm, rate), False)
         splitter = self._splitters.pop(run_id, SentenceSplitter())
         if run_id not in self._streamed:  # the model did not stream: speak its whole text
             for sentence in splitter.push(message.text):
@@ -184,7 +184,7 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         while (item := await self._queue.get()) is not None:
             run_id, sentence = item
             if sentence is None:
-                self._complete(run_id)
+                await self._complete(run_id)
                 continue
             texts, pcm, rate = self._spoken.setdefault(run_id, ([], bytearray(), PCM_SAMPLE_RATE))
             # Explicit callbacks: the agent's handlers must not take the speech run for a
@@ -197,9 +197,9 @@ class TextSpeaker(AsyncAudioCallbackHandler):
                     await self._on_audio(run_id, piece, rate)
             texts.append(sentence)
             self._spoken[run_id] = (texts, pcm, rate)
-            self._on_spoken(run_id, _spoken_message(" ".join(texts), pcm, rate), False)
+            await self._on_spoken(run_id, _spoken_message(" ".join(texts), pcm, rate), False)
 
-    def _complete(self, run_id: UUID) -> None:
+    async def _complete(self, run_id: UUID) -> None:
         """All of a run's text was spoken: its message is the agent's, with the speech."""
         final = self._finals.get(run_id)
         _, pcm, rate = self._spoken.get(run_id, ([], bytearray(), PCM_SAMPLE_RATE))
@@ -213,7 +213,7 @@ class TextSpeaker(AsyncAudioCallbackHandler):
             response_metadata=final.response_metadata,
             usage_metadata=final.usage_metadata,
         )
-        self._on_spoken(run_id, message, True)
+        await self._on_spoken(run_id, message, True)
 
 
 def _pcm_of(chunk: Any, rate: int) -> tuple[bytes, int]:

@@ -59,10 +59,11 @@ class Line:
     def source(self) -> PcmSource:
         return PcmSource(self._chunks(), sample_rate=RATE, realtime=False)
 
-    def sink(self) -> CallbackSink:
+    def sink(self, sample_rate: int = 24000) -> CallbackSink:
         return CallbackSink(
             lambda f: self.writes.append((self.frame, f)),
             on_clear=lambda: self.clears.append(self.frame),
+            sample_rate=sample_rate,
         )
 
 
@@ -233,3 +234,30 @@ async def test_a_tool_calling_agent_keeps_its_tool_exchange_on_barge_in(
     sent = chat[2].json["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
     assert sent[3]["content"] == cut.text
+
+
+async def test_speech_is_resampled_to_the_line_whole(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # A 16 kHz line: each sentence's 24 kHz speech is resampled, none of it held back.
+    openrouter_server.transcript = QUESTION
+    openrouter_server.enqueue(text_reply(ANSWER))
+    line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
+    stt, tts = _models(openrouter_server)
+    session = VoiceSession(
+        make_llm(openrouter_server, model="openai/gpt-4o"),
+        source=line.source(),
+        sink=line.sink(sample_rate=16000),
+        transcription=stt,
+        speech=tts,
+    )
+    try:
+        await session.run()
+    finally:
+        for model in (stt, tts):
+            model.close()
+            await model.aclose()
+    played = len(b"".join(f for _, f in line.writes)) // 2
+    expected = sum(len(speech_pcm16(s)) // 2 for s in SENTENCES) * 2 / 3
+    # Every sentence resampled, nothing held back: at most the last 20 ms frame's padding.
+    assert expected - 8 <= played <= expected + 320
