@@ -30,6 +30,7 @@ from langchain_openrouter_audio.testing import (
     speech_pcm16,
 )
 from langchain_openrouter_audio.testing._audio_api import mp3_from_pcm, zod_error
+from langchain_openrouter_audio.voice import truncate_to_heard
 from tests._helpers import HAS_ESPEAK, summed, summed_pcm
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="needs espeak-ng")
@@ -64,6 +65,10 @@ def test_invoke_is_a_spoken_reply(
     # Exactly the speech the server sent: espeak-ng's rendering of the input.
     assert audio_pcm(reply) == speech_pcm16("Your table is booked.")
     assert save_audio(reply, tmp_path / "booked.wav").stat().st_size > 44
+    # The voice loop's barge-in cut takes it like a spoken reply of the chat model.
+    heard = truncate_to_heard(reply, 0.5)
+    assert audio_pcm(heard) == speech_pcm16("Your table is booked.")[:24000]
+    assert 0 < len(heard.text) < len(reply.text)
     assert reply.response_metadata["id"].startswith("gen-tts-")
     (request,) = openrouter_server.requests
     assert request.path == "/api/v1/audio/speech"
