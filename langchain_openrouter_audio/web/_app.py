@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
@@ -43,6 +44,8 @@ def voice_app(
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
+    transcription: str | Runnable[Any, str] | None = None,
+    speech: str | OpenRouterSpeech | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -59,7 +62,9 @@ def voice_app(
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
     gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
-    same engine as `VoiceSession` and the phone.
+    same engine as `VoiceSession` and the phone. With `transcription=` and `speech=`
+    (model slugs or instances) any chat model can be the agent: it reads what was said
+    and its text replies are spoken sentence by sentence.
 
     ```python
     import uvicorn
@@ -120,6 +125,8 @@ def voice_app(
             max_utterance_s=max_utterance_s,
             record=record,
             session_id=session_id,
+            transcription=transcription,
+            speech=speech,
         )
         sessions.add(engine)
         try:
