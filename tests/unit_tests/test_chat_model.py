@@ -8,6 +8,9 @@ import gc
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 import warnings
 import wave
@@ -698,3 +701,37 @@ def test_asyncio_run_leaves_no_socket_open(openrouter_server: OpenRouterTestServ
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert len(llm.client._loop_clients) == 0
+
+
+def test_a_model_never_closed_leaves_no_unclosed_socket_warning(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # A script that drops a model, or just exits, must not print "unclosed socket":
+    # the pooled client is closed when the model is collected or at interpreter exit.
+    openrouter_server.responder = lambda _: speech_reply(tone_pcm16(0.1), "ok")
+    script = (
+        "import gc\n"
+        "from langchain_openrouter_audio import ChatOpenRouterAudio\n"
+        "def dropped():\n"
+        "    assert ChatOpenRouterAudio().invoke('hi').text == 'ok'\n"
+        "dropped()\n"
+        "gc.collect()\n"
+        "kept = ChatOpenRouterAudio()\n"
+        "assert kept.invoke('hi').text == 'ok'\n"
+    )
+    env = {
+        **os.environ,
+        "OPENROUTER_BASE_URL": openrouter_server.base_url,
+        "OPENROUTER_API_KEY": openrouter_server.api_key,
+    }
+    run = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ResourceWarning" not in run.stderr
+    assert len(openrouter_server.requests) == 2
