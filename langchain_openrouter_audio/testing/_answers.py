@@ -46,13 +46,15 @@ def clip_wav(name: str) -> bytes:
         b'RIFF'
     """
     _check(name)
-    return (files(__package__) / "assets" / f"{name}.wav").read_bytes()
+    wav: bytes = (files(__package__) / "assets" / f"{name}.wav").read_bytes()
+    return wav
 
 
 def clip_pcm16(name: str) -> bytes:
     """The shipped clip `name` as raw 24 kHz PCM16, as OpenRouter streams speech."""
     with wave.open(io.BytesIO(clip_wav(name))) as w:
-        return w.readframes(w.getnframes())
+        frames: bytes = w.readframes(w.getnframes())
+    return frames
 
 
 def clip_transcript(name: str) -> str:
