@@ -577,9 +577,10 @@ def test_unknown_kwargs_go_to_model_kwargs(
     openrouter_server: OpenRouterTestServer, answer_pcm: bytes
 ) -> None:
     openrouter_server.enqueue(speech_reply(answer_pcm, "ok"))
-    llm = ChatOpenRouterAudio(
-        base_url=openrouter_server.base_url, api_key="test-key", top_k=5, session_id="s1"
-    )
+    with pytest.warns(UserWarning, match=r"unknown argument\(s\) session_id, top_k: they"):
+        llm = ChatOpenRouterAudio(
+            base_url=openrouter_server.base_url, api_key="test-key", top_k=5, session_id="s1"
+        )
     assert llm.model_kwargs == {"top_k": 5, "session_id": "s1"}
     llm.invoke("hi", seed=7)
     body = openrouter_server.requests[0].json
@@ -659,9 +660,13 @@ def test_a_copy_makes_its_own_connections(answer_pcm: bytes) -> None:
         b.enqueue(speech_reply(answer_pcm, "from B"))
         llm = ChatOpenRouterAudio(base_url=a.base_url, api_key="a")
         assert llm.invoke("hi").text == "from A"
-        copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "unknown argument" for cached attributes
+            copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
+        assert copy.model_kwargs == {}
         assert "b-secret" not in repr(copy)
         assert copy.invoke("hi").text == "from B"
+        assert "_serialized" not in b.requests[0].json
         assert copy.client is not llm.client
         copy.close()
         llm.close()
