@@ -37,12 +37,15 @@ from ._replies import (
 from ._request import RecordedRequest
 from ._server import OpenRouterTestServer
 from ._speech import SAMPLE_RATE, speech_pcm16, tone_pcm16
+from ._twilio import PlayedSpan, SimulatedCall, TwilioCallRefused, TwilioSimulator
 
 __all__ = [
     "OpenRouterTestServer",
+    "PlayedSpan",
     "RecordedRequest",
     "Reply",
     "SAMPLE_RATE",
+    "SimulatedCall",
     "WIRES",
     "Wire",
     "error_reply",
@@ -54,4 +57,6 @@ __all__ = [
     "text_reply",
     "tone_pcm16",
     "tool_call_reply",
+    "TwilioCallRefused",
+    "TwilioSimulator",
 ]
