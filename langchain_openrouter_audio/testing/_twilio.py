@@ -204,6 +204,8 @@ class SimulatedCall:
         """(start, end) of each `say`: when its first and last frames left."""
         self.problems: list[str] = []
         """Messages Twilio would reject (wrong streamSid, bad payload, unknown event)."""
+        self.sent_frames = 0
+        """20 ms ``media`` messages sent so far (speech and the line's silence)."""
         self._ws = ws
         self._loop = asyncio.get_running_loop()
         self._sequence = 0
@@ -212,6 +214,7 @@ class SimulatedCall:
         self._outbox: deque[bytes | tuple[str, str] | asyncio.Future[float]] = deque()
         self._playout: deque[bytearray | str] = deque()
         self._budget = 0.0
+        self._idle = True  # nothing is playing: the next audio starts a new `PlayedSpan`
         self._last_tick = 0.0
         self._last_media_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -265,7 +268,7 @@ class SimulatedCall:
     async def until_playing(self, *, timeout: float = 30.0) -> float:
         """Wait until reply audio is playing now; returns when that stretch started."""
         deadline = self._loop.time() + timeout
-        while not (self.played and self._loop.time() - self.played[-1].end < 2 * FRAME_S):
+        while not (self.played and not self._idle):
             if self._loop.time() > deadline:
                 raise TimeoutError(f"nothing played within {timeout} s")
             await asyncio.sleep(0.01)
@@ -384,6 +387,7 @@ class SimulatedCall:
                 }
             )
             frame_no += 1
+            self.sent_frames += 1
             # Futures right after the last frame (end of a `say`) resolve without a tick.
             while self._outbox and isinstance(self._outbox[0], asyncio.Future):
                 done = self._outbox.popleft()
@@ -430,6 +434,7 @@ class SimulatedCall:
             self.clears.append(now)
             pending = [item for item in self._playout if isinstance(item, str)]
             self._playout.clear()
+            self._idle = True
             for name in pending:
                 await self._echo(name, played=False)
         else:
@@ -443,6 +448,7 @@ class SimulatedCall:
             elapsed, self._last_tick = now - self._last_tick, now
             if not self._playout:
                 self._budget = 0.0  # an idle line does not bank time
+                self._idle = True
                 continue
             self._budget += elapsed * PHONE_RATE
             while self._playout:
@@ -461,10 +467,11 @@ class SimulatedCall:
                     self._playout.popleft()
 
     def _hear(self, now: float, audio: bytes) -> None:
-        span = self.played[-1] if self.played else None
-        if span is None or now - span.end > 2 * FRAME_S:
-            span = PlayedSpan(start=now - len(audio) / PHONE_RATE, end=now)
-            self.played.append(span)
+        # A late tick (a loaded machine) is not a gap: only a buffer that ran dry is.
+        if self._idle or not self.played:
+            self._idle = False
+            self.played.append(PlayedSpan(start=now - len(audio) / PHONE_RATE, end=now))
+        span = self.played[-1]
         span.mulaw += audio
         span.end = now
 

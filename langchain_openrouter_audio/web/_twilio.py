@@ -25,7 +25,7 @@ from langchain_openrouter_audio.web._twilio_signature import (
     valid_twilio_signature,
 )
 
-__all__ = ["MEDIA_PATH", "VOICE_PATH", "twilio_routes"]
+__all__ = ["MEDIA_PATH", "VOICE_PATH", "receive_text", "twilio_routes"]
 
 logger = logging.getLogger("langchain_openrouter_audio.web")
 
@@ -172,3 +172,13 @@ def _form(request: Request, body: bytes) -> _Form:
         for name, value in form.pairs:
             form.setdefault(name, value)
     return form
+
+
+async def receive_text(websocket: WebSocket) -> str | None:
+    """The next text frame of an accepted socket; None once it is closed. Twilio sends text
+    only: a binary frame reads as an empty message (the transport ignores it)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    return text if isinstance(text, str) else ""

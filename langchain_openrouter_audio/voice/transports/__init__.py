@@ -1,0 +1,1 @@
+"""Channels the turn engine talks through (see `langchain_openrouter_audio.voice.transport`)."""

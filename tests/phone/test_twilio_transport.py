@@ -1,0 +1,178 @@
+"""`TwilioTransport` against the simulated Twilio, over real sockets, with a scripted engine.
+
+The engine here is a stand-in that plays a tone when told to (the real `TurnEngine` is in
+test_phone_calls.py): these tests pin down the transport's own job, which is marks,
+``clear`` and the played position it reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.websockets import WebSocket
+
+from langchain_openrouter_audio.testing import TwilioSimulator, speech_pcm16, tone_pcm16
+from langchain_openrouter_audio.voice import mulaw_to_pcm16
+from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+from langchain_openrouter_audio.web._twilio import receive_text, twilio_routes
+from tests._helpers import HAS_ESPEAK
+from tests.phone.conftest import AUTH_TOKEN
+
+REPLY_S = 2.0
+REPLY = tone_pcm16(REPLY_S, 440.0, sample_rate=8000)
+
+
+class ScriptedEngine:
+    """Plays `REPLY` as turn 1 on the first key pressed, clears it on the second."""
+
+    def __init__(self, transport: TwilioTransport) -> None:
+        self.transport = transport
+        self.caller_audio = bytearray()
+        self.digits = ""
+        self.reports: list[tuple[float, int, float, bool]] = []
+        self.ended = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def audio(self, pcm: bytes) -> None:
+        self.caller_audio += pcm
+
+    def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
+        self.reports.append((time.monotonic(), turn, seconds, done))
+
+    async def dtmf(self, digits: str) -> None:
+        self.digits += digits
+        if len(self.digits) == 1:
+            task = asyncio.create_task(self._reply())
+            self._tasks.add(task)
+        else:
+            await self.transport.clear(1)
+
+    async def _reply(self) -> None:
+        for start in range(0, len(REPLY), 960):  # 60 ms pieces, as a model streams
+            await self.transport.play(1, REPLY[start : start + 960])
+        await self.transport.end_reply(1)
+
+    async def end_of_input(self) -> None:
+        self.ended = True
+
+    async def push_to_talk(self, pressed: bool) -> None:
+        raise AssertionError("a phone line has no talk button")
+
+    async def user_text(self, text: str) -> None:
+        raise AssertionError("a phone line has no keyboard")
+
+    async def wait_idle(self) -> None:
+        return
+
+
+def scripted_app(**options: Any) -> tuple[Starlette, list[ScriptedEngine]]:
+    engines: list[ScriptedEngine] = []
+
+    async def run_call(websocket: WebSocket) -> None:
+        await websocket.accept()
+        transport = TwilioTransport(websocket.send_text, lambda: receive_text(websocket), **options)
+        engine = ScriptedEngine(transport)
+        engines.append(engine)
+        await transport.run(engine)
+
+    routes = twilio_routes(auth_token=SecretStr(AUTH_TOKEN), public_url=None, run_call=run_call)
+    return Starlette(routes=routes), engines
+
+
+async def test_a_reply_plays_in_real_time_and_its_end_is_reported_once_played(
+    serve: Callable[..., str],
+) -> None:
+    app, engines = scripted_app()
+    twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
+    async with twilio.call() as call:
+        await call.press("1")
+        await call.until_reply_played(timeout=20, idle_s=0.5)
+        await call.wait(0.2)
+    engine = engines[0]
+    assert call.problems == []
+    # Every piece on the call's stream, base64 mu-law of 20 ms (the last one may be shorter).
+    media = [m for _, m in call.events("media")]
+    assert all(m["streamSid"] == call.stream_sid for m in media)
+    assert len(media) == REPLY_S / 0.02
+    # What the caller heard is the reply, in real time (one span, its whole length).
+    assert len(call.played) == 1
+    span = call.played[0]
+    assert span.seconds == pytest.approx(REPLY_S)
+    assert span.end - span.start == pytest.approx(REPLY_S, abs=0.3)
+    heard = mulaw_to_pcm16(bytes(span.mulaw))
+    assert len(heard) == len(REPLY)
+    # Progress reports rise to the whole reply; the last says done, after it played.
+    turns = {turn for _, turn, _, _ in engine.reports}
+    assert turns == {1}
+    seconds = [s for _, _, s, _ in engine.reports]
+    assert seconds == sorted(seconds)
+    assert seconds[0] == pytest.approx(0.02)  # the first piece's own mark: playback started
+    assert engine.reports[-1][2:] == (pytest.approx(REPLY_S), True)
+    assert [done for *_, done in engine.reports].count(True) == 1
+    assert engine.ended
+
+
+async def test_clear_stops_playback_and_heard_is_what_played_before_it(
+    serve: Callable[..., str],
+) -> None:
+    app, engines = scripted_app()
+    twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
+    async with twilio.call() as call:
+        await call.press("1")
+        await call.until_playing(timeout=20)
+        await call.wait(0.8)
+        await call.press("2")
+        await call.wait(0.8)
+    engine = engines[0]
+    assert call.problems == []
+    assert len(call.clears) == 1
+    played = call.played_seconds
+    assert 0.5 < played < 1.6
+    final = [r for r in engine.reports if r[3]]
+    assert len(final) == 1
+    heard = final[0][2]
+    # Heard = the last mark echoed before `clear`: never more than played, at most a mark
+    # interval (100 ms) and a round trip less.
+    assert heard <= played + 1e-9
+    assert heard >= played - 0.35
+    # Twilio sent the dropped marks back at once; they did not count.
+    dropped = [name for _, name, was_played in call.echoed_marks if not was_played]
+    assert dropped
+    assert all(r[2] <= heard for r in engine.reports)
+    assert call.clears[0] < call.played[-1].end + 0.05  # nothing played after the clear
+
+
+async def test_the_callers_audio_reaches_the_engine_at_its_rate(
+    serve: Callable[..., str],
+) -> None:
+    question = speech_pcm16("Is it raining?") if HAS_ESPEAK else tone_pcm16(1.0, 330.0)
+    for rate in (8000, 16000):
+        app, engines = scripted_app(input_rate=rate)
+        twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
+        async with twilio.call() as call:
+            start, end = await call.say(question, sample_rate=24_000)
+        await asyncio.sleep(0.2)
+        engine = engines[0]
+        # Spoken in real time, and every 20 ms frame sent arrived, at the engine's rate.
+        assert end - start == pytest.approx(len(question) / 2 / 24_000, abs=0.3)
+        assert len(engine.caller_audio) / 2 / rate == pytest.approx(
+            call.sent_frames * 0.02, abs=0.002
+        )
+        assert max(abs(s) for s in memoryview(bytes(engine.caller_audio)).cast("h")) > 3000
+        assert engine.ended
+
+
+def test_bad_options_are_refused() -> None:
+    async def send(text: str) -> None: ...
+
+    async def receive() -> str | None:
+        return None
+
+    with pytest.raises(ValueError, match="mark_every"):
+        TwilioTransport(send, receive, mark_every=0)
