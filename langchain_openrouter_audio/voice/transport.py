@@ -225,6 +225,14 @@ class EngineHandle(Protocol):
         """
         ...
 
+    @property
+    def busy(self) -> bool:
+        """A reply is being generated or played, or an utterance waits for its turn.
+
+        A transport whose input has ended keeps playing (and reporting) while this holds.
+        """
+        ...
+
 
 @runtime_checkable
 class VoiceTransport(Protocol):
