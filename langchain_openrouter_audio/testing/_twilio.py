@@ -217,6 +217,7 @@ class SimulatedCall:
         self._idle = True  # nothing is playing: the next audio starts a new `PlayedSpan`
         self._last_tick = 0.0
         self._last_media_at = 0.0
+        self._last_input_at = 0.0  # when the caller last finished saying or pressing something
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
 
@@ -236,6 +237,7 @@ class SimulatedCall:
         self._outbox.append(last)
         span = (await first, await last)
         self.said.append(span)
+        self._last_input_at = span[1]
         return span
 
     async def press(self, digit: str) -> None:
@@ -244,20 +246,23 @@ class SimulatedCall:
             raise ValueError("a DTMF digit is one of 0-9, * and #")
         done: asyncio.Future[float] = self._loop.create_future()
         self._outbox.extend([("dtmf", digit), done])
-        await done
+        self._last_input_at = await done
 
     async def wait(self, seconds: float) -> None:
         """Let the call run (silence from the caller) for `seconds`."""
         await asyncio.sleep(seconds)
 
     async def until_reply_played(self, *, timeout: float = 30.0, idle_s: float = 1.0) -> None:
-        """Wait until some reply audio has played and nothing more came or played for
-        `idle_s`; TimeoutError after `timeout` seconds."""
+        """Wait until a reply to the caller's last words (or keys) has played: audio that
+        started after them, then nothing more came or played for `idle_s`.
+        TimeoutError after `timeout` seconds."""
+        since = self._last_input_at
         deadline = self._loop.time() + timeout
         while True:
             now = self._loop.time()
-            quiet = not self._playout and now - self._last_media_at >= idle_s
-            if self.played and quiet and now - self.played[-1].end >= idle_s:
+            replied = bool(self.played) and self.played[-1].start >= since
+            quiet = self._idle and now - self._last_media_at >= idle_s
+            if replied and quiet and now - self.played[-1].end >= idle_s:
                 return
             if self._closed.is_set():
                 raise ConnectionError("the app closed the media stream")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Callable
@@ -9,14 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.voice.engine import TurnEngine
+from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
+from langchain_openrouter_audio.web._twilio import keypad_text, run_phone_call, twilio_routes
+from langchain_openrouter_audio.web._twilio import twilio_auth_token as _twilio_auth_token
 
 __all__ = ["voice_app"]
 
@@ -40,6 +46,9 @@ def voice_app(
     max_turns: int | None = None,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
+    twilio_auth_token: str | SecretStr | None = None,
+    public_url: str | None = None,
+    on_dtmf: Callable[[str], Any] | None = keypad_text,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -53,6 +62,13 @@ def voice_app(
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
+
+    Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
+    ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
+    Stream; both refuse requests Twilio did not sign (HTTP 403). Behind a proxy,
+    `public_url` is the app's address as Twilio calls it (``https://voice.example.com``).
+    Keys the caller presses go to `on_dtmf(digits)`; a string it returns is a user turn
+    (by default ``"[The caller pressed 12# on the keypad]"``). See docs/phone.md.
 
     ```python
     import uvicorn
@@ -123,12 +139,31 @@ def voice_app(
                 session.cost.total_cost,
             )
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", health),
         WebSocketRoute("/ws", socket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    phone_token = _twilio_auth_token(twilio_auth_token)
+    if phone_token is not None:
+
+        def phone_engine(transport: TwilioTransport) -> TurnEngine:
+            return TurnEngine(
+                agent,
+                transport,
+                endpointer=endpointer_factory(transport.input_rate),
+                config=config,
+                max_turns=max_turns,
+                max_utterance_s=max_utterance_s,
+                on_dtmf=on_dtmf,
+            )
+
+        calls: set[TurnEngine] = set()
+        run_call = functools.partial(
+            run_phone_call, engine_for=phone_engine, sessions=calls, max_sessions=max_sessions
+        )
+        routes += twilio_routes(auth_token=phone_token, public_url=public_url, run_call=run_call)
     app = Starlette(routes=routes)
     app.state.sessions = sessions
     return app

@@ -7,8 +7,11 @@ the agent (the socket is refused before it is accepted, so its handshake fails w
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import quoteattr
 
@@ -16,8 +19,10 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.voice.engine import TurnEngine
+from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._twilio_signature import (
     SETTINGS_HEADER,
     SIGNATURE_HEADER,
@@ -25,7 +30,15 @@ from langchain_openrouter_audio.web._twilio_signature import (
     valid_twilio_signature,
 )
 
-__all__ = ["MEDIA_PATH", "VOICE_PATH", "receive_text", "twilio_routes"]
+__all__ = [
+    "MEDIA_PATH",
+    "VOICE_PATH",
+    "keypad_text",
+    "receive_text",
+    "run_phone_call",
+    "twilio_auth_token",
+    "twilio_routes",
+]
 
 logger = logging.getLogger("langchain_openrouter_audio.web")
 
@@ -182,3 +195,58 @@ async def receive_text(websocket: WebSocket) -> str | None:
         return None
     text = message.get("text")
     return text if isinstance(text, str) else ""
+
+
+def twilio_auth_token(token: str | SecretStr | None) -> SecretStr | None:
+    """The auth token given, else ``TWILIO_AUTH_TOKEN`` from the environment, else None."""
+    if token is None:
+        token = os.environ.get("TWILIO_AUTH_TOKEN") or None
+    if token is None:
+        return None
+    secret = token if isinstance(token, SecretStr) else SecretStr(token)
+    if not secret.get_secret_value().strip():
+        raise ValueError("twilio_auth_token is empty")
+    return secret
+
+
+def keypad_text(digits: str) -> str:
+    """What the agent is told when the caller types on the keypad (the default `on_dtmf`)."""
+    return f"[The caller pressed {digits} on the keypad]"
+
+
+async def run_phone_call(
+    websocket: WebSocket,
+    *,
+    engine_for: Callable[[TwilioTransport], TurnEngine],
+    sessions: set[Any],
+    max_sessions: int | None,
+) -> None:
+    """One call on a socket whose signature was checked: a `TurnEngine` over the line."""
+    if max_sessions is not None and len(sessions) >= max_sessions:
+        logger.warning("refused a phone call: %d sessions open", len(sessions))
+        await websocket.close(code=1013)  # before accept: Twilio's handshake fails
+        return
+    await websocket.accept()
+
+    async def send(text: str) -> None:
+        if websocket.application_state == WebSocketState.CONNECTED:
+            await websocket.send_text(text)
+
+    transport = TwilioTransport(send, lambda: receive_text(websocket))
+    engine = engine_for(transport)
+    sessions.add(engine)
+    try:
+        await engine.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sessions.discard(engine)
+        if websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # Twilio hung up
+                await websocket.close()
+        logger.info(
+            "phone call %s ended: %d turns, cost %.6f",
+            transport.call.call_sid or "(never started)",
+            engine.turn_count,
+            engine.usage.total_cost,
+        )

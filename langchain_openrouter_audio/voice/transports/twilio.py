@@ -79,15 +79,27 @@ class TwilioTransport:
     `voice_app(agent, twilio_auth_token=...)` serves it at ``/twilio/media``.
 
     `mark_every` sets how often a mark follows reply audio (in 20 ms pieces): what was
-    heard is known to that precision. `start_timeout_s` bounds the wait for Twilio's
-    ``start`` message. `on_event` gets the engine's events (a phone line has no screen).
+    heard is known to that precision. Keys pressed go to `engine.dtmf(digits)` as one
+    string per entry, the way Twilio's ``<Gather>`` collects them: when ``#`` is pressed, or
+    `dtmf_pause_s` after the last key (0: every key at once). `start_timeout_s` bounds the
+    wait for Twilio's ``start`` message. `on_event` gets the engine's events (a phone line
+    has no screen).
 
     ```python
-    from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+    from starlette.websockets import WebSocket
+    from langchain_openrouter_audio.voice import TurnEngine
+    from langchain_openrouter_audio.voice.transports import TwilioTransport
 
-    async def serve(websocket, engine_factory):  # e.g. in a Starlette WebSocket route
-        transport = TwilioTransport(websocket.send_text, lambda: receive_text(websocket))
-        await engine_factory(transport).run()
+    async def media_stream(websocket: WebSocket) -> None:  # after checking the signature
+        await websocket.accept()
+
+        async def receive() -> str | None:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            return message.get("text") or ""
+
+        summary = await TurnEngine(agent, TwilioTransport(websocket.send_text, receive)).run()
     ```
     """
 
@@ -100,11 +112,14 @@ class TwilioTransport:
         *,
         input_rate: int = PHONE_RATE,
         mark_every: int = 5,
+        dtmf_pause_s: float = 1.5,
         start_timeout_s: float = 10.0,
         on_event: Callable[[VoiceEvent], Awaitable[None] | None] | None = None,
     ) -> None:
         if mark_every < 1:
             raise ValueError("mark_every must be >= 1")
+        if dtmf_pause_s < 0:
+            raise ValueError("dtmf_pause_s must be >= 0")
         self.input_rate = input_rate
         self.call = TwilioCall()
         self._send_text = send
@@ -112,6 +127,9 @@ class TwilioTransport:
         self._send_lock = asyncio.Lock()
         self._mark_every = mark_every
         self._start_timeout_s = start_timeout_s
+        self._dtmf_pause_s = dtmf_pause_s
+        self._keys = ""  # keys pressed since the last digits went to the engine
+        self._keys_timer: asyncio.Task[None] | None = None
         self._on_event = on_event
         self._upsampler = Resampler(PHONE_RATE, input_rate) if input_rate != PHONE_RATE else None
         self._engine: EngineHandle | None = None
@@ -141,6 +159,8 @@ class TwilioTransport:
             logger.warning("Twilio stream sent no start message in %.0f s", self._start_timeout_s)
         finally:
             self._stopped = True
+            if self._keys_timer is not None:
+                self._keys_timer.cancel()
             await engine.end_of_input()
 
     async def _on_message(self, engine: EngineHandle, raw: str) -> None:
@@ -170,9 +190,29 @@ class TwilioTransport:
             digit = (message.get("dtmf") or {}).get("digit")
             if isinstance(digit, str) and len(digit) == 1 and digit in "0123456789*#ABCD":
                 self.call.dtmf += digit
-                await engine.dtmf(digit)
+                await self._on_key(engine, digit)
         elif kind == "stop":
             self._stopped = True
+
+    async def _on_key(self, engine: EngineHandle, digit: str) -> None:
+        self._keys += digit
+        if self._keys_timer is not None:
+            self._keys_timer.cancel()
+            self._keys_timer = None
+        if digit == "#" or self._dtmf_pause_s == 0:
+            await self._send_keys(engine)
+        else:
+            self._keys_timer = asyncio.create_task(self._keys_after_pause(engine))
+
+    async def _keys_after_pause(self, engine: EngineHandle) -> None:
+        await asyncio.sleep(self._dtmf_pause_s)
+        self._keys_timer = None
+        await self._send_keys(engine)
+
+    async def _send_keys(self, engine: EngineHandle) -> None:
+        keys, self._keys = self._keys, ""
+        if keys:
+            await engine.dtmf(keys)
 
     def _on_start(self, start: dict[str, Any]) -> None:
         media_format = start.get("mediaFormat") or {}
