@@ -117,7 +117,8 @@ async def test_a_reply_plays_in_real_time_and_its_end_is_reported_once_played(
     assert turns == {1}
     seconds = [s for _, _, s, _ in engine.reports]
     assert seconds == sorted(seconds), engine.reports
-    assert seconds[0] == pytest.approx(0.02), engine.reports  # the first piece's own mark: playback started
+    # The first piece has its own mark: its echo says when playback started.
+    assert seconds[0] == pytest.approx(0.02), engine.reports
     assert engine.reports[-1][2:] == (pytest.approx(REPLY_S), True), engine.reports
     assert [done for *_, done in engine.reports].count(True) == 1, engine.reports
     assert engine.ended
