@@ -67,7 +67,7 @@ class Reply:
     cost_at_start: float
     user_audio_s: float = 0.0
     endpoint_delay_s: float = 0.0
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[Any] | None = None
     runs: dict[UUID, _Run] = field(default_factory=dict)
     # Finished messages (AI replies, tool results) and runs still speaking, in order.
     items: list[BaseMessage | UUID] = field(default_factory=list)
@@ -152,11 +152,13 @@ class Reply:
         """What this turn added to the conversation, as far as the user heard it.
 
         `heard_s` is the position reached in the reply as sent out. Messages before the
-        reply being played stay whole; that reply is cut with `truncate_to_heard`; anything
+        reply being played stay whole; that reply (the last that spoke, if the user heard
+        all of it) is cut with `truncate_to_heard`, which marks it interrupted; anything
         after it was never heard and is dropped. AI tool calls whose results did not arrive
         are dropped too (the model would reject them).
         """
         heard_bytes = round(heard_s * self.output_rate) * SAMPLE_WIDTH
+        spoken = [i for i in self.items if isinstance(i, UUID) and self.runs[i].out_bytes]
         out: list[BaseMessage] = []
         for item in self.items:
             if not isinstance(item, UUID):
@@ -164,8 +166,9 @@ class Reply:
                 continue
             run = self.runs[item]
             message = run.message or run.as_message()
-            if run.out_bytes and run.ended and heard_bytes >= run.out_start + run.out_bytes:
-                out.append(message)  # played to the end
+            played_out = run.out_bytes and heard_bytes >= run.out_start + run.out_bytes
+            if played_out and run.ended and item != spoken[-1]:
+                out.append(message)  # played to the end, and more speech came after it
                 continue
             if run.out_bytes or not run.ended:  # cut while playing, or before it could
                 into = max(0, heard_bytes - run.out_start) if run.out_bytes else 0

@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,8 +93,8 @@ class TurnEngine:
     `transport.play` as it streams, resampled to the transport's output rate.
 
     Barge-in (`barge_in=True`): once the user speaks while a reply is under way, the engine
-    sends the transport no more of it, calls `transport.clear`, cancels the agent's call,
-    waits (up to `stop_timeout_s`) for the channel's final played position, and the
+    sends the transport no more of it and calls `transport.clear`; once the channel says
+    where it stopped (or after `stop_timeout_s`) it cancels the agent's call, and the
     conversation keeps what was heard: messages before the reply being played stay whole,
     that reply is cut with `truncate_to_heard`, the rest and tool calls left without
     results are dropped. With `barge_in=False` an utterance waits for the reply to end.
@@ -129,7 +130,7 @@ class TurnEngine:
         max_utterance_s: float | None = None,
         stop_timeout_s: float = STOP_ACK_TIMEOUT_S,
         record: str | Path | None = None,
-        session_id: str = "session",
+        session_id: str | None = None,
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
@@ -155,8 +156,8 @@ class TurnEngine:
         self.max_turns = max_turns
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
-        self.session_id = session_id
-        self.record_path = Path(str(record).format(session=session_id)) if record else None
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.record_path = Path(str(record).format(session=self.session_id)) if record else None
         self.turns: list[VoiceTurn] = []
         self.usage = OpenRouterCallbackHandler()  # replaced by the run's own block
         self.recorder: ConversationRecorder | None = None
@@ -169,6 +170,7 @@ class TurnEngine:
         self._input_samples = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failures: list[BaseException] = []
 
     # -- the conversation ------------------------------------------------------------
 
@@ -180,11 +182,12 @@ class TurnEngine:
             )
         with get_openrouter_callback() as usage:
             self.usage = usage
-            conductor = asyncio.create_task(self._conduct())
+            conductor = self._spawn(self._conduct())
             try:
                 await self.transport.run(self)
             finally:
                 await self._shut_down(conductor)
+        self._raise_failure()
         return VoiceSummary(self.turns, usage, list(self.history))
 
     @property
@@ -198,7 +201,7 @@ class TurnEngine:
         reply = self._reply
         return bool(self._queue) or (reply is not None and not reply.finished.done())
 
-    async def _shut_down(self, conductor: asyncio.Task[None]) -> None:
+    async def _shut_down(self, conductor: asyncio.Task[Any]) -> None:
         conductor.cancel()
         reply = self._reply
         tasks = [conductor, *self._tasks]
@@ -217,6 +220,7 @@ class TurnEngine:
 
     async def audio(self, pcm: bytes) -> None:
         """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
+        self._raise_failure()
         self._input_samples += len(pcm) // SAMPLE_WIDTH
         if self.recorder is not None:
             self.recorder.user_audio(pcm)
@@ -301,9 +305,11 @@ class TurnEngine:
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
         while not self._idle():
+            self._raise_failure()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
+        self._raise_failure()
 
     # -- state --------------------------------------------------------------------------
 
@@ -397,7 +403,7 @@ class TurnEngine:
         reply.user_audio_s = seconds(utterance.pcm or b"", rate)
         reply.endpoint_delay_s = utterance.endpoint_delay_s
         self._reply = reply
-        reply.task = asyncio.create_task(self._generate(reply, utterance))
+        reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
     async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
@@ -448,13 +454,10 @@ class TurnEngine:
             await self.transport.play(reply.index, pcm)
 
     async def _interrupt(self, reply: Reply) -> None:
-        """Barge-in: nothing more reaches the channel; it stops now; the call is cancelled."""
+        """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
         if reply.interrupted:
             return
         reply.interrupted = True
-        reply.cancelled = not reply.generated
-        if reply.task is not None and not reply.generated:
-            reply.task.cancel()
         self._touch()
         self._spawn(self._settle(reply))
         await self.transport.clear(reply.index)
@@ -464,6 +467,8 @@ class TurnEngine:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(reply.stopped), self.stop_timeout_s)
         reply.playback_over = True
+        # The call runs on (unheard) until then: what it said may still count as heard.
+        reply.cancelled = not reply.generated
         if reply.task is not None:
             reply.task.cancel()
             await asyncio.gather(reply.task, return_exceptions=True)
@@ -532,20 +537,35 @@ class TurnEngine:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
         reply = self._reply
+        upto = self._input_samples
         if reply is not None and not reply.recorded:
-            self.recorder.flush(reply.utterance_sample)
-        else:
-            self.recorder.flush()
+            upto = reply.utterance_sample
+        if self._queue:  # a reply to these has not even started
+            upto = min(upto, self._queue[0].ended_sample)
+        self.recorder.flush(upto)
 
     # -- plumbing -----------------------------------------------------------------------
 
     async def _emit(self, event: VoiceEvent) -> None:
         await self.transport.send_event(event)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # An `on_turn` hook or the channel failed: the engine stops taking audio and
+            # `run` raises it (agent errors are not this: they end their turn).
+            self._failures.append(error)
+            self._touch()
+
+    def _raise_failure(self) -> None:
+        if self._failures:
+            raise self._failures[0]
 
 
 class _TurnCallbacks(AsyncAudioCallbackHandler):

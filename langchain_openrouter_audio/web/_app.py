@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from langchain_openrouter_audio.voice.engine import TurnEngine
+from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
-from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
 from langchain_openrouter_audio.web._twilio import keypad_text, run_phone_call, twilio_routes
 from langchain_openrouter_audio.web._twilio import twilio_auth_token as _twilio_auth_token
 
@@ -46,6 +47,7 @@ def voice_app(
     max_turns: int | None = None,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
+    record: str | Path | None = None,
     twilio_auth_token: str | SecretStr | None = None,
     public_url: str | None = None,
     on_dtmf: Callable[[str], Any] | None = keypad_text,
@@ -62,6 +64,10 @@ def voice_app(
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
+    `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
+    (the user left, the agent as the page played it right; `{session}` is the id the page
+    gets in ``ready``, or a new id per phone call). Each connection is a `TurnEngine` over
+    a `BrowserTransport`: the same engine as `VoiceSession` and the phone.
 
     Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
     ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
@@ -86,7 +92,7 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
-    sessions: set[SocketSession] = set()
+    sessions: set[TurnEngine] = set()
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
@@ -108,35 +114,40 @@ def voice_app(
             else:
                 await websocket.send_json(message)
 
-        session = SocketSession(
-            agent,
-            send,
-            make_endpointer=endpointer_factory,
-            config=config,
-            allowed_rates=(sample_rate,),
-            max_turns=max_turns,
-            max_utterance_s=max_utterance_s,
-        )
-        sessions.add(session)
-        try:
+        async def receive() -> str | bytes | None:
             while True:
                 frame = await websocket.receive()
                 if frame["type"] == "websocket.disconnect":
-                    break
+                    return None
                 if frame.get("bytes") is not None:
-                    await session.on_audio(frame["bytes"])
-                elif frame.get("text") is not None:
-                    await session.on_text(frame["text"])
+                    return bytes(frame["bytes"])
+                if frame.get("text") is not None:
+                    return str(frame["text"])
+
+        session_id = uuid.uuid4().hex[:12]
+        transport = BrowserTransport(send, receive, sample_rate=sample_rate, session_id=session_id)
+        engine = TurnEngine(
+            agent,
+            transport,
+            endpointer=endpointer_factory(sample_rate),
+            config=config,
+            max_turns=max_turns,
+            max_utterance_s=max_utterance_s,
+            record=record,
+            session_id=session_id,
+        )
+        sessions.add(engine)
+        try:
+            await engine.run()
         except WebSocketDisconnect:
             pass
         finally:
-            sessions.discard(session)
-            await session.close()
+            sessions.discard(engine)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
-                session.id,
-                session.turns,
-                session.cost.total_cost,
+                session_id,
+                engine.turn_count,
+                engine.usage.total_cost,
             )
 
     routes: list[BaseRoute] = [
@@ -157,11 +168,13 @@ def voice_app(
                 max_turns=max_turns,
                 max_utterance_s=max_utterance_s,
                 on_dtmf=on_dtmf,
+                record=record,
+                session_id=uuid.uuid4().hex[:12],
             )
 
-        calls: set[TurnEngine] = set()
+        # Calls and pages share `max_sessions`: both hold an agent conversation.
         run_call = functools.partial(
-            run_phone_call, engine_for=phone_engine, sessions=calls, max_sessions=max_sessions
+            run_phone_call, engine_for=phone_engine, sessions=sessions, max_sessions=max_sessions
         )
         routes += twilio_routes(auth_token=phone_token, public_url=public_url, run_call=run_call)
     app = Starlette(routes=routes)

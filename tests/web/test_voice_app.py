@@ -228,12 +228,17 @@ async def test_barge_in_keeps_only_what_was_heard(
     page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
     await page.hello()
     await page.speak(silence(0.3) + QUESTION + silence(1.0))
-    await page.until("audio" if still_generating else "reply_end", turn=1)
+    heard = 1.0  # the page plays one second of the answer before the user speaks
+    if still_generating:
+        while len(page.audio.get(1, b"")) < heard * 48_000:
+            await page.until("audio")
+        assert not texts(page.events, "reply_end", 1)
+    else:
+        await page.until("reply_end", turn=1)
 
     await page.speak(QUESTION[:RATE])  # the user talks over the reply
     stop = await page.until("stop")
     assert stop["turn"] == 1
-    heard = 1.0  # the page played one second of the answer before it stopped
     await page.send(type="stopped", turn=1, seconds=heard, done=True)
     await page.speak(QUESTION[RATE:] + silence(1.0))
     await page.until("reply_end", turn=2)
@@ -412,35 +417,123 @@ async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
     # `reply_end`: the interruption must cut that reply, not add a second, partial one.
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from langchain_openrouter_audio.web._session import SocketSession
+    from langchain_openrouter_audio.voice import TurnEngine
+    from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
     reply_end_sending = asyncio.Event()
+    sent: list[Any] = []
+    inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
 
     async def send(message: Any) -> None:
+        sent.append(message)
         if isinstance(message, dict) and message.get("type") == "reply_end":
             reply_end_sending.set()
             await asyncio.sleep(1.0)  # a congested socket
 
+    def page(**message: Any) -> None:
+        inbox.put_nowait(json.dumps(message))
+
     llm = make_llm(openrouter)
-    session = SocketSession(llm, send, make_endpointer=lambda rate: _NoEndpointer())
-    await session.on_text(json.dumps({"type": "hello", "sample_rate": 16000}))
+    transport = BrowserTransport(send, inbox.get, sample_rate=RATE)
+    engine = TurnEngine(llm, transport, endpointer=_NoEndpointer())
     openrouter.enqueue(
         speech_reply(tone_pcm16(1.0), "one two three four five six"),
         speech_reply(tone_pcm16(0.3), "second answer"),
     )
-    session._utterances.put_nowait(silence(0.5))  # turn 1
-    session._utterances.put_nowait(silence(0.5))  # the user speaks over it: turn 2
+    run = asyncio.create_task(engine.run())
+    page(type="hello", sample_rate=RATE)
+    page(type="ptt_start")
+    inbox.put_nowait(silence(0.5))
+    page(type="ptt_end")  # turn 1
+    await asyncio.wait_for(reply_end_sending.wait(), 20)
+    page(type="ptt_start")  # the user speaks over it: the page is told to stop
+    inbox.put_nowait(silence(0.5))
+    page(type="ptt_end")  # turn 2
     # The page acknowledges the stop only once turn 1's reply is in the history and its
-    # `reply_end` is on the way: the reply's task is not done yet.
-    await reply_end_sending.wait()
-    await session.on_text(json.dumps({"type": "stopped", "turn": 1, "seconds": heard}))
-    for _ in range(500):  # the conductor settles turn 1, then starts turn 2
-        if session.turns >= 2:
+    # `reply_end` is on the way: the turn is not over yet.
+    page(type="stopped", turn=1, seconds=heard)
+    for _ in range(500):  # the engine settles turn 1, then starts turn 2
+        if engine.turn_count >= 2:
             break
         await asyncio.sleep(0.01)
-    questions = [i for i, m in enumerate(session.history) if isinstance(m, HumanMessage)]
-    turn_one = session.history[: questions[1]] if len(questions) > 1 else session.history
+    assert {"type": "stop", "turn": 1} in sent
+    questions = [i for i, m in enumerate(engine.history) if isinstance(m, HumanMessage)]
+    turn_one = engine.history[: questions[1]] if len(questions) > 1 else engine.history
     replies = [m for m in turn_one if isinstance(m, AIMessage)]
     assert [(m.text, m.response_metadata.get("interrupted")) for m in replies] == [(kept, True)]
-    await session.close()
+    inbox.put_nowait(None)  # the page disconnects
+    await asyncio.wait_for(run, 20)
     await llm.aclose()
+
+
+async def test_reply_end_reports_latency_and_each_connection_is_recorded(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any, tmp_path: Any
+) -> None:
+    import wave
+    from array import array
+
+    app = voice_app(llm, record=str(tmp_path / "calls" / "{session}.wav"))
+    page = await connect(app_url(app))
+    session = (await page.hello())["session"]
+    asked = silence(0.5) + QUESTION + silence(1.0)
+    await page.speak(asked)
+    await page.until("audio", turn=1)
+    await page.send(type="played", turn=1, seconds=0.5, done=False)  # playing for 0.5 s
+    end = await page.until("reply_end", turn=1)
+    assert end["endpoint_delay_s"] >= 0.5  # the endpointer's silence_ms
+    assert end["first_audio_s"] > 0
+    assert "first_played_s" in end  # None until the page's first report is in
+    listening = silence(4.0)  # the microphone goes on while the answer plays
+    await page.speak(listening)
+    await page.send(type="played", turn=1, seconds=len(ANSWER_PCM) / 48_000, done=True)
+    await page.ws.close()
+    for _ in range(500):
+        if not app.state.sessions:
+            break
+        await asyncio.sleep(0.02)
+    assert not app.state.sessions
+
+    with wave.open(str(tmp_path / "calls" / f"{session}.wav")) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, RATE)
+        assert w.getnframes() == (len(asked) + len(listening)) // 2  # the user's timeline
+        frames = array("h", w.readframes(w.getnframes()))
+    left, right = frames[0::2].tobytes(), frames[1::2].tobytes()
+    assert left == asked + listening
+    # The answer, whole, as the page played it: from 0.5 s before the page's first report
+    # (the question was sent in a burst, so the utterance's end may come later: not before).
+    answer = resample_pcm16(ANSWER_PCM, 24_000, RATE)
+    start = right.find(answer) / 2 / RATE
+    assert start == pytest.approx(len(asked) / 2 / RATE - 0.5, abs=0.05)
+    assert set(right[2 * round(start * RATE) + len(answer) :]) == {0}
+    assert set(right[: len(asked) - RATE]) == {0}
+
+
+async def test_typed_text_is_a_turn_and_agent_errors_stay_private(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    from langchain_openrouter_audio.testing import error_reply
+
+    page = await connect(app_url(voice_app(llm)))
+    await page.hello()
+    await page.send(type="text", text="What is the weather in Paris?")
+    utterance = await page.until("utterance", turn=1)
+    assert utterance["seconds"] == 0
+    await page.until("reply_end", turn=1)
+    assert bytes(page.audio[1]) == ANSWER_PCM
+    sent = openrouter.requests[-1].json["messages"]
+    assert sent == [{"role": "user", "content": "What is the weather in Paris?"}]
+
+    # The model fails: the page hears that the turn failed, not the upstream's details.
+    openrouter.responder = None
+    openrouter.enqueue(error_reply(400, "internal detail: key sk-or-123 at host db-7"))
+    await page.send(type="played", turn=1, seconds=9.9, done=True)
+    await page.send(type="text", text="And tomorrow?")
+    error = await page.until("error", turn=2)
+    assert "failed" in error["message"]
+    assert "sk-or" not in error["message"]
+    assert "db-7" not in error["message"]
+    end = await page.until("reply_end", turn=2)
+    assert end["audio_bytes"] == 0
