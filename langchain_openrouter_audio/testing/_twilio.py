@@ -217,7 +217,8 @@ class SimulatedCall:
         self._idle = True  # nothing is playing: the next audio starts a new `PlayedSpan`
         self._last_tick = 0.0
         self._last_media_at = 0.0
-        self._last_input_at = 0.0  # when the caller last finished saying or pressing something
+        # Stretches of playback before the caller last finished saying or pressing something.
+        self._spans_at_input = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
 
@@ -237,7 +238,7 @@ class SimulatedCall:
         self._outbox.append(last)
         span = (await first, await last)
         self.said.append(span)
-        self._last_input_at = span[1]
+        self._spans_at_input = len(self.played)
         return span
 
     async def press(self, digit: str) -> None:
@@ -245,22 +246,23 @@ class SimulatedCall:
         if digit not in "0123456789*#" or len(digit) != 1:
             raise ValueError("a DTMF digit is one of 0-9, * and #")
         done: asyncio.Future[float] = self._loop.create_future()
+        self._spans_at_input = len(self.played)  # a reply to the key cannot come before it
         self._outbox.extend([("dtmf", digit), done])
-        self._last_input_at = await done
+        await done
 
     async def wait(self, seconds: float) -> None:
         """Let the call run (silence from the caller) for `seconds`."""
         await asyncio.sleep(seconds)
 
     async def until_reply_played(self, *, timeout: float = 30.0, idle_s: float = 1.0) -> None:
-        """Wait until a reply to the caller's last words (or keys) has played: audio that
-        started after them, then nothing more came or played for `idle_s`.
+        """Wait until a reply to the caller's last words (or key) has played: a new stretch
+        of playback since then, and nothing more came or played for `idle_s`.
         TimeoutError after `timeout` seconds."""
-        since = self._last_input_at
+        spans_before = self._spans_at_input
         deadline = self._loop.time() + timeout
         while True:
             now = self._loop.time()
-            replied = bool(self.played) and self.played[-1].start >= since
+            replied = len(self.played) > spans_before
             quiet = self._idle and now - self._last_media_at >= idle_s
             if replied and quiet and now - self.played[-1].end >= idle_s:
                 return

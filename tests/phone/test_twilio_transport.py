@@ -73,6 +73,16 @@ class ScriptedEngine:
         return
 
 
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """`check()` turns true within `timeout` (the app runs in another thread)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
 def scripted_app(**options: Any) -> tuple[Starlette, list[ScriptedEngine]]:
     """Each key reaches the engine at once unless the test sets `dtmf_pause_s`."""
     options.setdefault("dtmf_pause_s", 0)
@@ -121,7 +131,7 @@ async def test_a_reply_plays_in_real_time_and_its_end_is_reported_once_played(
     assert seconds[0] == pytest.approx(0.02), engine.reports
     assert engine.reports[-1][2:] == (pytest.approx(REPLY_S), True), engine.reports
     assert [done for *_, done in engine.reports].count(True) == 1, engine.reports
-    assert engine.ended
+    assert await eventually(lambda: engine.ended)  # the hang-up reached the engine
 
 
 async def test_clear_stops_playback_and_heard_is_what_played_before_it(
@@ -163,15 +173,15 @@ async def test_the_callers_audio_reaches_the_engine_at_its_rate(
         twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
         async with twilio.call() as call:
             start, end = await call.say(question, sample_rate=24_000)
-        await asyncio.sleep(0.2)
         engine = engines[0]
+        # The hang-up (after the last frame) reached the engine.
+        assert await eventually(lambda e=engine: e.ended)
         # Spoken in real time, and every 20 ms frame sent arrived, at the engine's rate.
         assert end - start == pytest.approx(len(question) / 2 / 24_000, abs=0.3)
         assert len(engine.caller_audio) / 2 / rate == pytest.approx(
             call.sent_frames * 0.02, abs=0.002
         )
         assert max(abs(s) for s in memoryview(bytes(engine.caller_audio)).cast("h")) > 3000
-        assert engine.ended
 
 
 async def test_keys_reach_the_engine_as_one_entry_per_hash_or_pause(
@@ -190,6 +200,87 @@ async def test_keys_reach_the_engine_as_one_entry_per_hash_or_pause(
         await call.wait(1.0)
         assert engines[0].entries == ["3456#", "*9"]  # the pause ends the next one
     assert engines[0].transport.call.dtmf == "3456#*9"
+
+
+class Silent:
+    """An engine stand-in for the narrow tests below: records what the transport calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def audio(self, pcm: bytes) -> None:
+        self.calls.append("audio")
+
+    def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
+        self.calls.append("played")
+
+    async def dtmf(self, digits: str) -> None:
+        self.calls.append("dtmf")
+
+    async def end_of_input(self) -> None:
+        self.calls.append("end")
+
+    async def push_to_talk(self, pressed: bool) -> None: ...
+
+    async def user_text(self, text: str) -> None: ...
+
+    async def wait_idle(self) -> None: ...
+
+
+def lines_of(*messages: str) -> Callable[[], Any]:
+    """A `receive` that gives `messages`, then waits forever (a peer that went quiet)."""
+    pending = list(messages)
+
+    async def receive() -> str | None:
+        if pending:
+            return pending.pop(0)
+        await asyncio.Event().wait()
+        return None
+
+    return receive
+
+
+async def send_nowhere(text: str) -> None: ...
+
+
+async def test_a_stream_that_never_starts_is_ended() -> None:
+    engine = Silent()
+    transport = TwilioTransport(
+        send_nowhere,
+        lines_of('{"event": "connected", "protocol": "Call", "version": "1.0.0"}'),
+        start_timeout_s=0.2,
+    )
+    await asyncio.wait_for(transport.run(engine), 5)
+    assert engine.calls == ["end"]
+
+
+async def test_a_stream_that_goes_silent_is_ended() -> None:
+    engine = Silent()
+    start = (
+        '{"event": "start", "start": {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": '
+        '{"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}'
+    )
+    media = '{"event": "media", "media": {"payload": "' + "/" * 216 + '"}}'
+    transport = TwilioTransport(send_nowhere, lines_of(start, media), idle_timeout_s=0.2)
+    await asyncio.wait_for(transport.run(engine), 5)
+    assert engine.calls == ["audio", "end"]
+    assert transport.call.call_sid == "CA1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '{"event": "start", "start": {"streamSid": "MZ1", "mediaFormat": '
+        '{"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1}}}',
+        '{"event": "media", "pad": "' + "x" * 20_000 + '"}',
+    ],
+    ids=["other-format", "oversized"],
+)
+async def test_a_peer_breaking_the_protocol_ends_the_call(message: str) -> None:
+    engine = Silent()
+    transport = TwilioTransport(send_nowhere, lines_of(message))
+    await asyncio.wait_for(transport.run(engine), 5)
+    assert engine.calls == ["end"]
 
 
 def test_bad_options_are_refused() -> None:

@@ -42,6 +42,10 @@ Send = Callable[[str], Awaitable[None]]
 Receive = Callable[[], Awaitable[str | None]]
 
 
+class _NotTwilio(Exception):
+    """The peer breaks the Media Streams protocol: the call ends."""
+
+
 @dataclass
 class TwilioCall:
     """What Twilio's ``start`` message said about the call."""
@@ -82,7 +86,8 @@ class TwilioTransport:
     heard is known to that precision. Keys pressed go to `engine.dtmf(digits)` as one
     string per entry, the way Twilio's ``<Gather>`` collects them: when ``#`` is pressed, or
     `dtmf_pause_s` after the last key (0: every key at once). `start_timeout_s` bounds the
-    wait for Twilio's ``start`` message. `on_event` gets the engine's events (a phone line
+    wait for Twilio's ``start`` message, `idle_timeout_s` any silence of the socket after it
+    (Twilio sends audio every 20 ms). `on_event` gets the engine's events (a phone line
     has no screen).
 
     ```python
@@ -114,6 +119,7 @@ class TwilioTransport:
         mark_every: int = 5,
         dtmf_pause_s: float = 1.5,
         start_timeout_s: float = 10.0,
+        idle_timeout_s: float = 10.0,
         on_event: Callable[[VoiceEvent], Awaitable[None] | None] | None = None,
     ) -> None:
         if mark_every < 1:
@@ -127,6 +133,7 @@ class TwilioTransport:
         self._send_lock = asyncio.Lock()
         self._mark_every = mark_every
         self._start_timeout_s = start_timeout_s
+        self._idle_timeout_s = idle_timeout_s
         self._dtmf_pause_s = dtmf_pause_s
         self._keys = ""  # keys pressed since the last digits went to the engine
         self._keys_timer: asyncio.Task[None] | None = None
@@ -148,7 +155,8 @@ class TwilioTransport:
         try:
             while not self._stopped:
                 if self._started:
-                    raw = await self._receive()
+                    # Twilio sends media every 20 ms for the whole call: a silent socket is dead.
+                    raw = await asyncio.wait_for(self._receive(), self._idle_timeout_s)
                 else:
                     remaining = deadline - time.monotonic()
                     raw = await asyncio.wait_for(self._receive(), max(remaining, 0.001))
@@ -156,7 +164,10 @@ class TwilioTransport:
                     break
                 await self._on_message(engine, raw)
         except asyncio.TimeoutError:
-            logger.warning("Twilio stream sent no start message in %.0f s", self._start_timeout_s)
+            what = "nothing" if self._started else "no start message"
+            logger.warning("Twilio stream sent %s in time: the call ends", what)
+        except _NotTwilio as err:
+            logger.warning("Twilio stream ended: %s", err)
         finally:
             self._stopped = True
             if self._keys_timer is not None:
@@ -165,7 +176,7 @@ class TwilioTransport:
 
     async def _on_message(self, engine: EngineHandle, raw: str) -> None:
         if len(raw) > MAX_MESSAGE_CHARS:
-            raise ValueError("a Twilio message over 16 KiB: not a Media Streams peer")
+            raise _NotTwilio("a message over 16 KiB")
         try:
             message = json.loads(raw)
         except ValueError:
@@ -220,7 +231,7 @@ class TwilioTransport:
             "audio/x-mulaw",
             PHONE_RATE,
         ):
-            raise ValueError(f"unsupported Twilio media format {media_format!r}")
+            raise _NotTwilio(f"unsupported media format {media_format!r}")
         parameters = start.get("customParameters") or {}
         self.call = TwilioCall(
             stream_sid=str(start.get("streamSid", "")),
