@@ -68,11 +68,12 @@ def twilio_routes(
         body = await _read_capped(request)
         if body is None:
             return PlainTextResponse("webhook body too large", status_code=413)
-        form = _form(request, body)
+        pairs = _form_pairs(request, body)
+        form = dict(reversed(pairs))  # the first value of each name
         candidates = (
             [base.webhook(request.url.path, request.url.query)] if base else _request_urls(request)
         )
-        if not _signed(request, auth_token, candidates, form.pairs):
+        if not _signed(request, auth_token, candidates, pairs):
             logger.warning("refused a Twilio voice webhook: the signature does not match")
             return PlainTextResponse("invalid Twilio signature", status_code=403)
         stream_path = request.url.path[: -len(VOICE_PATH)] + MEDIA_PATH
@@ -170,21 +171,13 @@ async def _read_capped(request: Request) -> bytes | None:
     return bytes(body)
 
 
-class _Form(dict[str, str]):
-    """The webhook's form: the first value of each name, with every pair kept for signing."""
-
-    pairs: list[tuple[str, str]]
-
-
-def _form(request: Request, body: bytes) -> _Form:
-    form = _Form()
-    form.pairs = []
+def _form_pairs(request: Request, body: bytes) -> list[tuple[str, str]]:
+    """The webhook's form fields in order, every value of a repeated name kept (all are
+    signed); a body that is not a form has none."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
-        form.pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        for name, value in form.pairs:
-            form.setdefault(name, value)
-    return form
+    if content_type != "application/x-www-form-urlencoded":
+        return []
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 async def receive_text(websocket: WebSocket) -> str | None:

@@ -10,6 +10,7 @@ import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -131,6 +132,29 @@ async def test_a_signature_for_other_params_or_another_url_is_refused(
                 url, data=tampered, headers={"X-Twilio-Signature": signature}
             )
             assert response.status_code == 403
+
+
+async def test_repeated_form_fields_are_all_signed(serve: Callable[..., str]) -> None:
+    class MultiDict(dict[str, list[str]]):
+        def getall(self, key: str) -> list[str]:
+            return self[key]
+
+    app, _ = stand_in_app()
+    base = serve(app)
+    url = f"{base}/twilio/voice"
+    fields = [("CallSid", "CA1"), ("Tag", "b"), ("Tag", "a")]
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        url, MultiDict(CallSid=["CA1"], Tag=["b", "a"])
+    )
+    headers = {
+        "X-Twilio-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(url, content=urlencode(fields), headers=headers)
+        dropped = await client.post(url, content=urlencode(fields[:2]), headers=headers)
+    assert ok.status_code == 200
+    assert dropped.status_code == 403
 
 
 async def test_the_simulator_with_a_wrong_token_is_refused(serve: Callable[..., str]) -> None:
