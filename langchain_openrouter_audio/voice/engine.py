@@ -434,13 +434,13 @@ class TurnEngine:
         self._touch()
         if not reply.interrupted:
             await self.transport.end_reply(reply.index)
-            if not reply.audio:
+            if not reply.sent_bytes:
                 reply.playback_over = True  # nothing for the channel to play
                 self._touch()
         await self._emit(
             ReplyEnded(
                 turn=reply.index,
-                audio_bytes=len(reply.audio),
+                audio_bytes=reply.sent_bytes,
                 session_cost=self.usage.total_cost,
                 endpoint_delay_s=reply.endpoint_delay_s,
                 first_audio_s=reply.first_audio_s,

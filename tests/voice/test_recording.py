@@ -119,3 +119,16 @@ async def test_a_session_records_both_sides_cut_at_the_barge_in(
     start = right.find(heard) / 2 / RATE
     assert start >= q1_end
     assert start + first.heard_s == pytest.approx(cut, abs=0.021)
+
+
+def test_overlapping_agent_audio_is_mixed_and_clipped(tmp_path: Path) -> None:
+    recorder = ConversationRecorder(tmp_path / "mix.wav", sample_rate=RATE)
+    recorder.user_audio(bytes(2 * 100))
+    recorder.agent_audio(10, b"\x00\x40" * 20)  # 16384
+    recorder.agent_audio(20, b"\x00\x60" * 20)  # 24576: overlaps the last 10 samples
+    _, right, _ = channels(recorder.close())
+    values = samples(right)
+    assert list(values[10:20]) == [16384] * 10
+    assert list(values[20:30]) == [32767] * 10  # 16384 + 24576, clipped
+    assert list(values[30:40]) == [24576] * 10
+    assert set(values[40:]) == {0}
