@@ -19,6 +19,9 @@ Examples:
     ...     server.enqueue(raw_reply(b'{"error": {"code": 503}}', status=503))
     ...     # point the client at server.base_url with api_key="test-key"
 
+`TwilioSimulator` plays Twilio's part in phone calls to a ``voice_app`` (signed webhook and
+Media Streams socket, real-time mu-law audio, ``mark`` echoes and ``clear``).
+
 For pytest, the ``openrouter_server`` fixture lives in
 ``langchain_openrouter_audio.testing.pytest_plugin``.
 """

@@ -15,12 +15,15 @@ import pytest
 from langchain.agents import create_agent
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     RecordedRequest,
     Reply,
+    TwilioCallRefused,
     TwilioSimulator,
     speech_reply,
     tool_call_reply,
@@ -29,6 +32,7 @@ from langchain_openrouter_audio.voice import TurnEngine, VoiceTurn, mulaw_to_pcm
 from langchain_openrouter_audio.voice.transports import TwilioTransport
 from langchain_openrouter_audio.web import voice_app
 from langchain_openrouter_audio.web._twilio import run_phone_call, twilio_routes
+from langchain_openrouter_audio.web._twilio_signature import twilio_signature
 from tests._helpers import CLIP_WORDS, clip_pcm, make_llm
 from tests.phone.conftest import AUTH_TOKEN
 
@@ -229,3 +233,25 @@ async def test_a_call_reports_latency_per_turn_and_is_recorded(
     assert len(left) / 8000 == pytest.approx(call.sent_frames * 0.02, abs=0.1)
     assert max(abs(s) for s in left) > 3000
     assert max(abs(s) for s in right) > 3000
+
+
+async def test_unsigned_calls_never_reach_the_agent(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    phone: Callable[[Any], TwilioSimulator],
+) -> None:
+    signed = phone(voice_app(llm, twilio_auth_token=AUTH_TOKEN))
+    stranger = TwilioSimulator(signed.base_url, auth_token="a-guess")
+    with pytest.raises(TwilioCallRefused) as refused:
+        async with stranger.call():
+            pass
+    assert refused.value.status == 403
+    # The webhook answered for a signed caller, but the stream is opened by a stranger.
+    stream_url, _ = await signed.answer("CA1", "+14155550100", "+15005550006")
+    host = stream_url.removeprefix("wss://")
+    for headers in ({}, {"X-Twilio-Signature": twilio_signature("a-guess", stream_url)}):
+        with pytest.raises(InvalidStatus) as handshake:
+            async with connect(f"ws://{host}", additional_headers=headers):
+                pass
+        assert handshake.value.response.status_code == 403
+    assert openrouter.requests == []
