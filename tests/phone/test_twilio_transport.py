@@ -267,6 +267,31 @@ async def test_a_stream_that_goes_silent_is_ended() -> None:
     assert transport.call.call_sid == "CA1"
 
 
+async def test_a_call_ends_at_max_call_s() -> None:
+    engine = Silent()
+    start = (
+        '{"event": "start", "start": {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": '
+        '{"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}'
+    )
+    media = '{"event": "media", "media": {"payload": "' + "/" * 216 + '"}}'
+
+    started: list[bool] = []
+
+    async def receive() -> str | None:  # a live line: a frame every 20 ms, forever
+        if not started:
+            started.append(True)
+            return start
+        await asyncio.sleep(0.02)
+        return media
+
+    transport = TwilioTransport(send_nowhere, receive, max_call_s=0.3)
+    began = time.monotonic()
+    await asyncio.wait_for(transport.run(engine), 5)
+    assert 0.3 <= time.monotonic() - began < 2.0
+    assert engine.calls[-1] == "end"
+    assert engine.calls.count("audio") >= 3
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -293,3 +318,5 @@ def test_bad_options_are_refused() -> None:
         TwilioTransport(send, receive, mark_every=0)
     with pytest.raises(ValueError, match="dtmf_pause_s"):
         TwilioTransport(send, receive, dtmf_pause_s=-1)
+    with pytest.raises(ValueError, match="max_call_s"):
+        TwilioTransport(send, receive, max_call_s=0)

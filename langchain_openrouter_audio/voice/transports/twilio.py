@@ -87,7 +87,8 @@ class TwilioTransport:
     string per entry, the way Twilio's ``<Gather>`` collects them: when ``#`` is pressed, or
     `dtmf_pause_s` after the last key (0: every key at once). `start_timeout_s` bounds the
     wait for Twilio's ``start`` message, `idle_timeout_s` any silence of the socket after it
-    (Twilio sends audio every 20 ms). `on_event` gets the engine's events (a phone line
+    (Twilio sends audio every 20 ms), `max_call_s` the whole call (None: no limit); past
+    them the stream ends, and with it the call. `on_event` gets the engine's events (a phone line
     has no screen).
 
     ```python
@@ -120,12 +121,15 @@ class TwilioTransport:
         dtmf_pause_s: float = 1.5,
         start_timeout_s: float = 10.0,
         idle_timeout_s: float = 10.0,
+        max_call_s: float | None = 3600.0,
         on_event: Callable[[VoiceEvent], Awaitable[None] | None] | None = None,
     ) -> None:
         if mark_every < 1:
             raise ValueError("mark_every must be >= 1")
         if dtmf_pause_s < 0:
             raise ValueError("dtmf_pause_s must be >= 0")
+        if max_call_s is not None and max_call_s <= 0:
+            raise ValueError("max_call_s must be > 0 (or None)")
         self.input_rate = input_rate
         self.call = TwilioCall()
         self._send_text = send
@@ -134,6 +138,7 @@ class TwilioTransport:
         self._mark_every = mark_every
         self._start_timeout_s = start_timeout_s
         self._idle_timeout_s = idle_timeout_s
+        self._max_call_s = max_call_s
         self._dtmf_pause_s = dtmf_pause_s
         self._keys = ""  # keys pressed since the last digits went to the engine
         self._keys_timer: asyncio.Task[None] | None = None
@@ -151,21 +156,15 @@ class TwilioTransport:
     async def run(self, engine: EngineHandle) -> None:
         """Read Twilio's messages until ``stop`` or the socket closes."""
         self._engine = engine
-        deadline = time.monotonic() + self._start_timeout_s
+        opened = time.monotonic()
         try:
             while not self._stopped:
-                if self._started:
-                    # Twilio sends media every 20 ms for the whole call: a silent socket is dead.
-                    raw = await asyncio.wait_for(self._receive(), self._idle_timeout_s)
-                else:
-                    remaining = deadline - time.monotonic()
-                    raw = await asyncio.wait_for(self._receive(), max(remaining, 0.001))
+                raw = await asyncio.wait_for(self._receive(), self._receive_timeout(opened))
                 if raw is None:
                     break
                 await self._on_message(engine, raw)
         except asyncio.TimeoutError:
-            what = "nothing" if self._started else "no start message"
-            logger.warning("Twilio stream sent %s in time: the call ends", what)
+            logger.warning("Twilio stream %s: the call ends", self._why_timed_out(opened))
         except _NotTwilio as err:
             logger.warning("Twilio stream ended: %s", err)
         finally:
@@ -173,6 +172,22 @@ class TwilioTransport:
             if self._keys_timer is not None:
                 self._keys_timer.cancel()
             await engine.end_of_input()
+
+    def _receive_timeout(self, opened: float) -> float:
+        now = time.monotonic()
+        if not self._started:
+            return max(opened + self._start_timeout_s - now, 0.001)
+        # Twilio sends media every 20 ms for the whole call: a silent socket is dead.
+        if self._max_call_s is None:
+            return self._idle_timeout_s
+        return max(min(self._idle_timeout_s, opened + self._max_call_s - now), 0.001)
+
+    def _why_timed_out(self, opened: float) -> str:
+        if not self._started:
+            return "never started"
+        if self._max_call_s is not None and time.monotonic() - opened >= self._max_call_s:
+            return f"reached max_call_s ({self._max_call_s:g} s)"
+        return "went silent"
 
     async def _on_message(self, engine: EngineHandle, raw: str) -> None:
         if len(raw) > MAX_MESSAGE_CHARS:
