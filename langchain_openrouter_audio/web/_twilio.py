@@ -94,11 +94,13 @@ def twilio_routes(
 
     async def media(websocket: WebSocket) -> None:
         path, query = websocket.url.path, websocket.url.query
-        if base:
-            url = base.stream(path, query)
-        else:
-            url = f"wss://{websocket.url.netloc}{path}" + (f"?{query}" if query else "")
-        if not _signed(websocket, auth_token, [url], {}):
+        base_url = base.stream(path) if base else f"wss://{websocket.url.netloc}{path}"
+        # Twilio signs the wss:// address it connects to. A Stream url takes no query string;
+        # should one come, it is checked both as part of the URL and as parameters.
+        candidates: list[tuple[str, list[tuple[str, str]]]] = [(base_url, [])]
+        if query:
+            candidates = [(f"{base_url}?{query}", []), (base_url, parse_qsl(query))]
+        if not any(_signed(websocket, auth_token, [url], params) for url, params in candidates):
             logger.warning("refused a Twilio media stream: the signature does not match")
             await websocket.close(code=1008)  # before accept: the handshake gets a 403
             return
@@ -116,11 +118,9 @@ class _PublicBase:
             f"?{query}" if query else ""
         )
 
-    def stream(self, path: str, query: str = "") -> str:
+    def stream(self, path: str) -> str:
         scheme = "wss" if self.scheme == "https" else "ws"
-        return f"{scheme}://{self.netloc}{self.prefix}{_tail(path)}" + (
-            f"?{query}" if query else ""
-        )
+        return f"{scheme}://{self.netloc}{self.prefix}{_tail(path)}"
 
 
 def _tail(path: str) -> str:

@@ -188,6 +188,29 @@ async def test_a_media_socket_without_twilios_signature_is_refused_before_accept
     assert calls == []
 
 
+@pytest.mark.parametrize("signed_as", ["url", "params"])
+async def test_a_stream_url_with_a_query_is_checked_as_twilio_signs_it(
+    serve: Callable[..., str], signed_as: str
+) -> None:
+    app, calls = stand_in_app()
+    host = serve(app).removeprefix("http://")
+    url = f"wss://{host}/twilio/media"
+    validator = RequestValidator(AUTH_TOKEN)
+    signature = (
+        validator.compute_signature(f"{url}?room=7", {})
+        if signed_as == "url"
+        else validator.compute_signature(url, {"room": "7"})
+    )
+    headers = {"X-Twilio-Signature": signature}
+    async with connect(f"ws://{host}/twilio/media?room=7", additional_headers=headers) as ws:
+        await ws.send('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+    with pytest.raises(InvalidStatus):
+        async with connect(f"ws://{host}/twilio/media?room=8", additional_headers=headers):
+            pass
+    await asyncio.sleep(0.2)
+    assert len(calls) == 1
+
+
 async def test_behind_a_proxy_the_public_url_is_what_is_signed_and_streamed_to(
     serve: Callable[..., str],
 ) -> None:
