@@ -136,7 +136,7 @@ class TwilioSimulator:
         ws = await _connect(connect_url, headers)
         call = SimulatedCall(ws, self.account_sid, call_sid, parameters)
         try:
-            await call.start()
+            await call._start()
             yield call
         finally:
             await call.hang_up()
@@ -293,7 +293,7 @@ class SimulatedCall:
 
     # -- the stream ---------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         self._started_at = self._last_tick = self._loop.time()
         await self._send(
