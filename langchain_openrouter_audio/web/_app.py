@@ -74,7 +74,8 @@ def voice_app(
     Stream; both refuse requests Twilio did not sign (HTTP 403). Behind a proxy,
     `public_url` is the app's address as Twilio calls it (``https://voice.example.com``).
     Keys the caller presses go to `on_dtmf(digits)`; a string it returns is a user turn
-    (by default ``"[The caller pressed 12# on the keypad]"``). See docs/phone.md.
+    (by default ``"[The caller pressed 12# on the keypad]"``; None ignores keys). Calls
+    count toward `max_sessions`. See docs/phone.md.
 
     ```python
     import uvicorn
