@@ -256,3 +256,21 @@ def test_a_public_url_must_be_http() -> None:
             public_url="voice.example.com",
             run_call=lambda ws: None,  # type: ignore[arg-type,return-value]
         )
+
+
+def test_voice_app_has_phone_routes_only_with_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_openrouter_audio.web import voice_app
+
+    def paths(app: Starlette) -> set[str]:
+        return {getattr(route, "path", "") for route in app.routes}
+
+    agent: Any = object()
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    assert "/twilio/voice" not in paths(voice_app(agent))
+    assert {"/twilio/voice", "/twilio/media"} <= paths(voice_app(agent, twilio_auth_token="t"))
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "from-env")
+    assert {"/twilio/voice", "/twilio/media"} <= paths(voice_app(agent))
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "")
+    assert "/twilio/voice" not in paths(voice_app(agent))
+    with pytest.raises(ValueError, match="twilio_auth_token"):
+        voice_app(agent, twilio_auth_token=" ")
