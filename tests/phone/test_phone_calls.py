@@ -4,6 +4,7 @@ clips. Everything runs in real time over real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import wave
@@ -255,3 +256,33 @@ async def test_unsigned_calls_never_reach_the_agent(
                 pass
         assert handshake.value.response.status_code == 403
     assert openrouter.requests == []
+
+
+async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    phone: Callable[[Any], TwilioSimulator],
+) -> None:
+    twilio = phone(voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=2))
+
+    async def ask() -> Any:
+        async with twilio.call() as call:
+            await call.say(QUESTION, sample_rate=24_000)
+            await call.until_reply_played(timeout=40)
+        return call
+
+    async def third_caller() -> int | None:
+        await asyncio.sleep(1.0)  # both calls are in progress by now
+        try:
+            async with twilio.call():
+                return None
+        except TwilioCallRefused as refused:
+            return refused.status
+
+    first, second, refused = await asyncio.gather(ask(), ask(), third_caller())
+    assert refused == 403  # over max_sessions: the handshake is refused before accept
+    for call in (first, second):
+        assert call.problems == []
+        assert call.played_seconds == pytest.approx(len(ANSWER) / 2 / 24_000, abs=0.01)
+    assert first.stream_sid != second.stream_sid
+    assert len(openrouter.requests) == 2
