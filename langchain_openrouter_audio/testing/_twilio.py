@@ -221,6 +221,7 @@ class SimulatedCall:
         self._spans_at_input = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        self._hanging_up = False
 
     # -- what the caller does ---------------------------------------------------------
 
@@ -323,6 +324,7 @@ class SimulatedCall:
 
     async def hang_up(self) -> None:
         """The caller hangs up: ``stop``, then the socket closes."""
+        self._hanging_up = True
         speaker, listener, player = self._tasks or (None, None, None)
         for task in (speaker, player):
             if task is not None:
@@ -413,7 +415,8 @@ class SimulatedCall:
                 self.received.append((now, message))
                 await self._on_message(now, message)
         except Exception as err:  # the app closed the socket or broke the protocol
-            self.problems.append(f"socket: {type(err).__name__}: {err}")
+            if not self._hanging_up:  # how the app closes after our hang-up is its business
+                self.problems.append(f"socket: {type(err).__name__}: {err}")
         finally:
             self._closed.set()
 
