@@ -126,12 +126,14 @@ async def test_a_spoken_question_gets_the_whole_spoken_reply_on_the_call(
         await call.until_reply_played(timeout=30)
     assert call.problems == []
     assert call.clears == []
-    # The caller heard the reply once, whole, on the call's stream (the rest is the engine's
-    # resampling to 8 kHz: a sample or two short).
-    assert len(call.played) == 1
+    # The caller heard the reply once, whole, in real time, on the call's stream (the rest is
+    # the engine's resampling to 8 kHz: a sample or two short; a loaded machine may starve
+    # the playout for a moment, splitting it in two spans).
+    spans = [(s.start, s.end, s.seconds) for s in call.played]
+    assert 1 <= len(spans) <= 2, spans
     expected = len(ANSWER) / 2 / 24_000
-    assert call.played[0].seconds == pytest.approx(expected, abs=0.01)
-    assert call.played[0].end - call.played[0].start == pytest.approx(expected, abs=0.4)
+    assert call.played_seconds == pytest.approx(expected, abs=0.01)
+    assert call.played[-1].end - call.played[0].start == pytest.approx(expected, abs=0.4), spans
     # What played is the answer (mu-law is lossy: compare levels, 100 ms at a time).
     reference = resample_pcm16(ANSWER, 24_000, 8000)
     heard = heard_pcm(call)
@@ -170,12 +172,16 @@ async def test_talking_over_the_reply_clears_it_and_keeps_only_the_heard_words(
     # The reply stopped well within a second of the caller starting to talk.
     (clear_at,) = call.clears
     assert 0 < clear_at - interrupted_at < 1.0
-    first_span = call.played[0]
-    assert first_span.end <= clear_at + 0.05
-    assert len(call.played) == 2  # the first reply, cut; the second, whole
+    # The first reply played until the clear and not after; the second played whole. (A
+    # loaded machine may starve the playout for a moment, splitting a reply in two spans.)
+    before = [s for s in call.played if s.start < clear_at]
+    after = [s for s in call.played if s.start >= clear_at]
+    assert all(s.end <= clear_at + 0.05 for s in before)
+    first_heard = sum(s.seconds for s in before)
+    assert sum(s.seconds for s in after) == pytest.approx(len(LONG_ANSWER) / 48_000, abs=0.01)
     # The engine kept what the caller heard: never more than played, a mark or so less.
     assert turns[0].interrupted
-    assert first_span.seconds - 0.35 <= turns[0].heard_s <= first_span.seconds + 1e-6
+    assert first_heard - 0.5 <= turns[0].heard_s <= first_heard + 1e-6
     # The second question went to the model with only the heard words of the first answer.
     (second,) = [r for r in openrouter.requests if assistant_texts(r)]
     (kept,) = assistant_texts(second)
