@@ -18,7 +18,12 @@ from typing import Any
 
 from langchain_openrouter_audio._encoding import wav_header, wav_pad
 
-__all__ = ["TRANSCODED_MIME_TYPES", "needs_transcode", "transcode_to_wav"]
+__all__ = ["DEFAULT_MAX_BYTES", "TRANSCODED_MIME_TYPES", "needs_transcode", "transcode_to_wav"]
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+"""Decoded PCM a clip may become by default: `ChatOpenRouterAudio.max_audio_bytes`'s default.
+
+A few KB of opus can hold hours of silence (3 MB in, over 500 MB of PCM out)."""
 
 # MIME base type -> PyAV (FFmpeg) demuxer; webm is a Matroska subset.
 _DEMUXERS = {
@@ -57,7 +62,11 @@ def _import_av() -> Any:
 
 
 def transcode_to_wav(
-    data: bytes, mime_type: str, *, sample_rate: int = 24_000, max_bytes: int | None = None
+    data: bytes,
+    mime_type: str,
+    *,
+    sample_rate: int = 24_000,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> bytes:
     """Decode a webm or ogg clip (opus, vorbis, ...) to a 16-bit mono WAV at `sample_rate`.
 
@@ -65,8 +74,10 @@ def transcode_to_wav(
     wav = transcode_to_wav(webm_bytes, "audio/webm")  # RIFF/WAVE, 24 kHz, mono, 16-bit
     ```
 
-    `max_bytes` bounds the decoded PCM: decoding stops as soon as it is passed, so
-    a small clip of hours of silence cannot fill memory.
+    `max_bytes` bounds the decoded PCM (20 MiB by default, the chat model's
+    `max_audio_bytes` default: about 7 minutes at 24 kHz): decoding stops as soon as it is
+    passed, so a small clip of hours of silence cannot fill memory. Pass a larger value
+    for longer clips, or `None` for no limit (trusted input only).
 
     Raises:
         ImportError: PyAV is not installed (the message names the `[transcode]` extra).
@@ -79,6 +90,8 @@ def transcode_to_wav(
         raise ValueError(f"cannot transcode {mime_type!r}; supported: {known}")
     if not data:
         raise ValueError(f"{mime_type} clip is empty")
+    if max_bytes is not None and max_bytes <= 0:
+        raise ValueError(f"max_bytes must be positive (or None for no limit), got {max_bytes}")
     av = _import_av()
     try:
         pcm = _decode(av, data, demuxer, sample_rate, max_bytes)
@@ -98,12 +111,21 @@ def _decode(av: Any, data: bytes, demuxer: str, sample_rate: int, max_bytes: int
             for piece in resampler.resample(frame):
                 out += _frame_bytes(piece)
             if max_bytes is not None and len(out) > max_bytes:
-                raise ValueError(f"the clip decodes to over max_audio_bytes={max_bytes}")
+                raise ValueError(_too_long(max_bytes, sample_rate))
         for piece in resampler.resample(None):  # drain what the resampler holds back
             out += _frame_bytes(piece)
     if not out:
         raise ValueError("the clip holds no audio samples")
     return bytes(out)
+
+
+def _too_long(max_bytes: int, sample_rate: int) -> str:
+    seconds = max_bytes / 2 / sample_rate
+    return (
+        f"the clip decodes to over max_audio_bytes={max_bytes} bytes of PCM "
+        f"({seconds:.0f} s at {sample_rate} Hz); for longer clips raise the limit: "
+        "ChatOpenRouterAudio(max_audio_bytes=...) or transcode_to_wav(..., max_bytes=...)"
+    )
 
 
 def _frame_bytes(frame: Any) -> bytes:

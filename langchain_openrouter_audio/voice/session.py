@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.engine import TurnEngine
 from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, WavFileSink
@@ -71,6 +72,8 @@ class VoiceSession:
         on_turn: Callable[[VoiceTurn], Any] | None = None,
         source_rate: int = 16000,
         record: str | Path | None = None,
+        transcription: str | Runnable[Any, str] | None = None,
+        speech: str | OpenRouterSpeech | None = None,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -90,6 +93,8 @@ class VoiceSession:
         self.callbacks = list(callbacks)
         self.on_turn = on_turn
         self.record = record
+        self.transcription = transcription
+        self.speech = speech
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -105,6 +110,8 @@ class VoiceSession:
             callbacks=self.callbacks,
             on_turn=self.on_turn,
             record=self.record,
+            transcription=self.transcription,
+            speech=self.speech,
         )
         try:
             return await engine.run()

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
@@ -48,6 +49,8 @@ def voice_app(
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
+    transcription: str | Runnable[Any, str] | None = None,
+    speech: str | OpenRouterSpeech | None = None,
     twilio_auth_token: str | SecretStr | None = None,
     public_url: str | None = None,
     on_dtmf: Callable[[str], Any] | None = keypad_text,
@@ -67,7 +70,9 @@ def voice_app(
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
     gets in ``ready``, or a new id per phone call). Each connection is a `TurnEngine` over
-    a `BrowserTransport`: the same engine as `VoiceSession` and the phone.
+    a `BrowserTransport`: the same engine as `VoiceSession` and the phone. With
+    `transcription=` and `speech=` (model slugs or instances) any chat model can be the
+    agent: it reads what was said and its text replies are spoken sentence by sentence.
 
     Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
     ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
@@ -136,6 +141,8 @@ def voice_app(
             max_utterance_s=max_utterance_s,
             record=record,
             session_id=session_id,
+            transcription=transcription,
+            speech=speech,
         )
         sessions.add(engine)
         try:
@@ -171,6 +178,8 @@ def voice_app(
                 on_dtmf=on_dtmf,
                 record=record,
                 session_id=uuid.uuid4().hex[:12],
+                transcription=transcription,
+                speech=speech,
             )
 
         # Calls and pages share `max_sessions`: both hold an agent conversation.

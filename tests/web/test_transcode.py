@@ -167,3 +167,66 @@ def test_a_small_clip_of_long_silence_is_refused_while_decoding() -> None:
     )
     with pytest.raises(ValueError, match=r"audio block 0: .*max_audio_bytes=100000"):
         llm.invoke([HumanMessage(content=[block])])
+
+
+def encode_silence(seconds: int, container_format: str, codec: str) -> bytes:
+    """`seconds` of 48 kHz silence, encoded by PyAV one second at a time (no huge buffer)."""
+    buf = io.BytesIO()
+    second = bytes(2 * ENCODE_RATE)
+    with av.open(buf, mode="w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=ENCODE_RATE, layout="mono")
+        for i in range(seconds):
+            frame = av.AudioFrame(format="s16", layout="mono", samples=ENCODE_RATE)
+            frame.planes[0].update(second)
+            frame.sample_rate = ENCODE_RATE
+            frame.pts = i * ENCODE_RATE
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_the_default_cap_is_the_chat_models() -> None:
+    import inspect
+
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+    from langchain_openrouter_audio._transcode import DEFAULT_MAX_BYTES
+
+    default = inspect.signature(transcode_to_wav).parameters["max_bytes"].default
+    assert default == DEFAULT_MAX_BYTES == 20 * 1024 * 1024
+    assert ChatOpenRouterAudio.model_fields["max_audio_bytes"].default == DEFAULT_MAX_BYTES
+
+
+def test_a_direct_call_refuses_a_decompression_bomb_by_default() -> None:
+    # 20 minutes of silence in about 200 KB (FLAC in ogg encodes fast; opus packs it
+    # smaller still, below): decoded at 24 kHz that is 57.6 MB of PCM. Refused at the
+    # 20 MiB default, while decoding, without holding much more than the limit.
+    import tracemalloc
+
+    clip = encode_silence(20 * 60, "ogg", "flac")
+    assert len(clip) < 250_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="decodes to over") as caught:
+            transcode_to_wav(clip, "audio/ogg")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(caught.value)
+    assert "max_audio_bytes=20971520" in message
+    assert "ChatOpenRouterAudio(max_audio_bytes=...)" in message
+    assert "transcode_to_wav(..., max_bytes=...)" in message
+    assert peak < 2 * 20 * 1024 * 1024  # a full decode holds over 120 MB at its peak
+
+
+def test_a_direct_call_takes_a_larger_limit_or_none(speech_48k: bytes) -> None:
+    clip = encode_opus(bytes(48_000 * 2 * 20), "webm")  # 20 s of opus silence, a few KB
+    assert len(clip) < 20_000
+    with pytest.raises(ValueError, match=r"over max_audio_bytes=100000 bytes of PCM \(2 s at"):
+        transcode_to_wav(clip, "audio/webm", max_bytes=100_000)
+    for limit in (None, 2 * 24_000 * 21):
+        with wave.open(io.BytesIO(transcode_to_wav(clip, "audio/webm", max_bytes=limit))) as wav:
+            assert abs(wav.getnframes() - 24_000 * 20) <= 24_000 * 0.03
+    with pytest.raises(ValueError, match="max_bytes must be positive"):
+        transcode_to_wav(clip, "audio/webm", max_bytes=0)
