@@ -79,7 +79,8 @@ class TwilioTransport:
     Written against two callables, so it works with any WebSocket library: `send(text)`
     sends a text frame, `receive()` returns the next text frame or None once the socket
     is closed. The engine hears the caller at `input_rate` (8000, the line's own rate;
-    16000 upsamples it for detectors or models that want it) and hands replies at 8000.
+    16000 upsamples it for detectors or models that want it, a few tens of milliseconds
+    later: the resampler's filter) and hands replies at 8000.
     `voice_app(agent, twilio_auth_token=...)` serves it at ``/twilio/media``.
 
     `mark_every` sets how often a mark follows reply audio (in 20 ms pieces): what was
@@ -171,6 +172,8 @@ class TwilioTransport:
             self._stopped = True
             if self._keys_timer is not None:
                 self._keys_timer.cancel()
+            if self._upsampler is not None and (tail := self._upsampler.flush()):
+                await engine.audio(tail)  # what the resampler's filter still held
             await engine.end_of_input()
 
     def _receive_timeout(self, opened: float) -> float:
