@@ -19,13 +19,16 @@ Examples:
     ...     server.enqueue(raw_reply(b'{"error": {"code": 503}}', status=503))
     ...     # point the client at server.base_url with api_key="test-key"
 
-`TwilioSimulator` plays Twilio's part in phone calls to a ``voice_app`` (signed webhook and
-Media Streams socket, real-time mu-law audio, ``mark`` echoes and ``clear``).
-
-For pytest, the ``openrouter_server`` fixture lives in
+`answer_like_a_model` answers like a patient model with the spoken clips shipped with the
+package (`clip_wav`, `clip_pcm16`, `clip_transcript`); ``python -m
+langchain_openrouter_audio.testing`` serves it and prints the environment variables that
+point `ChatOpenRouterAudio()` at it. `TwilioSimulator` plays Twilio's part in phone calls
+to a ``voice_app`` (signed webhook and Media Streams socket, real-time mu-law audio,
+``mark`` echoes and ``clear``). For pytest, the ``openrouter_server`` fixture lives in
 ``langchain_openrouter_audio.testing.pytest_plugin``.
 """
 
+from ._answers import CLIPS, answer_like_a_model, clip_pcm16, clip_transcript, clip_wav
 from ._raw import raw_reply, recorded_reply
 from ._replies import (
     WIRES,
@@ -43,6 +46,7 @@ from ._speech import SAMPLE_RATE, speech_pcm16, tone_pcm16
 from ._twilio import PlayedSpan, SimulatedCall, TwilioCallRefused, TwilioSimulator
 
 __all__ = [
+    "CLIPS",
     "OpenRouterTestServer",
     "PlayedSpan",
     "RecordedRequest",
@@ -50,6 +54,10 @@ __all__ = [
     "SAMPLE_RATE",
     "SimulatedCall",
     "WIRES",
+    "answer_like_a_model",
+    "clip_pcm16",
+    "clip_transcript",
+    "clip_wav",
     "Wire",
     "error_reply",
     "rate_limit_reply",
