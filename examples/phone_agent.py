@@ -91,7 +91,7 @@ async def place_call(base_url: str, token: str) -> None:
     async with twilio.call() as call:
         print("Simulated call: the caller asks about the weather in Paris...", flush=True)
         _, asked = await call.say(clip_pcm("question"), sample_rate=24_000)
-        await call.until_reply_played(timeout=60)
+        await call.until_reply_played(timeout_s=60)
     answer = call.played[-1]
     print(
         f"The caller heard {call.played_seconds:.2f} s of answer, "

@@ -68,7 +68,7 @@ class TwilioSimulator:
         twilio = TwilioSimulator("http://127.0.0.1:8000", auth_token="secret")
         async with twilio.call() as call:
             await call.say(speech_pcm16("What is the weather?"), sample_rate=24000)
-            await call.until_reply_played(timeout=30)
+            await call.until_reply_played(timeout_s=30)
         print(f"heard {call.played_seconds:.1f} s of reply")
     ```
     """
@@ -255,12 +255,12 @@ class SimulatedCall:
         """Let the call run (silence from the caller) for `seconds`."""
         await asyncio.sleep(seconds)
 
-    async def until_reply_played(self, *, timeout: float = 30.0, idle_s: float = 1.0) -> None:
+    async def until_reply_played(self, *, timeout_s: float = 30.0, idle_s: float = 1.0) -> None:
         """Wait until a reply to the caller's last words (or key) has played: a new stretch
         of playback since then, and nothing more came or played for `idle_s`.
-        TimeoutError after `timeout` seconds."""
+        TimeoutError after `timeout_s` seconds."""
         spans_before = self._spans_at_input
-        deadline = self._loop.time() + timeout
+        deadline = self._loop.time() + timeout_s
         while True:
             now = self._loop.time()
             replied = len(self.played) > spans_before
@@ -270,15 +270,15 @@ class SimulatedCall:
             if self._closed.is_set():
                 raise ConnectionError("the app closed the media stream")
             if now > deadline:
-                raise TimeoutError(f"no reply played within {timeout} s")
+                raise TimeoutError(f"no reply played within {timeout_s} s")
             await asyncio.sleep(0.05)
 
-    async def until_playing(self, *, timeout: float = 30.0) -> float:
+    async def until_playing(self, *, timeout_s: float = 30.0) -> float:
         """Wait until reply audio is playing now; returns when that stretch started."""
-        deadline = self._loop.time() + timeout
+        deadline = self._loop.time() + timeout_s
         while not (self.played and not self._idle):
             if self._loop.time() > deadline:
-                raise TimeoutError(f"nothing played within {timeout} s")
+                raise TimeoutError(f"nothing played within {timeout_s} s")
             await asyncio.sleep(0.01)
         return self.played[-1].start
 

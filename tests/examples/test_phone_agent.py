@@ -31,7 +31,7 @@ async def test_a_call_to_the_served_example_hears_the_spoken_answer(
                 pass
         async with TwilioSimulator(base, auth_token=TOKEN).call() as call:
             await call.say(clip_pcm("question"), sample_rate=24_000)
-            await call.until_reply_played(timeout=60)
+            await call.until_reply_played(timeout_s=60)
     assert call.problems == []
     assert call.played_seconds == pytest.approx(ANSWER_S, abs=0.01)
 

@@ -123,7 +123,7 @@ async def test_a_spoken_question_gets_the_whole_spoken_reply_on_the_call(
     async with twilio.call() as call:
         await call.wait(0.3)
         await call.say(QUESTION, sample_rate=24_000)
-        await call.until_reply_played(timeout=30)
+        await call.until_reply_played(timeout_s=30)
     assert call.problems == []
     assert call.clears == []
     # The caller heard the reply once, whole, in real time, on the call's stream (the rest is
@@ -164,10 +164,10 @@ async def test_talking_over_the_reply_clears_it_and_keeps_only_the_heard_words(
     twilio = TwilioSimulator(serve(Starlette(routes=routes), llm.aclose), auth_token=AUTH_TOKEN)
     async with twilio.call() as call:
         await call.say(QUESTION, sample_rate=24_000)
-        await call.until_playing(timeout=30)
+        await call.until_playing(timeout_s=30)
         await call.wait(1.5)
         interrupted_at, _ = await call.say(QUESTION, sample_rate=24_000)
-        await call.until_reply_played(timeout=30)
+        await call.until_reply_played(timeout_s=30)
     assert call.problems == []
     # The reply stopped well within a second of the caller starting to talk.
     (clear_at,) = call.clears
@@ -199,7 +199,7 @@ async def test_keypad_digits_reach_the_agent_as_one_text_turn(
     async with twilio.call() as call:
         for key in "42#":
             await call.press(key)
-        await call.until_reply_played(timeout=30)
+        await call.until_reply_played(timeout_s=30)
     assert call.problems == []
     (request,) = openrouter.requests
     assert user_texts(request) == ["[The caller pressed 42# on the keypad]"]
@@ -221,7 +221,7 @@ async def test_a_call_reports_latency_per_turn_and_is_recorded(
     twilio = TwilioSimulator(serve(Starlette(routes=routes), llm.aclose), auth_token=AUTH_TOKEN)
     async with twilio.call() as call:
         _, said_end = await call.say(QUESTION, sample_rate=24_000)
-        await call.until_reply_played(timeout=30)
+        await call.until_reply_played(timeout_s=30)
         await call.wait(0.3)
     (turn,) = turns
     assert not turn.interrupted
@@ -274,7 +274,7 @@ async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
     async def ask() -> Any:
         async with twilio.call() as call:
             await call.say(QUESTION, sample_rate=24_000)
-            await call.until_reply_played(timeout=40)
+            await call.until_reply_played(timeout_s=40)
         return call
 
     async def third_caller() -> int | None:

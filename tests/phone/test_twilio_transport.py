@@ -73,9 +73,9 @@ class ScriptedEngine:
         return
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """`check()` turns true within `timeout` (the app runs in another thread)."""
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], within_s: float = 5.0) -> bool:
+    """`check()` turns true within `within_s` (the app runs in another thread)."""
+    deadline = time.monotonic() + within_s
     while not check():
         if time.monotonic() > deadline:
             return False
@@ -106,7 +106,7 @@ async def test_a_reply_plays_in_real_time_and_its_end_is_reported_once_played(
     twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
     async with twilio.call() as call:
         await call.press("1")
-        await call.until_reply_played(timeout=20, idle_s=0.5)
+        await call.until_reply_played(timeout_s=20, idle_s=0.5)
         await call.wait(0.2)
     engine = engines[0]
     assert call.problems == []
@@ -141,7 +141,7 @@ async def test_clear_stops_playback_and_heard_is_what_played_before_it(
     twilio = TwilioSimulator(serve(app), auth_token=AUTH_TOKEN)
     async with twilio.call() as call:
         await call.press("1")
-        await call.until_playing(timeout=20)
+        await call.until_playing(timeout_s=20)
         await call.wait(0.8)
         await call.press("2")
         await call.wait(0.8)

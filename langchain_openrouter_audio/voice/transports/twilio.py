@@ -164,7 +164,7 @@ class TwilioTransport:
                 if raw is None:
                     break
                 await self._on_message(engine, raw)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.warning("Twilio stream %s: the call ends", self._why_timed_out(opened))
         except _NotTwilio as err:
             logger.warning("Twilio stream ended: %s", err)
