@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import uuid
@@ -10,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
+from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+from langchain_openrouter_audio.web._twilio import keypad_text, run_phone_call, twilio_routes
+from langchain_openrouter_audio.web._twilio import twilio_auth_token as _twilio_auth_token
 
 __all__ = ["voice_app"]
 
@@ -46,6 +51,9 @@ def voice_app(
     record: str | Path | None = None,
     transcription: str | Runnable[Any, str] | None = None,
     speech: str | OpenRouterSpeech | None = None,
+    twilio_auth_token: str | SecretStr | None = None,
+    public_url: str | None = None,
+    on_dtmf: Callable[[str], Any] | None = keypad_text,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -61,10 +69,18 @@ def voice_app(
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
-    gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
-    same engine as `VoiceSession` and the phone. With `transcription=` and `speech=`
-    (model slugs or instances) any chat model can be the agent: it reads what was said
-    and its text replies are spoken sentence by sentence.
+    gets in ``ready``, or a new id per phone call). Each connection is a `TurnEngine` over
+    a `BrowserTransport`: the same engine as `VoiceSession` and the phone. With
+    `transcription=` and `speech=` (model slugs or instances) any chat model can be the
+    agent: it reads what was said and its text replies are spoken sentence by sentence.
+
+    Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
+    ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
+    Stream; both refuse requests Twilio did not sign (HTTP 403). Behind a proxy,
+    `public_url` is the app's address as Twilio calls it (``https://voice.example.com``).
+    Keys the caller presses go to `on_dtmf(digits)`; a string it returns is a user turn
+    (by default ``"[The caller pressed 12# on the keypad]"``; None ignores keys). Calls
+    count toward `max_sessions`. See docs/phone.md.
 
     ```python
     import uvicorn
@@ -142,12 +158,35 @@ def voice_app(
                 engine.usage.total_cost,
             )
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", health),
         WebSocketRoute("/ws", socket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    phone_token = _twilio_auth_token(twilio_auth_token)
+    if phone_token is not None:
+
+        def phone_engine(transport: TwilioTransport) -> TurnEngine:
+            return TurnEngine(
+                agent,
+                transport,
+                endpointer=endpointer_factory(transport.input_rate),
+                config=config,
+                max_turns=max_turns,
+                max_utterance_s=max_utterance_s,
+                on_dtmf=on_dtmf,
+                record=record,
+                session_id=uuid.uuid4().hex[:12],
+                transcription=transcription,
+                speech=speech,
+            )
+
+        # Calls and pages share `max_sessions`: both hold an agent conversation.
+        run_call = functools.partial(
+            run_phone_call, engine_for=phone_engine, sessions=sessions, max_sessions=max_sessions
+        )
+        routes += twilio_routes(auth_token=phone_token, public_url=public_url, run_call=run_call)
     app = Starlette(routes=routes)
     app.state.sessions = sessions
     return app
