@@ -368,6 +368,34 @@ class ChatOpenRouterAudio(BaseChatModel):
         copied._connections_of = None
         return copied
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy that opens its own connections; injected HTTP clients are shared.
+
+        Pooled clients hold locks and sockets: they are never copied.
+        """
+        memo = {} if memo is None else memo
+        for pooled in (self._client, self._connections_of):
+            if pooled is not None:
+                memo[id(pooled)] = None
+        for injected in (self.http_client, self.http_async_client):
+            if injected is not None:
+                memo[id(injected)] = injected
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings, not the connections: the unpickled model opens its own."""
+        if self.http_client is not None or self.http_async_client is not None:
+            msg = (
+                "a ChatOpenRouterAudio with an injected http_client/http_async_client cannot "
+                "be pickled (a client holds sockets); pickle one without and inject it again"
+            )
+            raise TypeError(msg)
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.update(_client=None, _connections_of=None)
+        state["__pydantic_private__"] = private
+        return state
+
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""
         if self._client is not None:
