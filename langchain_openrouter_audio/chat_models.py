@@ -8,6 +8,7 @@ the final message.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -49,7 +50,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
-from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._client import CompletionsClient, encode_body
 from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._request import (
     RequestSettings,
@@ -450,6 +451,28 @@ class ChatOpenRouterAudio(BaseChatModel):
         )
         return build_request(messages, settings, stop=stop, options=options, stream=stream)
 
+    async def _arequest(
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        options: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> tuple[WireRequest, bytes]:
+        """`_request` and its JSON, in a worker thread when the messages hold more than text.
+
+        Checking, transcoding and base64-coding a long recording takes up to a second:
+        on the event loop that would stall every other conversation it serves.
+        """
+
+        def build() -> tuple[WireRequest, bytes]:
+            request = self._request(messages, stop, options, stream=stream)
+            return request, encode_body(request.body)
+
+        if all(isinstance(message.content, str) for message in messages):
+            return build()
+        return await asyncio.to_thread(build)
+
     def _driver(
         self,
         request: WireRequest,
@@ -541,11 +564,11 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = self._request(messages, stop, kwargs, stream=False)
+        request, content = await self._arequest(messages, stop, kwargs, stream=False)
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
-            return _result(driver.whole(await self.client.apost(request.body)))
-        async for _ in driver.asteps(self.client.astream(request.body), run_manager):
+            return _result(driver.whole(await self.client.apost(content)))
+        async for _ in driver.asteps(self.client.astream(content), run_manager):
             pass
         return _result(await driver.amessage())
 
@@ -556,9 +579,9 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        request = self._request(messages, stop, kwargs, stream=True)
+        request, content = await self._arequest(messages, stop, kwargs, stream=True)
         driver = self._driver(request, run_manager, chunks=True, summed=True)
-        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+        async for step in driver.asteps(self.client.astream(content), run_manager):
             if step.chunk is not None:
                 yield step.chunk
 
@@ -570,9 +593,9 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async native content-block events."""
-        request = self._request(messages, stop, kwargs, stream=True)
+        request, content = await self._arequest(messages, stop, kwargs, stream=True)
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
-        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+        async for step in driver.asteps(self.client.astream(content), run_manager):
             for event in step.events:
                 yield event
 
