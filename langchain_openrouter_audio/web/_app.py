@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.web._guard import (
+    Authenticate,
+    Gate,
+    SecurityHeaders,
+    config_for_user,
+)
 from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
 
 __all__ = ["voice_app"]
@@ -40,6 +47,9 @@ def voice_app(
     max_turns: int | None = None,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
+    allowed_origins: Sequence[str] | None = None,
+    authenticate: Authenticate | None = None,
+    allow_missing_origin: bool = False,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -53,6 +63,14 @@ def voice_app(
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
+
+    Who may connect: a WebSocket whose ``Origin`` is not this page's host (or one of
+    `allowed_origins`, e.g. ``["https://app.example.com"]``) is closed with 1008 before
+    anything is read; so is one without ``Origin`` (not a browser) unless `authenticate` is
+    set or `allow_missing_origin=True`. `authenticate(connection)` sees the handshake
+    (headers, cookies, query) and returns a user id, or None to refuse (1008); the id
+    reaches the agent as ``config["configurable"]["user_id"]`` and in the run's metadata.
+    Every page response carries a strict Content-Security-Policy and no-framing headers.
 
     ```python
     import uvicorn
@@ -71,6 +89,11 @@ def voice_app(
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
     sessions: set[SocketSession] = set()
+    gate = Gate(
+        allowed_origins=allowed_origins,
+        authenticate=authenticate,
+        allow_missing_origin=allow_missing_origin,
+    )
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
@@ -78,7 +101,13 @@ def voice_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "sessions": len(sessions)})
 
+    async def favicon(request: Request) -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     async def socket(websocket: WebSocket) -> None:
+        admission = await gate.admit(websocket)
+        if admission is None:
+            return
         await websocket.accept()
         if max_sessions is not None and len(sessions) >= max_sessions:
             await websocket.close(code=_CLOSE_FULL, reason="server busy")
@@ -96,7 +125,7 @@ def voice_app(
             agent,
             send,
             make_endpointer=endpointer_factory,
-            config=config,
+            config=config_for_user(config, admission.user),
             allowed_rates=(sample_rate,),
             max_turns=max_turns,
             max_utterance_s=max_utterance_s,
@@ -126,10 +155,11 @@ def voice_app(
     routes = [
         Route("/", index),
         Route("/healthz", health),
+        Route("/favicon.ico", favicon),
         WebSocketRoute("/ws", socket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.sessions = sessions
     return app
 
