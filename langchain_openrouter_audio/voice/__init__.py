@@ -1,4 +1,5 @@
-"""Voice loop building blocks: frames, resampling, mu-law, endpointing, barge-in, sessions.
+"""Voice loop: one turn engine over transports, and its building blocks (frames, resampling,
+mu-law, endpointing, barge-in, recording).
 
 ```python
 from langchain_openrouter_audio.voice import VoiceSession, WavFileSink, WavFileSource
@@ -9,10 +10,12 @@ summary = await session.run()
 """
 
 from langchain_openrouter_audio.voice.endpointer import Endpointer
+from langchain_openrouter_audio.voice.engine import TurnEngine
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
+from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.resample import Resampler, resample_pcm16
-from langchain_openrouter_audio.voice.session import VoiceSession, VoiceSummary, VoiceTurn
+from langchain_openrouter_audio.voice.session import VoiceSession
 from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, SpeakerSink, WavFileSink
 from langchain_openrouter_audio.voice.sources import (
     AudioSource,
@@ -20,20 +23,29 @@ from langchain_openrouter_audio.voice.sources import (
     PcmSource,
     WavFileSource,
 )
+from langchain_openrouter_audio.voice.transport import EngineHandle, VoiceEvent, VoiceTransport
+from langchain_openrouter_audio.voice.transports.local import LocalTransport
 from langchain_openrouter_audio.voice.truncate import truncate_to_heard
+from langchain_openrouter_audio.voice.turn import VoiceSummary, VoiceTurn
 
 __all__ = [
     "AudioSink",
     "AudioSource",
     "CallbackSink",
+    "ConversationRecorder",
+    "EngineHandle",
     "Endpointer",
     "FrameBuffer",
+    "LocalTransport",
     "MicrophoneSource",
     "PcmSource",
     "Resampler",
     "SpeakerSink",
+    "TurnEngine",
+    "VoiceEvent",
     "VoiceSession",
     "VoiceSummary",
+    "VoiceTransport",
     "VoiceTurn",
     "WavFileSink",
     "WavFileSource",

@@ -16,12 +16,18 @@ WebSocket protocol at ``/ws`` (text frames are JSON objects with a ``type``):
   microphone audio, raw PCM16 little-endian mono at that rate (the page sends 20 ms frames);
   ``{"type": "ptt_start"}`` / ``{"type": "ptt_end"}`` around push-to-talk speech (bypasses
   endpointing); ``{"type": "played", "turn": n, "seconds": s, "done": bool}`` playback
-  progress; ``{"type": "stopped", "turn": n, "seconds": s}`` after a ``stop``.
+  progress; ``{"type": "stopped", "turn": n, "seconds": s}`` after a ``stop``;
+  ``{"type": "text", "text": "..."}`` typed text, answered like an utterance.
 - server -> page: ``ready``; ``speech_start`` (the user started talking); ``utterance``
   (an utterance ended: turn ``n`` starts); ``transcript`` pieces; ``tool_call`` and
   ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
-  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end``;
-  ``stop`` (barge-in: stop playing turn ``n`` now and answer ``stopped``); ``error``.
+  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end`` with
+  ``audio_bytes``, ``session_cost`` and latency (``endpoint_delay_s``, ``first_audio_s``,
+  ``first_played_s``); ``stop`` (barge-in: stop playing turn ``n`` now and answer
+  ``stopped``); ``error``.
+
+Each connection is a `langchain_openrouter_audio.voice.TurnEngine` over a
+`langchain_openrouter_audio.voice.transports.browser.BrowserTransport`.
 """
 
 try:

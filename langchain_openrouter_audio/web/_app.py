@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.web._guard import (
     Authenticate,
     Gate,
     SecurityHeaders,
     config_for_user,
 )
-from langchain_openrouter_audio.web._session import EndpointerLike, SocketSession
 
 __all__ = ["voice_app"]
 
@@ -47,6 +49,7 @@ def voice_app(
     max_turns: int | None = None,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
+    record: str | Path | None = None,
     allowed_origins: Sequence[str] | None = None,
     authenticate: Authenticate | None = None,
     allow_missing_origin: bool = False,
@@ -63,6 +66,10 @@ def voice_app(
     conversation sent to the model (every earlier question is re-sent as audio otherwise).
     Each turn's ``reply_end`` carries ``session_cost``, OpenRouter's billed cost so far.
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
+    `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
+    (the user left, the agent as the page played it right; `{session}` is the id the page
+    gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
+    same engine as `VoiceSession` and the phone.
 
     Who may connect: a WebSocket whose ``Origin`` is not this page's host (or one of
     `allowed_origins`, e.g. ``["https://app.example.com"]``) is closed with 1008 before
@@ -88,7 +95,7 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
-    sessions: set[SocketSession] = set()
+    sessions: set[TurnEngine] = set()
     gate = Gate(
         allowed_origins=allowed_origins,
         authenticate=authenticate,
@@ -121,35 +128,40 @@ def voice_app(
             else:
                 await websocket.send_json(message)
 
-        session = SocketSession(
-            agent,
-            send,
-            make_endpointer=endpointer_factory,
-            config=config_for_user(config, admission.user),
-            allowed_rates=(sample_rate,),
-            max_turns=max_turns,
-            max_utterance_s=max_utterance_s,
-        )
-        sessions.add(session)
-        try:
+        async def receive() -> str | bytes | None:
             while True:
                 frame = await websocket.receive()
                 if frame["type"] == "websocket.disconnect":
-                    break
+                    return None
                 if frame.get("bytes") is not None:
-                    await session.on_audio(frame["bytes"])
-                elif frame.get("text") is not None:
-                    await session.on_text(frame["text"])
+                    return bytes(frame["bytes"])
+                if frame.get("text") is not None:
+                    return str(frame["text"])
+
+        session_id = uuid.uuid4().hex[:12]
+        transport = BrowserTransport(send, receive, sample_rate=sample_rate, session_id=session_id)
+        engine = TurnEngine(
+            agent,
+            transport,
+            endpointer=endpointer_factory(sample_rate),
+            config=config_for_user(config, admission.user),
+            max_turns=max_turns,
+            max_utterance_s=max_utterance_s,
+            record=record,
+            session_id=session_id,
+        )
+        sessions.add(engine)
+        try:
+            await engine.run()
         except WebSocketDisconnect:
             pass
         finally:
-            sessions.discard(session)
-            await session.close()
+            sessions.discard(engine)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
-                session.id,
-                session.turns,
-                session.cost.total_cost,
+                session_id,
+                engine.turn_count,
+                engine.usage.total_cost,
             )
 
     routes = [

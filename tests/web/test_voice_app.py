@@ -229,12 +229,17 @@ async def test_barge_in_keeps_only_what_was_heard(
     page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
     await page.hello()
     await page.speak(silence(0.3) + QUESTION + silence(1.0))
-    await page.until("audio" if still_generating else "reply_end", turn=1)
+    heard = 1.0  # the page plays one second of the answer before the user speaks
+    if still_generating:
+        while len(page.audio.get(1, b"")) < heard * 48_000:
+            await page.until("audio")
+        assert not texts(page.events, "reply_end", 1)
+    else:
+        await page.until("reply_end", turn=1)
 
     await page.speak(QUESTION[:RATE])  # the user talks over the reply
     stop = await page.until("stop")
     assert stop["turn"] == 1
-    heard = 1.0  # the page played one second of the answer before it stopped
     await page.send(type="stopped", turn=1, seconds=heard, done=True)
     await page.speak(QUESTION[RATE:] + silence(1.0))
     await page.until("reply_end", turn=2)
@@ -413,35 +418,50 @@ async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
     # `reply_end`: the interruption must cut that reply, not add a second, partial one.
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from langchain_openrouter_audio.web._session import SocketSession
+    from langchain_openrouter_audio.voice import TurnEngine
+    from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
     reply_end_sending = asyncio.Event()
+    sent: list[Any] = []
+    inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
 
     async def send(message: Any) -> None:
+        sent.append(message)
         if isinstance(message, dict) and message.get("type") == "reply_end":
             reply_end_sending.set()
             await asyncio.sleep(1.0)  # a congested socket
 
+    def page(**message: Any) -> None:
+        inbox.put_nowait(json.dumps(message))
+
     llm = make_llm(openrouter)
-    session = SocketSession(llm, send, make_endpointer=lambda rate: _NoEndpointer())
-    await session.on_text(json.dumps({"type": "hello", "sample_rate": 16000}))
+    transport = BrowserTransport(send, inbox.get, sample_rate=RATE)
+    engine = TurnEngine(llm, transport, endpointer=_NoEndpointer())
     openrouter.enqueue(
         speech_reply(tone_pcm16(1.0), "one two three four five six"),
         speech_reply(tone_pcm16(0.3), "second answer"),
     )
-    session._utterances.put_nowait(silence(0.5))  # turn 1
-    session._utterances.put_nowait(silence(0.5))  # the user speaks over it: turn 2
+    run = asyncio.create_task(engine.run())
+    page(type="hello", sample_rate=RATE)
+    page(type="ptt_start")
+    inbox.put_nowait(silence(0.5))
+    page(type="ptt_end")  # turn 1
+    await asyncio.wait_for(reply_end_sending.wait(), 20)
+    page(type="ptt_start")  # the user speaks over it: the page is told to stop
+    inbox.put_nowait(silence(0.5))
+    page(type="ptt_end")  # turn 2
     # The page acknowledges the stop only once turn 1's reply is in the history and its
-    # `reply_end` is on the way: the reply's task is not done yet.
-    await reply_end_sending.wait()
-    await session.on_text(json.dumps({"type": "stopped", "turn": 1, "seconds": heard}))
-    for _ in range(500):  # the conductor settles turn 1, then starts turn 2
-        if session.turns >= 2:
+    # `reply_end` is on the way: the turn is not over yet.
+    page(type="stopped", turn=1, seconds=heard)
+    for _ in range(500):  # the engine settles turn 1, then starts turn 2
+        if engine.turn_count >= 2:
             break
         await asyncio.sleep(0.01)
-    questions = [i for i, m in enumerate(session.history) if isinstance(m, HumanMessage)]
-    turn_one = session.history[: questions[1]] if len(questions) > 1 else session.history
+    assert {"type": "stop", "turn": 1} in sent
+    questions = [i for i, m in enumerate(engine.history) if isinstance(m, HumanMessage)]
+    turn_one = engine.history[: questions[1]] if len(questions) > 1 else engine.history
     replies = [m for m in turn_one if isinstance(m, AIMessage)]
     assert [(m.text, m.response_metadata.get("interrupted")) for m in replies] == [(kept, True)]
-    await session.close()
+    inbox.put_nowait(None)  # the page disconnects
+    await asyncio.wait_for(run, 20)
     await llm.aclose()

@@ -1,0 +1,612 @@
+"""TurnEngine: one conversation's turns, over any `VoiceTransport`.
+
+The engine finds utterances in the user's audio, hands each to the agent, streams the
+reply's speech out through the transport, stops on barge-in, keeps what the user heard,
+and measures cost and latency. The transport only moves audio and says what was played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
+from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
+from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
+from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
+from langchain_openrouter_audio.voice._reply import Reply
+from langchain_openrouter_audio.voice.endpointer import Endpointer
+from langchain_openrouter_audio.voice.recording import ConversationRecorder
+from langchain_openrouter_audio.voice.resample import resample_pcm16
+from langchain_openrouter_audio.voice.transport import (
+    ReplyEnded,
+    SpeechStarted,
+    ToolCalled,
+    ToolReturned,
+    TranscriptDelta,
+    TurnEnded,
+    TurnFailed,
+    UserTurnStarted,
+    VoiceEvent,
+    VoiceTransport,
+)
+from langchain_openrouter_audio.voice.turn import VoiceSummary, VoiceTurn
+
+__all__ = ["EndpointerLike", "TurnEngine"]
+
+logger = logging.getLogger(__name__)
+
+# How long a channel may take to say where it stopped after `clear` before the engine takes
+# its last progress report: a far end that hangs must not hang the conversation.
+STOP_ACK_TIMEOUT_S = 2.0
+
+
+class EndpointerLike(Protocol):
+    """What the engine needs from `langchain_openrouter_audio.voice.Endpointer`.
+
+    (`position_s` and `last_speech_end_s`, if present, give the endpoint delay.)
+    """
+
+    speaking: bool
+
+    def push(self, pcm: bytes) -> list[bytes]: ...
+
+    def flush(self) -> list[bytes]: ...
+
+
+@dataclass
+class _Utterance:
+    """What the user said (audio or text), waiting for its turn."""
+
+    pcm: bytes | None
+    text: str | None
+    endpoint_delay_s: float
+    ended_at: float  # perf_counter
+    ended_sample: int  # position on the input timeline
+    interrupts: bool  # starts at once, cutting a reply that is playing
+
+
+class TurnEngine:
+    """Runs a conversation's turns for `agent` over `transport` until the transport ends.
+
+    `agent` is any runnable that takes messages: a chat model (input: the message list), a
+    `create_agent` graph or any LangGraph graph with a `messages` key (input:
+    `{"messages": [...]}`, and its returned state is the conversation; `input_key=None` or
+    a name overrides). Each utterance the endpointer finds becomes a `HumanMessage` holding
+    its audio (a WAV at the transport's input rate); the reply's speech goes to
+    `transport.play` as it streams, resampled to the transport's output rate.
+
+    Barge-in (`barge_in=True`): once the user speaks while a reply is under way, the engine
+    sends the transport no more of it and calls `transport.clear`; once the channel says
+    where it stopped (or after `stop_timeout_s`) it cancels the agent's call, and the
+    conversation keeps what was heard: messages before the reply being played stay whole,
+    that reply is cut with `truncate_to_heard`, the rest and tool calls left without
+    results are dropped. With `barge_in=False` an utterance waits for the reply to end.
+
+    `record` (a path; `{session}` is replaced by `session_id`) writes the conversation as
+    a stereo WAV at the input rate: the user left, the agent's played audio right.
+    `max_turns` keeps only the last turns in what the agent is sent; `max_utterance_s` cuts
+    an utterance (or a held talk button) that long. Each finished `VoiceTurn` goes to
+    `on_turn(turn)` and to every handler in `callbacks` with an `on_voice_turn(turn)`
+    method (sync or async). `on_dtmf(digits)` gets keypad digits; if it returns a string,
+    that text is a user turn.
+
+    ```python
+    engine = TurnEngine(agent, transport, record="calls/{session}.wav")
+    summary = await engine.run()  # per-turn latency, heard transcripts, cost
+    ```
+    """
+
+    def __init__(
+        self,
+        agent: Runnable[Any, Any],
+        transport: VoiceTransport,
+        *,
+        messages: Sequence[BaseMessage] = (),
+        endpointer: EndpointerLike | None = None,
+        barge_in: bool = True,
+        input_key: str | None = "auto",
+        config: RunnableConfig | None = None,
+        callbacks: Sequence[BaseCallbackHandler] = (),
+        on_turn: Callable[[VoiceTurn], Any] | None = None,
+        on_dtmf: Callable[[str], Any] | None = None,
+        max_turns: int | None = None,
+        max_utterance_s: float | None = None,
+        stop_timeout_s: float = STOP_ACK_TIMEOUT_S,
+        record: str | Path | None = None,
+        session_id: str = "session",
+    ) -> None:
+        if max_turns is not None and max_turns < 1:
+            raise ValueError("max_turns must be >= 1")
+        if max_utterance_s is not None and max_utterance_s <= 0:
+            raise ValueError("max_utterance_s must be > 0")
+        self.agent = agent
+        self.transport = transport
+        self.history: list[BaseMessage] = list(messages)
+        self.endpointer: EndpointerLike = endpointer or Endpointer(sample_rate=transport.input_rate)
+        rate = getattr(self.endpointer, "sample_rate", transport.input_rate)
+        if rate != transport.input_rate:
+            raise ValueError("the endpointer's sample_rate must be the transport's input_rate")
+        self.barge_in = barge_in
+        if input_key == "auto":
+            # A chat model, also one with tools bound (a RunnableBinding), takes the list.
+            model = getattr(agent, "bound", agent)
+            input_key = None if isinstance(model, BaseLanguageModel) else "messages"
+        self.input_key = input_key
+        self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
+        self.callbacks = list(callbacks)
+        self.on_turn = on_turn
+        self.on_dtmf = on_dtmf
+        self.max_turns = max_turns
+        self.max_utterance_s = max_utterance_s
+        self.stop_timeout_s = stop_timeout_s
+        self.session_id = session_id
+        self.record_path = Path(str(record).format(session=session_id)) if record else None
+        self.turns: list[VoiceTurn] = []
+        self.usage = OpenRouterCallbackHandler()  # replaced by the run's own block
+        self.recorder: ConversationRecorder | None = None
+        self._queue: deque[_Utterance] = deque()
+        self._queued = asyncio.Event()
+        self._reply: Reply | None = None
+        self._count = 0
+        self._ptt: bytearray | None = None
+        self._speech_bytes = 0
+        self._input_samples = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- the conversation ------------------------------------------------------------
+
+    async def run(self) -> VoiceSummary:
+        """Run the transport until it ends, answering each utterance; returns a summary."""
+        if self.record_path is not None:
+            self.recorder = ConversationRecorder(
+                self.record_path, sample_rate=self.transport.input_rate
+            )
+        with get_openrouter_callback() as usage:
+            self.usage = usage
+            conductor = asyncio.create_task(self._conduct())
+            try:
+                await self.transport.run(self)
+            finally:
+                await self._shut_down(conductor)
+        return VoiceSummary(self.turns, usage, list(self.history))
+
+    @property
+    def turn_count(self) -> int:
+        """Turns started so far (answered or being answered)."""
+        return self._count
+
+    @property
+    def busy(self) -> bool:
+        """A reply is being generated or played, or an utterance waits for its turn."""
+        reply = self._reply
+        return bool(self._queue) or (reply is not None and not reply.finished.done())
+
+    async def _shut_down(self, conductor: asyncio.Task[None]) -> None:
+        conductor.cancel()
+        reply = self._reply
+        tasks = [conductor, *self._tasks]
+        if reply is not None and reply.task is not None:
+            reply.task.cancel()
+            tasks.append(reply.task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.recorder is not None:
+            if reply is not None and not reply.finished.done():
+                self._record_reply(reply)  # what was played of a reply cut by the hang-up
+            self.recorder.close()
+
+    # -- the channel's calls (EngineHandle) ------------------------------------------
+
+    async def audio(self, pcm: bytes) -> None:
+        """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
+        self._input_samples += len(pcm) // SAMPLE_WIDTH
+        if self.recorder is not None:
+            self.recorder.user_audio(pcm)
+            self._flush_recording()
+        limit = self._limit_bytes()
+        if self._ptt is not None:
+            self._ptt += pcm
+            if limit is not None and len(self._ptt) >= limit:
+                self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
+                self._ptt = bytearray()
+            return
+        endpointer = self.endpointer
+        was_speaking = endpointer.speaking
+        utterances = endpointer.push(pcm)
+        self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
+        if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
+            utterances += endpointer.flush()
+            self._speech_bytes = 0
+        if endpointer.speaking and not was_speaking:
+            await self._emit(SpeechStarted())
+        if self.barge_in and endpointer.speaking and self._playing(self._reply):
+            assert self._reply is not None
+            await self._interrupt(self._reply)
+        for utterance in utterances:
+            self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+
+    def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
+        """`seconds` of turn `turn`'s reply were played; `done`: its playback is over."""
+        reply = self._reply
+        if reply is None or turn != reply.index or reply.playback_over:
+            return
+        if isinstance(seconds, int | float) and seconds >= 0:  # NaN fails the comparison
+            reply.played_s = float(seconds)
+            if seconds > 0 and reply.first_played_at is None:
+                now = time.perf_counter()
+                reply.first_played_at = max(now - seconds, reply.first_audio_at or now)
+                start = self._input_samples - round(seconds * self.transport.input_rate)
+                reply.play_start_sample = max(start, reply.utterance_sample)
+        if done:
+            reply.playback_over = True
+            if not reply.stopped.done():
+                reply.stopped.set_result(reply.played_s)
+            self._maybe_finish(reply)
+            self._touch()
+
+    async def push_to_talk(self, pressed: bool) -> None:
+        """Pressed: cut the reply, collect audio without endpointing; released: answer it."""
+        if pressed:
+            self._ptt = bytearray()
+            if self._playing(self._reply):
+                assert self._reply is not None
+                await self._interrupt(self._reply)
+        else:
+            audio, self._ptt = self._ptt, None
+            if audio:
+                self._enqueue(bytes(audio), None, 0.0, interrupts=True)
+
+    async def user_text(self, text: str) -> None:
+        """Typed text from the user: a turn with a text `HumanMessage`."""
+        if text.strip():
+            self._enqueue(None, text, 0.0, interrupts=True)
+
+    async def dtmf(self, digits: str) -> None:
+        """Keypad digits: to `on_dtmf`; a string it returns becomes a user turn."""
+        if self.on_dtmf is None:
+            logger.debug("session %s: DTMF %r ignored (no on_dtmf)", self.session_id, digits)
+            return
+        result = self.on_dtmf(digits)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, str):
+            await self.user_text(result)
+
+    async def end_of_input(self) -> None:
+        """The user's audio ended: the utterance in progress (or a held button) is answered."""
+        if self._ptt:
+            self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
+        self._ptt = None
+        for utterance in self.endpointer.flush():
+            self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+
+    async def wait_idle(self) -> None:
+        """Until no agent call runs and no utterance waits that could be answered now."""
+        while not self._idle():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    # -- state --------------------------------------------------------------------------
+
+    def _playing(self, reply: Reply | None) -> bool:
+        """The reply is being generated or played, and no barge-in has cut it yet."""
+        return (
+            reply is not None
+            and not reply.interrupted
+            and not (reply.generated and reply.playback_over)
+        )
+
+    def _idle(self) -> bool:
+        reply = self._reply
+        if self._queue:
+            # Only a reply playing out (which takes time) may keep a waiting utterance.
+            return (
+                not self._queue[0].interrupts
+                and reply is not None
+                and self._playing(reply)
+                and reply.generated
+            )
+        if reply is None:
+            return True
+        if reply.interrupted or reply.playback_over:
+            return reply.finished.done()
+        return reply.generated
+
+    def _touch(self) -> None:
+        """The state changed: wake `wait_idle`."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _limit_bytes(self) -> int | None:
+        if self.max_utterance_s is None:
+            return None
+        return round(self.max_utterance_s * self.transport.input_rate) * SAMPLE_WIDTH
+
+    def _endpoint_delay(self) -> float:
+        position = getattr(self.endpointer, "position_s", None)
+        speech_end = getattr(self.endpointer, "last_speech_end_s", None)
+        if position is None or speech_end is None:
+            return 0.0
+        return max(0.0, float(position) - float(speech_end))
+
+    def _enqueue(
+        self, pcm: bytes | None, text: str | None, delay: float, *, interrupts: bool
+    ) -> None:
+        self._queue.append(
+            _Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
+        )
+        self._queued.set()
+        self._touch()
+
+    # -- turns ------------------------------------------------------------------------
+
+    async def _conduct(self) -> None:
+        """Takes utterances in order; each waits for (or cuts) the reply before it."""
+        while True:
+            if not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            previous = self._reply
+            if previous is not None and not previous.finished.done():
+                if self._queue[0].interrupts and self._playing(previous):
+                    await self._interrupt(previous)
+                await asyncio.shield(previous.finished)
+                continue
+            self._start(self._queue.popleft())
+
+    def _start(self, utterance: _Utterance) -> None:
+        self._count += 1
+        rate = self.transport.input_rate
+        if utterance.pcm is not None:
+            wav = pcm16_to_wav(utterance.pcm, sample_rate=rate)
+            question = HumanMessage(content=[dict(audio_block_from_bytes(wav, "audio/wav"))])
+        else:
+            question = HumanMessage(content=utterance.text or "")
+        base = _recent([*self.history, question], self.max_turns)
+        self.history = list(base)
+        reply = Reply(
+            index=self._count,
+            base=base,
+            output_rate=self.transport.output_rate,
+            started_at=utterance.ended_at,
+            utterance_sample=utterance.ended_sample,
+            cost_at_start=self.usage.total_cost,
+        )
+        reply.user_audio_s = seconds(utterance.pcm or b"", rate)
+        reply.endpoint_delay_s = utterance.endpoint_delay_s
+        self._reply = reply
+        reply.task = asyncio.create_task(self._generate(reply, utterance))
+        self._touch()
+
+    async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
+        """The agent's call; its speech goes out as it streams."""
+        await self._emit(UserTurnStarted(reply.index, round(reply.user_audio_s, 3), utterance.text))
+        callbacks: list[Any] = [_TurnCallbacks(self, reply), *self.callbacks]
+        callbacks += _callbacks(self.config)
+        config: RunnableConfig = {**self.config, "callbacks": callbacks}
+        agent_input: Any = (
+            list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
+        )
+        try:
+            result = await self.agent.ainvoke(agent_input, config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            reply.error = f"{type(err).__name__}: {err}"
+            logger.warning("session %s: turn %d failed: %s", self.session_id, reply.index, err)
+            await self._emit(TurnFailed(reply.index, f"The agent failed ({type(err).__name__})."))
+        else:
+            if self.input_key is not None and isinstance(result, dict):
+                messages = result.get(self.input_key)
+                if isinstance(messages, list):
+                    self.history = list(messages)
+            elif isinstance(result, BaseMessage):
+                self.history = [*reply.base, result]
+        reply.generated = True
+        self._touch()
+        if not reply.interrupted:
+            await self.transport.end_reply(reply.index)
+            if not reply.audio:
+                reply.playback_over = True  # nothing for the channel to play
+                self._touch()
+        await self._emit(
+            ReplyEnded(
+                turn=reply.index,
+                audio_bytes=len(reply.audio),
+                session_cost=self.usage.total_cost,
+                endpoint_delay_s=reply.endpoint_delay_s,
+                first_audio_s=reply.first_audio_s,
+                first_played_s=reply.first_played_s,
+            )
+        )
+        self._maybe_finish(reply)
+
+    async def _send_audio(self, reply: Reply, pcm: bytes) -> None:
+        if pcm and not reply.interrupted:
+            await self.transport.play(reply.index, pcm)
+
+    async def _interrupt(self, reply: Reply) -> None:
+        """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
+        if reply.interrupted:
+            return
+        reply.interrupted = True
+        self._touch()
+        self._spawn(self._settle(reply))
+        await self.transport.clear(reply.index)
+
+    async def _settle(self, reply: Reply) -> None:
+        """After a barge-in: learn where playback stopped, keep only what was heard."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reply.stopped), self.stop_timeout_s)
+        reply.playback_over = True
+        # The call runs on (unheard) until then: what it said may still count as heard.
+        reply.cancelled = not reply.generated
+        if reply.task is not None:
+            reply.task.cancel()
+            await asyncio.gather(reply.task, return_exceptions=True)
+        kept = reply.heard(reply.played_s)
+        self.history = [*reply.base, *kept]
+        spoken = kept[-1] if kept and isinstance(kept[-1], AIMessage) else None
+        await self._finish(reply, spoken)
+
+    def _maybe_finish(self, reply: Reply) -> None:
+        if reply.interrupted or reply.finishing:
+            return
+        if reply.generated and reply.playback_over:
+            reply.finishing = True
+            last = self.history[-1] if self.history else None
+            spoken = last if isinstance(last, AIMessage) and reply.error is None else None
+            self._spawn(self._finish(reply, spoken))
+
+    async def _finish(self, reply: Reply, spoken: AIMessage | None) -> None:
+        """The turn is over: record it and tell whoever listens."""
+        try:
+            turn = VoiceTurn(
+                index=reply.index,
+                user_audio_s=reply.user_audio_s,
+                reply=spoken,
+                transcript=spoken.text if spoken is not None else "",
+                interrupted=reply.interrupted,
+                heard_s=reply.played_s,
+                endpoint_delay_s=reply.endpoint_delay_s,
+                response_s=reply.first_audio_s,
+                cost=self.usage.total_cost - reply.cost_at_start,
+                cancelled=reply.cancelled,
+                error=reply.error,
+                first_played_s=reply.first_played_s,
+            )
+            self.turns.append(turn)
+            self._record_reply(reply)
+            await self._emit(TurnEnded(turn))
+            for hook in [
+                self.on_turn,
+                *(getattr(h, "on_voice_turn", None) for h in self.callbacks),
+            ]:
+                if hook is not None:
+                    result = hook(turn)
+                    if inspect.isawaitable(result):
+                        await result
+        finally:
+            if not reply.finished.done():
+                reply.finished.set_result(None)
+            self._touch()
+
+    # -- recording ----------------------------------------------------------------------
+
+    def _record_reply(self, reply: Reply) -> None:
+        if self.recorder is None or reply.recorded:
+            return
+        reply.recorded = True
+        heard = bytes(reply.audio[: round(reply.played_s * reply.output_rate) * SAMPLE_WIDTH])
+        pcm = resample_pcm16(heard, reply.output_rate, self.recorder.sample_rate)
+        start = reply.play_start_sample
+        if start is None:
+            start = reply.utterance_sample
+        self.recorder.agent_audio(start, pcm)
+        self._flush_recording()
+
+    def _flush_recording(self) -> None:
+        """Samples no reply can be placed on any more go to disk."""
+        assert self.recorder is not None
+        reply = self._reply
+        if reply is not None and not reply.recorded:
+            self.recorder.flush(reply.utterance_sample)
+        else:
+            self.recorder.flush()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _emit(self, event: VoiceEvent) -> None:
+        await self.transport.send_event(event)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _TurnCallbacks(AsyncAudioCallbackHandler):
+    """Feeds a turn's speech to the channel and its events to the UI as the agent streams."""
+
+    def __init__(self, engine: TurnEngine, reply: Reply) -> None:
+        super().__init__()
+        self.engine = engine
+        self.reply = reply
+
+    async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
+        pcm = self.reply.add_audio(kwargs["run_id"], chunk, sample_rate)
+        await self.engine._send_audio(self.reply, pcm)
+
+    async def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
+        self.reply.run(kwargs["run_id"]).text += text
+        if not self.reply.interrupted:
+            await self.engine._emit(TranscriptDelta(self.reply.index, text))
+
+    async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        generations = response.generations[0] if response.generations else []
+        message = getattr(generations[0], "message", None) if generations else None
+        await self.engine._send_audio(self.reply, self.reply.end_run(run_id, message))
+        await super().on_llm_end(response, run_id=run_id, **kwargs)
+
+    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.reply.end_run(run_id, None)
+        await super().on_llm_error(error, run_id=run_id, **kwargs)
+
+    async def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        args: Any = inputs if inputs is not None else input_str
+        await self.engine._emit(ToolCalled(self.reply.index, name, args))
+
+    async def on_tool_end(self, output: Any, **kwargs: Any) -> None:
+        if isinstance(output, ToolMessage):
+            self.reply.items.append(output)
+        text = getattr(output, "content", output)
+        await self.engine._emit(ToolReturned(self.reply.index, str(text)))
+
+
+def _recent(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:
+    """The last `turns` turns: each user question re-sends its audio, so old ones cost."""
+    if turns is None:
+        return history
+    starts = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
+    return history[starts[-turns] :] if len(starts) > turns else history
+
+
+def _callbacks(config: RunnableConfig) -> list[Any]:
+    callbacks = config.get("callbacks")
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, list):
+        return list(callbacks)
+    if isinstance(callbacks, BaseCallbackManager):
+        return list(callbacks.handlers)
+    return [callbacks]  # a single handler

@@ -1,0 +1,177 @@
+"""The voice page's WebSocket protocol as a `VoiceTransport`, over plain send/receive callables.
+
+Text frames are JSON objects with a ``type``:
+
+- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first; then binary frames of
+  microphone audio, raw PCM16 little-endian mono at that rate; ``ptt_start`` / ``ptt_end``
+  around push-to-talk speech (no endpointing); ``{"type": "played", "turn": n, "seconds":
+  s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n, "seconds": s}``
+  after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
+- server -> page: ``ready``; ``speech_start``; ``utterance`` (turn ``n`` starts);
+  ``transcript`` pieces; ``tool_call`` and ``tool_result``; ``audio_start`` with the
+  reply's ``sample_rate``, followed by binary frames of reply speech (PCM16 little-endian
+  mono, whole samples); ``reply_end`` (``audio_bytes``, ``session_cost``, and latency:
+  ``endpoint_delay_s``, ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in: stop
+  playing turn ``n`` now and answer ``stopped``); ``error``.
+
+No web framework is imported here: `voice_app` wires a Starlette WebSocket to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_openrouter_audio.voice.transport import (
+    EngineHandle,
+    ReplyEnded,
+    SpeechStarted,
+    ToolCalled,
+    ToolReturned,
+    TranscriptDelta,
+    TurnFailed,
+    UserTurnStarted,
+    VoiceEvent,
+)
+
+__all__ = ["BrowserTransport", "Receive", "Send"]
+
+Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
+"""Sends one frame to the page: a dict as a JSON text frame, bytes as a binary frame."""
+
+Receive = Callable[[], Awaitable[str | bytes | None]]
+"""The page's next frame: text, bytes, or None once the connection is closed."""
+
+
+class BrowserTransport:
+    """The voice page's end of a WebSocket (see the module for the protocol).
+
+    The page plays reply speech from its own buffer, so audio goes out as it arrives and
+    the page reports what it played (``played``; ``stopped`` after a ``stop``).
+
+    ```python
+    transport = BrowserTransport(send, receive, sample_rate=16000)
+    summary = await TurnEngine(agent, transport).run()  # until the page disconnects
+    ```
+    """
+
+    output_rate = 24_000
+
+    def __init__(
+        self,
+        send: Send,
+        receive: Receive,
+        *,
+        sample_rate: int = 16_000,
+        session_id: str | None = None,
+    ) -> None:
+        self.input_rate = sample_rate
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self._send = send
+        self._receive = receive
+        self._send_lock = asyncio.Lock()
+        self._ready = False
+        self._announced: int | None = None  # turn whose audio_start was sent
+
+    # -- page -> engine -------------------------------------------------------------
+
+    async def run(self, engine: EngineHandle) -> None:
+        """Read the page's frames into `engine` until it disconnects."""
+        while (frame := await self._receive()) is not None:
+            if isinstance(frame, bytes | bytearray):
+                await self._on_audio(engine, bytes(frame))
+            else:
+                await self._on_text(engine, frame)
+
+    async def _on_audio(self, engine: EngineHandle, pcm: bytes) -> None:
+        if not self._ready:
+            await self.send({"type": "error", "message": "send hello before audio"})
+        elif len(pcm) % 2:
+            await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
+        else:
+            await engine.audio(pcm)
+
+    async def _on_text(self, engine: EngineHandle, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            await self.send({"type": "error", "message": "control messages must be JSON"})
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "hello":
+            if message.get("sample_rate") != self.input_rate:
+                error = f"sample_rate must be one of {[self.input_rate]}"
+                await self.send({"type": "error", "message": error})
+                return
+            self._ready = True
+            ready = {"type": "ready", "session": self.session_id, "sample_rate": self.input_rate}
+            await self.send(ready)
+        elif kind in ("ptt_start", "ptt_end"):
+            await engine.push_to_talk(kind == "ptt_start")
+        elif kind in ("played", "stopped"):
+            turn, seconds = message.get("turn"), message.get("seconds")
+            done = kind == "stopped" or bool(message.get("done"))
+            if isinstance(turn, int) and _is_seconds(seconds):
+                engine.played(turn, float(seconds), done=done)
+        elif kind == "text" and isinstance(message.get("text"), str):
+            await engine.user_text(message["text"])
+        else:
+            await self.send({"type": "error", "message": f"unknown message type {kind!r}"})
+
+    # -- engine -> page ---------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any] | bytes) -> None:
+        """One frame to the page (the reader, the engine and its callbacks all send)."""
+        async with self._send_lock:
+            await self._send(message)
+
+    async def play(self, turn: int, pcm: bytes) -> None:
+        if self._announced != turn:
+            self._announced = turn
+            await self.send({"type": "audio_start", "turn": turn, "sample_rate": self.output_rate})
+        await self.send(pcm)
+
+    async def end_reply(self, turn: int) -> None:
+        return None  # `reply_end` goes out with the engine's ReplyEnded event
+
+    async def clear(self, turn: int) -> None:
+        await self.send({"type": "stop", "turn": turn})
+
+    async def send_event(self, event: VoiceEvent) -> None:
+        message = _as_message(event)
+        if message is not None:
+            await self.send(message)
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
+    if isinstance(event, SpeechStarted):
+        return {"type": "speech_start"}
+    if isinstance(event, UserTurnStarted):
+        return {"type": "utterance", "turn": event.turn, "seconds": event.seconds}
+    if isinstance(event, TranscriptDelta):
+        return {"type": "transcript", "turn": event.turn, "text": event.text}
+    if isinstance(event, ToolCalled):
+        return {"type": "tool_call", "turn": event.turn, "name": event.name, "args": event.args}
+    if isinstance(event, ToolReturned):
+        return {"type": "tool_result", "turn": event.turn, "output": event.output}
+    if isinstance(event, TurnFailed):
+        return {"type": "error", "turn": event.turn, "message": event.message}
+    if isinstance(event, ReplyEnded):
+        return {
+            "type": "reply_end",
+            "turn": event.turn,
+            "audio_bytes": event.audio_bytes,
+            "session_cost": event.session_cost,
+            "endpoint_delay_s": event.endpoint_delay_s,
+            "first_audio_s": event.first_audio_s,
+            "first_played_s": event.first_played_s,
+        }
+    return None

@@ -1,0 +1,241 @@
+"""TurnEngine over a small in-memory transport, against the local OpenRouter server's sockets.
+
+The transport here is a buffered far end (like a browser or a phone line): it takes the
+reply's audio as it comes and reports what it played. The local devices' transport is
+tested through `VoiceSession` (test_session.py), the browser's over uvicorn (tests/web).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_reply, tone_pcm16
+from langchain_openrouter_audio.voice import TurnEngine, VoiceTransport
+from langchain_openrouter_audio.voice.transport import (
+    EngineHandle,
+    ReplyEnded,
+    SpeechStarted,
+    TranscriptDelta,
+    TurnEnded,
+    UserTurnStarted,
+    VoiceEvent,
+)
+from tests._helpers import make_llm
+
+from .conftest import silence
+
+RATE = 16000
+Step = Callable[[EngineHandle], Awaitable[None]]
+
+
+class FarEnd:
+    """A buffered channel: gets audio at once; reports it all played at `end_reply`.
+
+    Turns in `hold` keep "playing" (only `heard_s` reported) so that speech can barge
+    in; `ack_clear=False` never says where a cleared reply stopped.
+    """
+
+    input_rate = RATE
+    output_rate = 24000
+
+    def __init__(
+        self,
+        steps: list[bytes | Step],
+        *,
+        hold: frozenset[int] = frozenset(),
+        ack_clear: bool = True,
+    ) -> None:
+        self.steps = steps
+        self.hold = hold
+        self.ack_clear = ack_clear
+        self.heard_s = 0.5
+        self.audio: dict[int, bytearray] = {}
+        self.calls: list[tuple[str, int]] = []
+        self.events: list[VoiceEvent] = []
+        self.engine: EngineHandle | None = None
+
+    async def run(self, engine: EngineHandle) -> None:
+        self.engine = engine
+        for step in self.steps:
+            if isinstance(step, bytes):
+                for i in range(0, len(step), 640):
+                    await engine.audio(step[i : i + 640])
+            else:
+                await step(engine)
+        await engine.end_of_input()
+        await engine.wait_idle()
+
+    async def play(self, turn: int, pcm: bytes) -> None:
+        assert len(pcm) % 2 == 0
+        if turn not in self.audio:
+            self.calls.append(("play", turn))
+            if turn in self.hold:
+                assert self.engine is not None
+                self.engine.played(turn, self.heard_s)
+        self.audio.setdefault(turn, bytearray()).extend(pcm)
+
+    async def end_reply(self, turn: int) -> None:
+        self.calls.append(("end_reply", turn))
+        if turn not in self.hold:
+            assert self.engine is not None
+            self.engine.played(turn, len(self.audio.get(turn, b"")) / 48000, done=True)
+
+    async def clear(self, turn: int) -> None:
+        self.calls.append(("clear", turn))
+        if self.ack_clear:
+            assert self.engine is not None
+            self.engine.played(turn, self.heard_s, done=True)
+
+    async def send_event(self, event: VoiceEvent) -> None:
+        self.events.append(event)
+
+
+async def idle(engine: EngineHandle) -> None:
+    await engine.wait_idle()
+
+
+def test_the_far_end_is_a_voice_transport() -> None:
+    assert isinstance(FarEnd([]), VoiceTransport)
+
+
+async def test_a_spoken_turn_streams_out_with_events_and_latency(
+    openrouter_server: OpenRouterTestServer, question_16k: bytes
+) -> None:
+    reply_pcm = tone_pcm16(1.0)
+    openrouter_server.enqueue(speech_reply(reply_pcm, "It is sunny."))
+    far = FarEnd([silence(300) + question_16k + silence(1000), idle])
+    llm = make_llm(openrouter_server)
+    summary = await TurnEngine(llm, far).run()
+    await llm.aclose()
+
+    (turn,) = summary.turns
+    assert turn.transcript == "It is sunny."
+    assert bytes(far.audio[1]) == reply_pcm  # every byte, in order, at the output rate
+    assert far.calls == [("play", 1), ("end_reply", 1)]
+    kinds = [type(e).__name__ for e in far.events]
+    assert kinds[0] == "SpeechStarted"
+    assert kinds[1] == "UserTurnStarted"
+    assert kinds[-2:] == ["ReplyEnded", "TurnEnded"]
+    text = "".join(e.text for e in far.events if isinstance(e, TranscriptDelta))
+    assert text == "It is sunny."
+    (end,) = [e for e in far.events if isinstance(e, ReplyEnded)]
+    assert end.audio_bytes == len(reply_pcm)
+    assert end.session_cost == pytest.approx(summary.total_cost)
+    assert end.session_cost > 0
+    # Latency: the endpointer waited its silence; audio came; the far end reported it played.
+    assert turn.endpoint_delay_s >= 0.5
+    assert turn.first_audio_s is not None
+    assert turn.first_audio_s > 0
+    assert turn.first_played_s is not None
+    assert turn.first_played_s >= turn.first_audio_s
+    assert turn.latency_s == pytest.approx(turn.endpoint_delay_s + turn.first_played_s)
+    assert turn.heard_s == pytest.approx(1.0)
+    assert isinstance(summary.messages[0], HumanMessage)
+    ended = [e.record for e in far.events if isinstance(e, TurnEnded)]
+    assert ended == summary.turns
+
+
+async def test_text_and_keypad_turns(openrouter_server: OpenRouterTestServer) -> None:
+    openrouter_server.enqueue(
+        speech_reply(tone_pcm16(0.2), "Hello."), speech_reply(tone_pcm16(0.2), "Sales.")
+    )
+
+    async def typed(engine: EngineHandle) -> None:
+        await engine.user_text("Hi there")
+        await engine.wait_idle()
+
+    async def keypad(engine: EngineHandle) -> None:
+        await engine.dtmf("7")  # not a menu choice: on_dtmf returns nothing
+        await engine.dtmf("1")
+        await engine.wait_idle()
+
+    def menu(digits: str) -> str | None:
+        return "Connect me to sales." if digits == "1" else None
+
+    llm = make_llm(openrouter_server)
+    far = FarEnd([typed, keypad])
+    summary = await TurnEngine(llm, far, on_dtmf=menu).run()
+    await llm.aclose()
+
+    assert [t.transcript for t in summary.turns] == ["Hello.", "Sales."]
+    assert [t.user_audio_s for t in summary.turns] == [0.0, 0.0]
+    sent = openrouter_server.requests[1].json["messages"]
+    assert [(m["role"], m["content"]) for m in sent if m["role"] == "user"] == [
+        ("user", "Hi there"),
+        ("user", "Connect me to sales."),
+    ]
+    starts = [e for e in far.events if isinstance(e, UserTurnStarted)]
+    assert [(e.turn, e.text) for e in starts] == [(1, "Hi there"), (2, "Connect me to sales.")]
+
+
+@pytest.mark.parametrize("ack_clear", [True, False], ids=["acked", "no-ack"])
+async def test_barge_in_keeps_what_the_far_end_played(
+    openrouter_server: OpenRouterTestServer,
+    question_16k: bytes,
+    followup_16k: bytes,
+    ack_clear: bool,
+) -> None:
+    words = "one two three four five six seven eight"
+    openrouter_server.enqueue(
+        speech_reply(tone_pcm16(2.0), words), speech_reply(tone_pcm16(0.3), "Tomorrow.")
+    )
+    far = FarEnd(
+        [silence(300) + question_16k + silence(1000), idle, followup_16k + silence(1000)],
+        hold=frozenset({1}),
+        ack_clear=ack_clear,
+    )
+    far.heard_s = 0.5  # the far end says it played half a second, then nothing more
+    llm = make_llm(openrouter_server)
+    engine = TurnEngine(llm, far, stop_timeout_s=0.3)
+    summary = await engine.run()
+    await llm.aclose()
+
+    first, second = summary.turns
+    assert first.interrupted
+    assert not first.cancelled
+    assert first.heard_s == 0.5  # the ack, or else the last progress report
+    assert ("clear", 1) in far.calls
+    assert any(isinstance(e, SpeechStarted) for e in far.events)
+    cut = engine.history[1]
+    assert isinstance(cut, AIMessage)
+    assert cut.text == "one two"  # 0.5 s of 2 s: a quarter of eight words
+    assert cut.response_metadata["interrupted"] is True
+    assert second.transcript == "Tomorrow."
+    assert [m.get("content") for m in openrouter_server.requests[1].json["messages"]][1] == (
+        "one two"
+    )
+
+
+async def test_a_late_or_foreign_played_report_is_ignored(
+    openrouter_server: OpenRouterTestServer, question_16k: bytes
+) -> None:
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.5), "Fine."))
+
+    async def stray(engine: EngineHandle) -> None:
+        engine.played(7, 3.0, done=True)  # no such turn
+        engine.played(1, float("nan"))
+        await engine.wait_idle()
+
+    far = FarEnd([silence(300) + question_16k + silence(1000), stray])
+    llm = make_llm(openrouter_server)
+    summary = await TurnEngine(llm, far).run()
+    await llm.aclose()
+    (turn,) = summary.turns
+    assert turn.heard_s == pytest.approx(0.5)
+    assert not turn.interrupted
+
+
+def test_bad_settings_fail_before_any_call(openrouter_server: OpenRouterTestServer) -> None:
+    from langchain_openrouter_audio.voice import Endpointer
+
+    llm = make_llm(openrouter_server)
+    with pytest.raises(ValueError, match="max_turns"):
+        TurnEngine(llm, FarEnd([]), max_turns=0)
+    with pytest.raises(ValueError, match="max_utterance_s"):
+        TurnEngine(llm, FarEnd([]), max_utterance_s=0)
+    with pytest.raises(ValueError, match="input_rate"):
+        TurnEngine(llm, FarEnd([]), endpointer=Endpointer(sample_rate=24000))
+    assert openrouter_server.requests == []
