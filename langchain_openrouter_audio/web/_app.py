@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import uuid
@@ -19,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.web._guard import (
     Authenticate,
@@ -45,14 +48,15 @@ def voice_app(
     silence_ms: int = 600,
     min_speech_ms: int = 200,
     config: RunnableConfig | None = None,
-    max_sessions: int | None = None,
-    max_turns: int | None = None,
+    max_sessions: int | None = 100,
+    max_turns: int | None = 20,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
     allowed_origins: Sequence[str] | None = None,
     authenticate: Authenticate | None = None,
     allow_missing_origin: bool = False,
+    limits: SessionLimits | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -79,6 +83,13 @@ def voice_app(
     reaches the agent as ``config["configurable"]["user_id"]`` and in the run's metadata.
     Every page response carries a strict Content-Security-Policy and no-framing headers.
 
+    `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
+    connection: hello and idle timeouts, session length, a client that stops reading, frame
+    and message sizes, audio per connection, queued utterances, turns per minute, each
+    turn's time (`turn_timeout_s`, 120 s) and its spending (`max_cost_usd`, 1 USD by
+    default). A connection ended by a limit is closed with a code and a short reason; a
+    failure inside a turn shows the page only a reference to the log line.
+
     ```python
     import uvicorn
     from langchain_openrouter_audio import ChatOpenRouterAudio
@@ -95,6 +106,7 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
+    session_limits = limits or SessionLimits()
     sessions: set[TurnEngine] = set()
     gate = Gate(
         allowed_origins=allowed_origins,
@@ -139,7 +151,9 @@ def voice_app(
                     return str(frame["text"])
 
         session_id = uuid.uuid4().hex[:12]
-        transport = BrowserTransport(send, receive, sample_rate=sample_rate, session_id=session_id)
+        transport = BrowserTransport(
+            send, receive, sample_rate=sample_rate, session_id=session_id, limits=session_limits
+        )
         engine = TurnEngine(
             agent,
             transport,
@@ -149,14 +163,25 @@ def voice_app(
             max_utterance_s=max_utterance_s,
             record=record,
             session_id=session_id,
+            turn_timeout_s=session_limits.turn_timeout_s,
+            max_cost_usd=session_limits.max_cost_usd,
+            max_pending_utterances=session_limits.max_pending_utterances,
+            max_turns_per_minute=session_limits.max_turns_per_minute,
         )
         sessions.add(engine)
+        ended: SessionEnded | None = None
         try:
             await engine.run()
+            ended = engine.ended or transport.ended
         except WebSocketDisconnect:
             pass
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            logger.exception("session %s failed (ref %s)", session_id, ref)
+            ended = SessionEnded(f"internal error (ref {ref})", code=1011)
         finally:
             sessions.discard(engine)
+            await _close(websocket, ended)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,
@@ -174,6 +199,15 @@ def voice_app(
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.sessions = sessions
     return app
+
+
+async def _close(websocket: WebSocket, ended: SessionEnded | None) -> None:
+    """Close with the limit's code and reason; a client that stopped reading gets no wait."""
+    if websocket.application_state != WebSocketState.CONNECTED:
+        return
+    code, reason = (ended.code, ended.reason) if ended is not None else (1000, "")
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), 1.0)
 
 
 def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:
