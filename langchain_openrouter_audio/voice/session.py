@@ -52,7 +52,8 @@ class VoiceSession:
     print(summary)  # per-turn latency, heard transcripts, cost
     ```
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
-    an `on_voice_turn(turn)` method (sync or async).
+    an `on_voice_turn(turn)` method (sync or async). A turn whose agent call takes longer
+    than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class VoiceSession:
         on_turn: Callable[[VoiceTurn], Any] | None = None,
         source_rate: int = 16000,
         record: str | Path | None = None,
+        turn_timeout_s: float | None = 120.0,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -90,6 +92,7 @@ class VoiceSession:
         self.callbacks = list(callbacks)
         self.on_turn = on_turn
         self.record = record
+        self.turn_timeout_s = turn_timeout_s
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -105,6 +108,7 @@ class VoiceSession:
             callbacks=self.callbacks,
             on_turn=self.on_turn,
             record=self.record,
+            turn_timeout_s=self.turn_timeout_s,
         )
         try:
             return await engine.run()
