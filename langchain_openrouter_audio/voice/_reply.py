@@ -29,8 +29,8 @@ class _Run:
     # A bytearray grows in place: `bytes +=` would copy the whole reply on every piece.
     pcm: bytearray = field(default_factory=bytearray)
     rate: int = 24000
-    out_start: int = 0  # byte offset of its first audio in the reply as sent
-    out_bytes: int = 0  # bytes of it sent (at the output rate)
+    out_start: int = 0  # byte offset of its first audio in the reply's audio
+    out_bytes: int = 0  # bytes of it in the reply's audio (at the output rate)
     ended: bool = False
     message: AIMessage | None = None
     resampler: Resampler | None = None
@@ -67,11 +67,12 @@ class Reply:
     cost_at_start: float
     user_audio_s: float = 0.0
     endpoint_delay_s: float = 0.0
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[Any] | None = None
     runs: dict[UUID, _Run] = field(default_factory=dict)
     # Finished messages (AI replies, tool results) and runs still speaking, in order.
     items: list[BaseMessage | UUID] = field(default_factory=list)
-    audio: bytearray = field(default_factory=bytearray)  # all speech sent, output rate
+    audio: bytearray = field(default_factory=bytearray)  # all its speech, output rate
+    sent_bytes: int = 0  # of which handed to the transport
     first_audio_at: float | None = None
     first_played_at: float | None = None
     play_start_sample: int | None = None
@@ -138,12 +139,20 @@ class Reply:
         return tail
 
     def _sent(self, run: _Run, pcm: bytes) -> bytes:
-        if not pcm or self.interrupted:
+        """Keep `pcm` (output rate) as the reply's next audio; returns it if it goes out.
+
+        After a barge-in nothing more goes out, but it is still kept: the reply can be
+        sent again from where the user stopped hearing it.
+        """
+        if not pcm:
             return b""
         if not run.out_bytes:
             run.out_start = len(self.audio)
         self.audio += pcm
         run.out_bytes += len(pcm)
+        if self.interrupted:
+            return b""
+        self.sent_bytes += len(pcm)
         return pcm
 
     # -- barge-in -----------------------------------------------------------------

@@ -142,7 +142,7 @@ class TurnEngine:
         max_utterance_s: float | None = None,
         stop_timeout_s: float = STOP_ACK_TIMEOUT_S,
         record: str | Path | None = None,
-        session_id: str = "session",
+        session_id: str | None = None,
         turn_timeout_s: float | None = 120.0,
         max_cost_usd: float | None = None,
         max_pending_utterances: int | None = None,
@@ -172,8 +172,8 @@ class TurnEngine:
         self.max_turns = max_turns
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
-        self.session_id = session_id
-        self.record_path = Path(str(record).format(session=session_id)) if record else None
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.record_path = Path(str(record).format(session=self.session_id)) if record else None
         self.turns: list[VoiceTurn] = []
         self.usage = OpenRouterCallbackHandler()  # replaced by the run's own block
         self.recorder: ConversationRecorder | None = None
@@ -186,12 +186,13 @@ class TurnEngine:
         self._input_samples = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failures: list[BaseException] = []
         self.turn_timeout_s = turn_timeout_s
         self.max_cost_usd = max_cost_usd
         self.max_pending_utterances = max_pending_utterances
         self.max_turns_per_minute = max_turns_per_minute
         self.ended: SessionEnded | None = None
-        """Why the conversation ended early (a limit, a failure), or None."""
+        """Why the conversation ended early (a limit), or None."""
         self._ending = asyncio.Event()
         self._turn_starts: deque[float] = deque()
 
@@ -205,8 +206,7 @@ class TurnEngine:
             )
         with get_openrouter_callback() as usage:
             self.usage = usage
-            conductor = asyncio.create_task(self._conduct())
-            conductor.add_done_callback(self._check_task)
+            conductor = self._spawn(self._conduct())
             channel = asyncio.create_task(self.transport.run(self))
             ending = asyncio.create_task(self._ending.wait())
             try:
@@ -218,6 +218,7 @@ class TurnEngine:
                     task.cancel()
                 await asyncio.gather(channel, ending, return_exceptions=True)
                 await self._shut_down(conductor)
+        self._raise_failure()
         return VoiceSummary(self.turns, usage, list(self.history))
 
     def end(self, ended: SessionEnded) -> None:
@@ -234,17 +235,6 @@ class TurnEngine:
         elif error is not None:
             raise error
 
-    def _check_task(self, task: asyncio.Task[Any]) -> None:
-        """A background task of the engine failed: end the conversation, not hang it."""
-        if task.cancelled() or task.exception() is None:
-            return
-        ref = _reference()
-        error = task.exception()
-        logger.error(
-            "session %s: engine task failed (ref %s)", self.session_id, ref, exc_info=error
-        )
-        self.end(SessionEnded(f"internal error (ref {ref})", code=1011))
-
     @property
     def turn_count(self) -> int:
         """Turns started so far (answered or being answered)."""
@@ -256,7 +246,7 @@ class TurnEngine:
         reply = self._reply
         return bool(self._queue) or (reply is not None and not reply.finished.done())
 
-    async def _shut_down(self, conductor: asyncio.Task[None]) -> None:
+    async def _shut_down(self, conductor: asyncio.Task[Any]) -> None:
         conductor.cancel()
         reply = self._reply
         tasks = [conductor, *self._tasks]
@@ -275,6 +265,7 @@ class TurnEngine:
 
     async def audio(self, pcm: bytes) -> None:
         """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
+        self._raise_failure()
         piece = round(_PIECE_S * self.transport.input_rate) * SAMPLE_WIDTH
         if len(pcm) <= piece:
             await self._audio(pcm)
@@ -367,9 +358,11 @@ class TurnEngine:
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
         while not self._idle():
+            self._raise_failure()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
+        self._raise_failure()
 
     # -- state --------------------------------------------------------------------------
 
@@ -487,7 +480,7 @@ class TurnEngine:
         reply.user_audio_s = seconds(utterance.pcm or b"", rate)
         reply.endpoint_delay_s = utterance.endpoint_delay_s
         self._reply = reply
-        reply.task = asyncio.create_task(self._generate(reply, utterance))
+        reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
     async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
@@ -519,13 +512,13 @@ class TurnEngine:
         self._touch()
         if not reply.interrupted:
             await self.transport.end_reply(reply.index)
-            if not reply.audio:
+            if not reply.sent_bytes:
                 reply.playback_over = True  # nothing for the channel to play
                 self._touch()
         await self._emit(
             ReplyEnded(
                 turn=reply.index,
-                audio_bytes=len(reply.audio),
+                audio_bytes=reply.sent_bytes,
                 session_cost=self.usage.total_cost,
                 endpoint_delay_s=reply.endpoint_delay_s,
                 first_audio_s=reply.first_audio_s,
@@ -553,7 +546,7 @@ class TurnEngine:
                 ref,
             )
         else:
-            message = f"Sorry, something went wrong answering that. (ref {ref})"
+            message = f"The agent failed to answer; please try again. (ref {ref})"
             logger.error(
                 "session %s: turn %d failed (ref %s)",
                 self.session_id,
@@ -651,21 +644,37 @@ class TurnEngine:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
         reply = self._reply
+        upto = self._input_samples
         if reply is not None and not reply.recorded:
-            self.recorder.flush(reply.utterance_sample)
-        else:
-            self.recorder.flush()
+            upto = reply.utterance_sample
+        if self._queue:  # a reply to these has not even started
+            upto = min(upto, self._queue[0].ended_sample)
+        self.recorder.flush(upto)
 
     # -- plumbing -----------------------------------------------------------------------
 
     async def _emit(self, event: VoiceEvent) -> None:
         await self.transport.send_event(event)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(self._check_task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # An `on_turn` hook or the channel failed: the engine stops taking audio and
+            # `run` raises it (agent errors are not this: they end their turn). `run` wakes
+            # now, not at the next audio: a silent channel must not hang on a dead engine.
+            self._failures.append(error)
+            self._ending.set()
+            self._touch()
+
+    def _raise_failure(self) -> None:
+        if self._failures:
+            raise self._failures[0]
 
 
 _BUDGET_MESSAGE = "This conversation has reached its spending limit."

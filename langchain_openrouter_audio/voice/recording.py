@@ -70,8 +70,11 @@ class ConversationRecorder:
         end = offset + len(data)
         if len(self._right) < end * SAMPLE_WIDTH:
             self._right += bytes(end * SAMPLE_WIDTH - len(self._right))
-        here = samples(bytes(self._right[offset * SAMPLE_WIDTH : end * SAMPLE_WIDTH]))
-        pairs = zip(here, data, strict=True)
+        region = bytes(self._right[offset * SAMPLE_WIDTH : end * SAMPLE_WIDTH])
+        if region == bytes(len(region)):  # the usual case: nothing there yet, no mixing
+            self._right[offset * SAMPLE_WIDTH : end * SAMPLE_WIDTH] = from_samples(data)
+            return
+        pairs = zip(samples(region), data, strict=True)
         mixed = array("h", (max(-32768, min(32767, a + b)) for a, b in pairs))
         self._right[offset * SAMPLE_WIDTH : end * SAMPLE_WIDTH] = from_samples(mixed)
 

@@ -18,8 +18,9 @@ history, cost and latency. A `VoiceTransport` only moves audio and says what was
 - **events**: `send_event(event)` gets the engine's `VoiceEvent`s (transcript pieces, tool
   calls, reply end with cost and latency, errors) for a UI; a transport may ignore them.
 
-The engine keeps each reply's audio (at `output_rate`) so that it can send it again from
-any position. A transport also gets the user's other input to the engine:
+The engine keeps each reply's whole audio at `output_rate` (also what arrives after a
+barge-in), so that what was heard is cut from it exactly. A transport also gets the user's
+other input to the engine:
 `engine.push_to_talk(pressed)`, `engine.user_text(text)` and `engine.dtmf(digits)`.
 
 A transport that plays into a buffer (a browser, a phone line) sends audio as it comes and

@@ -239,3 +239,18 @@ def test_bad_settings_fail_before_any_call(openrouter_server: OpenRouterTestServ
     with pytest.raises(ValueError, match="input_rate"):
         TurnEngine(llm, FarEnd([]), endpointer=Endpointer(sample_rate=24000))
     assert openrouter_server.requests == []
+
+
+async def test_a_failing_turn_hook_fails_the_run(
+    openrouter_server: OpenRouterTestServer, question_16k: bytes
+) -> None:
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.2), "Fine."))
+
+    def broken(turn: object) -> None:
+        raise RuntimeError("hook broke")
+
+    llm = make_llm(openrouter_server)
+    far = FarEnd([silence(300) + question_16k + silence(1000), idle])
+    with pytest.raises(RuntimeError, match="hook broke"):
+        await TurnEngine(llm, far, on_turn=broken).run()
+    await llm.aclose()

@@ -291,6 +291,11 @@ async def test_real_time_source_barge_in_cancels_the_call_mid_stream(
     first, second = summary.turns
     assert first.interrupted
     assert first.cancelled  # the model call was still streaming
+    # Latency: played (the sink's frames) comes after received, and is what latency_s uses.
+    assert first.response_s is not None
+    assert first.first_played_s is not None
+    assert first.first_played_s >= first.response_s
+    assert first.latency_s == pytest.approx(first.endpoint_delay_s + first.first_played_s)
     assert second.transcript == SHORT
     (cleared_at,) = line.clears
     q2_end = (q2_at + len(voices["q2"])) // FRAME

@@ -465,3 +465,76 @@ async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
     inbox.put_nowait(None)  # the page disconnects
     await asyncio.wait_for(run, 20)
     await llm.aclose()
+
+
+async def test_reply_end_reports_latency_and_each_connection_is_recorded(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any, tmp_path: Any
+) -> None:
+    import wave
+    from array import array
+
+    app = voice_app(llm, record=str(tmp_path / "calls" / "{session}.wav"))
+    page = await connect(app_url(app))
+    session = (await page.hello())["session"]
+    asked = silence(0.5) + QUESTION + silence(1.0)
+    await page.speak(asked)
+    await page.until("audio", turn=1)
+    await page.send(type="played", turn=1, seconds=0.5, done=False)  # playing for 0.5 s
+    end = await page.until("reply_end", turn=1)
+    assert end["endpoint_delay_s"] >= 0.5  # the endpointer's silence_ms
+    assert end["first_audio_s"] > 0
+    assert "first_played_s" in end  # None until the page's first report is in
+    listening = silence(4.0)  # the microphone goes on while the answer plays
+    await page.speak(listening)
+    await page.send(type="played", turn=1, seconds=len(ANSWER_PCM) / 48_000, done=True)
+    await page.ws.close()
+    for _ in range(500):
+        if not app.state.sessions:
+            break
+        await asyncio.sleep(0.02)
+    assert not app.state.sessions
+
+    with wave.open(str(tmp_path / "calls" / f"{session}.wav")) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, RATE)
+        assert w.getnframes() == (len(asked) + len(listening)) // 2  # the user's timeline
+        frames = array("h", w.readframes(w.getnframes()))
+    left, right = frames[0::2].tobytes(), frames[1::2].tobytes()
+    assert left == asked + listening
+    # The answer, whole, as the page played it: from 0.5 s before the page's first report
+    # (the question was sent in a burst, so the utterance's end may come later: not before).
+    answer = resample_pcm16(ANSWER_PCM, 24_000, RATE)
+    start = right.find(answer) / 2 / RATE
+    assert start == pytest.approx(len(asked) / 2 / RATE - 0.5, abs=0.05)
+    assert set(right[2 * round(start * RATE) + len(answer) :]) == {0}
+    assert set(right[: len(asked) - RATE]) == {0}
+
+
+async def test_typed_text_is_a_turn_and_agent_errors_stay_private(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    from langchain_openrouter_audio.testing import error_reply
+
+    page = await connect(app_url(voice_app(llm)))
+    await page.hello()
+    await page.send(type="text", text="What is the weather in Paris?")
+    utterance = await page.until("utterance", turn=1)
+    assert utterance["seconds"] == 0
+    await page.until("reply_end", turn=1)
+    assert bytes(page.audio[1]) == ANSWER_PCM
+    sent = openrouter.requests[-1].json["messages"]
+    assert sent == [{"role": "user", "content": "What is the weather in Paris?"}]
+
+    # The model fails: the page hears that the turn failed, not the upstream's details.
+    openrouter.responder = None
+    openrouter.enqueue(error_reply(400, "internal detail: key sk-or-123 at host db-7"))
+    await page.send(type="played", turn=1, seconds=9.9, done=True)
+    await page.send(type="text", text="And tomorrow?")
+    error = await page.until("error", turn=2)
+    assert "failed" in error["message"]
+    assert "sk-or" not in error["message"]
+    assert "db-7" not in error["message"]
+    end = await page.until("reply_end", turn=2)
+    assert end["audio_bytes"] == 0
