@@ -16,7 +16,7 @@ class SessionEnded(Exception):
     """A conversation was ended by one of its limits (or by a failure inside it).
 
     `reason` is short and safe to show to the client; `code` is the WebSocket close code
-    a server should use: 1000 (normal: idle, too long), 1008 (policy: a limit or a bad
+    a server should use: 1001 (going away: idle, too long), 1008 (policy: a limit or a bad
     client), 1009 (too big), 1011 (an internal failure; the log has the detail).
     """
 
@@ -41,9 +41,9 @@ class SessionLimits:
     hello_timeout_s: float = 10.0
     """A connection that has not said ``hello`` by then is closed (1008)."""
     idle_timeout_s: float = 300.0
-    """No speech, turn or reply for this long (streaming silence counts as idle): closed (1000)."""
+    """No speech, turn or reply for this long (streaming silence counts as idle): closed (1001)."""
     max_session_s: float = 3600.0
-    """A connection is closed (1000) after this long, whatever it does."""
+    """A connection is closed (1001) after this long, whatever it does."""
     send_timeout_s: float = 10.0
     """A frame the client does not take within this time (it stopped reading): the session
     ends, its slot and upstream stream are freed."""

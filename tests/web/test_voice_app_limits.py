@@ -189,7 +189,7 @@ async def test_streaming_silence_is_idle(
 
     streaming = asyncio.create_task(microphone())
     started = time.monotonic()
-    assert await closed_with(page) == (1000, "idle")
+    assert await closed_with(page) == (1001, "idle")
     assert time.monotonic() - started < 5.0
     await streaming
     assert openrouter.requests == []
@@ -446,3 +446,11 @@ async def test_an_engine_failure_outside_a_turn_closes_the_socket(
     assert reason.startswith("internal error (ref ")
     assert "0x7f00" not in reason
     assert any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+async def test_a_session_ends_after_max_session_s(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    page = await connect(app_url(voice_app(llm, limits=SessionLimits(max_session_s=1.0))))
+    await page.hello()
+    assert await closed_with(page) == (1001, "session too long")

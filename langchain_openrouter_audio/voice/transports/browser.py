@@ -148,9 +148,9 @@ class BrowserTransport:
             if not self._ready and now - started > limits.hello_timeout_s:
                 self.end(SessionEnded("no hello"))
             elif now - self._last_activity > limits.idle_timeout_s:
-                self.end(SessionEnded("idle", code=1000))
+                self.end(SessionEnded("idle", code=1001))
             elif now - started > limits.max_session_s:
-                self.end(SessionEnded("session too long", code=1000))
+                self.end(SessionEnded("session too long", code=1001))
 
     async def _on_audio(self, engine: EngineHandle, pcm: bytes) -> None:
         self._input_bytes += len(pcm)
