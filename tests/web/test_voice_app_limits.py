@@ -454,3 +454,23 @@ async def test_a_session_ends_after_max_session_s(
     page = await connect(app_url(voice_app(llm, limits=SessionLimits(max_session_s=1.0))))
     await page.hello()
     assert await closed_with(page) == (1001, "session too long")
+
+
+async def test_a_tool_that_raises_shows_the_page_no_detail(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    def get_weather(city: str) -> str:
+        """Return the current weather in a city."""
+        raise RuntimeError("weather db down at postgres://10.0.0.7/wx")
+
+    page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
+    await page.hello()
+    await page.send(type="text", text="What is the weather in Paris?")
+    await page.until("reply_end", turn=1)
+    frames = json.dumps(page.events)
+    assert "10.0.0.7" not in frames
+    assert "RuntimeError" not in frames
+    assert "ref " in errors(page)[0]
