@@ -30,6 +30,7 @@ from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wa
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
+from langchain_openrouter_audio.voice._remote import is_remote_graph, run_remote_turn
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.limits import SessionEnded
@@ -495,7 +496,11 @@ class TurnEngine:
             list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
         )
         try:
-            call = self.agent.ainvoke(agent_input, config)
+            call = (
+                run_remote_turn(self, reply, self.agent, agent_input, config)
+                if is_remote_graph(self.agent)
+                else self.agent.ainvoke(agent_input, config)
+            )
             result = await asyncio.wait_for(call, self.turn_timeout_s)
         except asyncio.CancelledError:
             raise
