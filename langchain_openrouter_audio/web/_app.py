@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -56,6 +57,7 @@ def voice_app(
     allowed_origins: Sequence[str] | None = None,
     authenticate: Authenticate | None = None,
     allow_missing_origin: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
     limits: SessionLimits | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
@@ -81,6 +83,9 @@ def voice_app(
     set or `allow_missing_origin=True`. `authenticate(connection)` sees the handshake
     (headers, cookies, query) and returns a user id, or None to refuse (1008); the id
     reaches the agent as ``config["configurable"]["user_id"]`` and in the run's metadata.
+    `allowed_hosts` (e.g. ``["voice.example.com"]``) refuses requests for any other
+    ``Host`` (HTTP 400), which stops DNS rebinding: a page of another site whose name
+    resolves to this server is "same host" to the origin check.
     Every page response carries a strict Content-Security-Policy and no-framing headers.
 
     `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
@@ -196,7 +201,13 @@ def voice_app(
         WebSocketRoute("/ws", socket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts is not None:
+        hosts = list(allowed_hosts)
+        middleware.append(
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+        )
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.sessions = sessions
     return app
 

@@ -219,3 +219,42 @@ async def test_page_responses_forbid_framing_and_foreign_code(
         assert "<script>" not in page
         assert "<style" not in page
         assert " style=" not in page
+
+
+def handshake(url: str, host: str) -> bytes:
+    """A WebSocket handshake to `url`'s server naming `host` (as DNS rebinding would)."""
+    import base64
+    import os
+    import socket
+
+    address, port = url.split("/")[2].split(":")
+    with socket.create_connection((address, int(port)), timeout=10) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        return sock.recv(200)
+
+
+async def test_allowed_hosts_stop_dns_rebinding(
+    openrouter: OpenRouterTestServer, llm: ChatOpenRouterAudio, app_url: Callable[[Any], str]
+) -> None:
+    # A page of evil.example whose name now resolves to this server: its Host and Origin
+    # agree, so only the Host check can tell.
+    rebound = "evil.example:8000"
+    open_url = app_url(voice_app(llm))
+    assert (await asyncio.to_thread(handshake, open_url, rebound)).startswith(b"HTTP/1.1 101")
+    url = app_url(voice_app(llm, allowed_hosts=["127.0.0.1"]))
+    assert (await asyncio.to_thread(handshake, url, rebound)).startswith(b"HTTP/1.1 400")
+    base = url.replace("ws://", "http://").removesuffix("ws")
+    async with httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/", headers={"Host": rebound})).status_code == 400
+        assert (await client.get("/")).status_code == 200
+    page = Page(await open_socket(url, origin=own_origin(url)))
+    assert (await page.hello())["type"] == "ready"
+    await page.ws.close()
+    assert openrouter.requests == []
