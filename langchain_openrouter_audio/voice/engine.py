@@ -541,7 +541,7 @@ class TurnEngine:
             await self._emit(TurnFailed(reply.index, _BUDGET_MESSAGE))
             self.end(err)
             return
-        if isinstance(err, TimeoutError):
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)):  # distinct before 3.11
             message = f"That took too long to answer; please try again. (ref {ref})"
             logger.warning(
                 "session %s: turn %d timed out after %s s (ref %s)",
