@@ -53,7 +53,8 @@ class VoiceSession:
     print(summary)  # per-turn latency, heard transcripts, cost
     ```
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
-    an `on_voice_turn(turn)` method (sync or async).
+    an `on_voice_turn(turn)` method (sync or async). A turn whose agent call takes longer
+    than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class VoiceSession:
         record: str | Path | None = None,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
+        turn_timeout_s: float | None = 120.0,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -95,6 +97,7 @@ class VoiceSession:
         self.record = record
         self.transcription = transcription
         self.speech = speech
+        self.turn_timeout_s = turn_timeout_s
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -112,6 +115,7 @@ class VoiceSession:
             record=self.record,
             transcription=self.transcription,
             speech=self.speech,
+            turn_timeout_s=self.turn_timeout_s,
         )
         try:
             return await engine.run()
