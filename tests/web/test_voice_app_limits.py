@@ -59,9 +59,9 @@ async def sessions_open(url: str) -> int:
         return int((await client.get(http_base(url) + "/healthz")).json()["sessions"])
 
 
-async def closed_with(page: Page, timeout: float = 10.0) -> tuple[int | None, str]:
+async def closed_with(page: Page, within_s: float = 10.0) -> tuple[int | None, str]:
     """Read (keeping events) until the server closes; its close code and reason."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     try:
         while time.monotonic() < deadline:
             frame = await asyncio.wait_for(page.ws.recv(), deadline - time.monotonic())
