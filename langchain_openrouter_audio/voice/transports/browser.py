@@ -2,12 +2,14 @@
 
 Text frames are JSON objects with a ``type``:
 
-- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first; then binary frames of
-  microphone audio, raw PCM16 little-endian mono at that rate; ``ptt_start`` / ``ptt_end``
-  around push-to-talk speech (no endpointing); ``{"type": "played", "turn": n, "seconds":
-  s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n, "seconds": s}``
-  after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
-- server -> page: ``ready``; ``speech_start``; ``utterance`` (turn ``n`` starts);
+- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first (with
+  ``"conversation": id`` to resume one, when `voice_app` fronts a deployment); then binary
+  frames of microphone audio, raw PCM16 little-endian mono at that rate; ``ptt_start`` /
+  ``ptt_end`` around push-to-talk speech (no endpointing); ``{"type": "played", "turn": n,
+  "seconds": s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n,
+  "seconds": s}`` after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
+- server -> page: ``ready`` (``session``, and what `on_hello` adds); ``speech_start``;
+  ``utterance`` (turn ``n`` starts);
   ``transcript`` pieces; ``tool_call`` and ``tool_result``; ``audio_start`` with the
   reply's ``sample_rate``, followed by binary frames of reply speech (PCM16 little-endian
   mono, whole samples); ``reply_end`` (``audio_bytes``, ``session_cost``, and latency:
