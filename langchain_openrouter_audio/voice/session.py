@@ -16,6 +16,7 @@ from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.engine import TurnEngine
 from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, WavFileSink
 from langchain_openrouter_audio.voice.sources import AudioSource, PcmSource, WavFileSource
+from langchain_openrouter_audio.voice.spoken_text import AgentHears
 from langchain_openrouter_audio.voice.transports.local import LocalTransport
 from langchain_openrouter_audio.voice.turn import VoiceSummary, VoiceTurn
 
@@ -53,7 +54,9 @@ class VoiceSession:
     print(summary)  # per-turn latency, heard transcripts, cost
     ```
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
-    an `on_voice_turn(turn)` method (sync or async).
+    an `on_voice_turn(turn)` method (sync or async). `transcription=`, `speech=` and
+    `agent_hears=` are `TurnEngine`'s: any chat model as the agent, or the user's words
+    (`VoiceTurn.user_text`) beside a speech-native one.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class VoiceSession:
         record: str | Path | None = None,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
+        agent_hears: AgentHears = "auto",
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -95,6 +99,7 @@ class VoiceSession:
         self.record = record
         self.transcription = transcription
         self.speech = speech
+        self.agent_hears = agent_hears
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -112,6 +117,7 @@ class VoiceSession:
             record=self.record,
             transcription=self.transcription,
             speech=self.speech,
+            agent_hears=self.agent_hears,
         )
         try:
             return await engine.run()

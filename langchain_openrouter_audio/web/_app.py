@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from starlette.applications import Starlette
@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.spoken_text import AgentHears, agent_hearing
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
 __all__ = ["voice_app"]
@@ -46,6 +47,7 @@ def voice_app(
     record: str | Path | None = None,
     transcription: str | Runnable[Any, str] | None = None,
     speech: str | OpenRouterSpeech | None = None,
+    agent_hears: AgentHears = "auto",
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -64,7 +66,10 @@ def voice_app(
     gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
     same engine as `VoiceSession` and the phone. With `transcription=` and `speech=`
     (model slugs or instances) any chat model can be the agent: it reads what was said
-    and its text replies are spoken sentence by sentence.
+    and its text replies are spoken sentence by sentence. With `transcription=` alone, a
+    speech-native agent still hears the recording, and the page shows the user's words
+    (``user_text``) once they are transcribed beside its call (`agent_hears` overrides
+    the choice: see `TurnEngine`).
 
     ```python
     import uvicorn
@@ -79,6 +84,8 @@ def voice_app(
         raise ValueError("sample_rate must be 16000 or 24000")
     if max_turns is not None and max_turns < 1:
         raise ValueError("max_turns must be >= 1")
+    # Bad settings fail here, not on every connection.
+    agent_hearing(agent_hears, agent, cast(Any, transcription), None)
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
@@ -127,6 +134,7 @@ def voice_app(
             session_id=session_id,
             transcription=transcription,
             speech=speech,
+            agent_hears=agent_hears,
         )
         sessions.add(engine)
         try:
