@@ -7,14 +7,20 @@ spoken as soon as the one before has played, while the cost of that one is still
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID, uuid4
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_openrouter_audio import OpenRouterSpeech, OpenRouterTranscription
+from langchain_openrouter_audio import (
+    OpenRouterSpeech,
+    OpenRouterTranscription,
+    get_openrouter_callback,
+)
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     RecordedRequest,
@@ -23,7 +29,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
 )
 from langchain_openrouter_audio.voice import CallbackSink, PcmSource, VoiceSession, VoiceTurn
-from langchain_openrouter_audio.voice.spoken_text import agent_hearing
+from langchain_openrouter_audio.voice.spoken_text import TextSpeaker, agent_hearing
 from tests._helpers import HAS_ESPEAK, clip_pcm, make_llm
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
@@ -210,3 +216,33 @@ async def test_the_next_sentence_is_spoken_while_the_last_ones_cost_is_looked_up
     assert summary.usage.successful_requests == 2 + len(SENTENCES)
     assert summary.total_cost == pytest.approx(CHAT_COST + STT_COST + tts_cost)
     assert turn.cost == pytest.approx(summary.total_cost)
+
+
+async def test_a_barge_in_keeps_counting_the_spoken_sentences_cost(
+    openrouter_server: OpenRouterTestServer, tts: OpenRouterSpeech
+) -> None:
+    """Speech that was played was billed: a barge-in stops speaking, not the cost lookup."""
+    openrouter_server.generation_misses = 3  # about 0.7 s before the record is found
+    spoken = asyncio.Event()
+
+    async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
+        pass
+
+    async def on_spoken(run_id: UUID, message: AIMessage, done: bool) -> None:
+        spoken.set()
+
+    with get_openrouter_callback() as cost:
+        speaker = TextSpeaker(tts, on_audio, on_spoken)
+        run_id = uuid4()
+        await speaker.on_transcript_chunk(SENTENCES[0] + " ", run_id=run_id)
+        await asyncio.wait_for(spoken.wait(), 10)  # its audio is all out
+        assert speaker.pending_costs  # ... and its cost is still being looked up
+        await speaker.cancel()  # the user barges in
+        assert speaker.pending_costs
+        await speaker.settle_costs()
+    (lookup,) = {r.path for r in paths(openrouter_server, "/generation")}
+    gen_id = parse_qs(urlsplit(lookup).query)["id"][0]
+    record = openrouter_server.generation(gen_id)
+    assert record is not None
+    assert cost.successful_requests == 1
+    assert cost.total_cost == pytest.approx(record["total_cost"])
