@@ -473,12 +473,12 @@ class TurnEngine:
         except asyncio.CancelledError:
             if speaker is not None:
                 await speaker.cancel()
-                self._cost_lookups |= speaker.pending_costs
+                self._keep_cost_lookups(speaker)
             raise
         except Exception as err:
             if speaker is not None:
                 await speaker.cancel()
-                self._cost_lookups |= speaker.pending_costs
+                self._keep_cost_lookups(speaker)
             reply.error = f"{type(err).__name__}: {err}"
             logger.warning("session %s: turn %d failed: %s", self.session_id, reply.index, err)
             await self._emit(TurnFailed(reply.index, f"The agent failed ({type(err).__name__})."))
@@ -507,6 +507,11 @@ class TurnEngine:
             )
         )
         self._maybe_finish(reply)
+
+    def _keep_cost_lookups(self, speaker: TextSpeaker) -> None:
+        """A cut turn's spoken sentences were billed: their lookups finish by session end."""
+        pending = {task for task in self._cost_lookups if not task.done()}
+        self._cost_lookups = pending | speaker.pending_costs
 
     async def _transcribe_aside(self, reply: Reply, utterance: _Utterance) -> None:
         """What the user said, for the UI and the record, while the agent hears the audio."""
