@@ -15,8 +15,9 @@ history, cost and latency. A `VoiceTransport` only moves audio and says what was
   a `clear`. A local sink knows this frame by frame; a browser reports it; a phone line
   echoes marks. After `clear` the engine waits (bounded) for that final report: it decides
   what the user heard, and so what the conversation keeps;
-- **events**: `send_event(event)` gets the engine's `VoiceEvent`s (transcript pieces, tool
-  calls, reply end with cost and latency, errors) for a UI; a transport may ignore them.
+- **events**: `send_event(event)` gets the engine's `VoiceEvent`s (the user's words,
+  transcript pieces, tool calls, reply end with cost and latency, errors) for a UI; a
+  transport may ignore them.
 
 The engine keeps each reply's whole audio at `output_rate` (also what arrives after a
 barge-in), so that what was heard is cut from it exactly. A transport also gets the user's
@@ -87,6 +88,7 @@ __all__ = [
     "TranscriptDelta",
     "TurnEnded",
     "TurnFailed",
+    "UserTranscript",
     "UserTurnStarted",
     "VoiceEvent",
     "VoiceTransport",
@@ -111,6 +113,20 @@ class UserTurnStarted:
     turn: int
     seconds: float
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class UserTranscript:
+    """What the user said in turn `turn`, in words (the transcription, or the typed text).
+
+    Sent once per turn whose words are known: with `transcription=` set, when the
+    transcript arrives (before the agent is called when the agent reads it; whenever it
+    is ready when a speech-native agent hears the recording itself); for typed text, at
+    once. Never sent for a turn without either.
+    """
+
+    turn: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,7 @@ class TurnEnded:
 VoiceEvent: TypeAlias = (
     SpeechStarted
     | UserTurnStarted
+    | UserTranscript
     | TranscriptDelta
     | ToolCalled
     | ToolReturned
