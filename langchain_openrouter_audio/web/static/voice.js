@@ -146,6 +146,7 @@
         stats.connected = true;
         // A remote agent's conversation: a reconnect (this tab, any worker) continues it.
         if (typeof m.conversation === "string") sessionStorage.setItem(CONVERSATION_KEY, m.conversation);
+        stats.resumed = m.resumed === true; // earlier turns of this conversation were found
         setState("idle");
         break;
       case "speech_start":
