@@ -9,7 +9,8 @@ summary = await session.run()
 ```
 """
 
-from langchain_openrouter_audio.voice.endpointer import Endpointer
+from langchain_openrouter_audio.voice.echo import EchoCanceller
+from langchain_openrouter_audio.voice.endpointer import Endpointer, TurnDetector
 from langchain_openrouter_audio.voice.engine import TurnEngine
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
@@ -17,6 +18,7 @@ from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.resample import Resampler, resample_pcm16
 from langchain_openrouter_audio.voice.session import VoiceSession
 from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, SpeakerSink, WavFileSink
+from langchain_openrouter_audio.voice.smart_turn import SmartTurnDetector
 from langchain_openrouter_audio.voice.sources import (
     AudioSource,
     MicrophoneSource,
@@ -33,6 +35,7 @@ __all__ = [
     "AudioSource",
     "CallbackSink",
     "ConversationRecorder",
+    "EchoCanceller",
     "EngineHandle",
     "Endpointer",
     "FrameBuffer",
@@ -40,7 +43,9 @@ __all__ = [
     "MicrophoneSource",
     "PcmSource",
     "Resampler",
+    "SmartTurnDetector",
     "SpeakerSink",
+    "TurnDetector",
     "TurnEngine",
     "VoiceEvent",
     "VoiceSession",

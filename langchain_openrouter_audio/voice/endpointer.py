@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Protocol, runtime_checkable
 
 from langchain_openrouter_audio.voice.frames import FrameBuffer
 from langchain_openrouter_audio.voice.vad import VadKind, make_vad
 
-__all__ = ["Endpointer"]
+__all__ = ["Endpointer", "TurnDetector"]
+
+
+@runtime_checkable
+class TurnDetector(Protocol):
+    """Says how likely the user has finished their turn, from the audio of it so far.
+
+    `probability(pcm, sample_rate)` gets the utterance (PCM16 mono, from its first word to
+    a little after its last) and returns 0..1. `SmartTurnDetector` is one.
+    """
+
+    def probability(self, pcm: bytes, sample_rate: int) -> float: ...
+
 
 _FRAME_MS = 30  # the longest frame WebRTC's detector takes: fewest calls, steadiest decisions
 
@@ -20,10 +33,23 @@ class Endpointer:
     `padding_ms` of audio on each side. Voice activity under `min_speech_ms` (a click, a
     cough) is dropped. `flush()` ends any utterance in progress.
 
-    `vad="auto"` uses WebRTC's detector when the `[listen]` extra (`webrtcvad-wheels`) is
-    installed, else the energy detector; `"webrtc"` or `"energy"` pick one.
-    `speaking` is True from the moment `min_speech_ms` of speech is heard until the
-    utterance ends (what barge-in watches).
+    `vad="auto"` takes the best detector installed: Silero (the `[vad]` extra), then WebRTC
+    (`[listen]`), then the energy detector; `"silero"`, `"webrtc"` or `"energy"` pick one.
+
+    With a `turn_detector` the silence that ends an utterance depends on what was said:
+    once `min_endpointing_delay_ms` of silence has passed the detector hears the
+    utterance, and if it says the turn is finished (probability >= `turn_threshold`) the
+    utterance ends there; if not, it ends after `max_endpointing_delay_ms` of silence
+    unless the user goes on. `silence_ms` then plays no part.
+
+    Signals for a conversation engine, updated by every `push`: `speaking` is True from
+    the moment `min_speech_ms` of speech is heard until the utterance ends (what barge-in
+    watches); `speech_s` is the speech heard in the utterance so far and `silence_s` the
+    silence since its last word (both 0.0 between utterances), so speech still shorter
+    than a minimum interruption can be treated as a backchannel; `last_speech_s` is the
+    speech in the last finished utterance, and `turn_probability` the detector's last
+    answer (None without a detector, and from the start of an utterance until it is
+    asked; after the utterance ends it still holds the answer that ended it).
 
     ```python
     from langchain_openrouter_audio.testing import speech_pcm16
@@ -46,13 +72,29 @@ class Endpointer:
         vad: VadKind = "auto",
         aggressiveness: int = 2,
         padding_ms: int = 150,
+        turn_detector: TurnDetector | None = None,
+        min_endpointing_delay_ms: int = 500,
+        max_endpointing_delay_ms: int = 3000,
+        turn_threshold: float = 0.5,
     ) -> None:
         if silence_ms <= 0 or min_speech_ms < 0 or padding_ms < 0:
             raise ValueError("need silence_ms > 0, min_speech_ms >= 0 and padding_ms >= 0")
+        if not 0 < min_endpointing_delay_ms <= max_endpointing_delay_ms:
+            raise ValueError("need 0 < min_endpointing_delay_ms <= max_endpointing_delay_ms")
+        if not 0.0 < turn_threshold <= 1.0:
+            raise ValueError("need 0 < turn_threshold <= 1")
+        if turn_detector is not None and not isinstance(turn_detector, TurnDetector):
+            raise TypeError("turn_detector needs a probability(pcm, sample_rate) method")
         self.sample_rate = sample_rate
         self.silence_ms = silence_ms
         self.min_speech_ms = min_speech_ms
         self.padding_ms = padding_ms
+        self.turn_detector = turn_detector
+        self.min_endpointing_delay_ms = min_endpointing_delay_ms
+        self.max_endpointing_delay_ms = max_endpointing_delay_ms
+        self.turn_threshold = turn_threshold
+        self.turn_probability: float | None = None
+        self.last_speech_s = 0.0
         self._vad = make_vad(vad, sample_rate, aggressiveness)
         self._frames = FrameBuffer(sample_rate, _FRAME_MS)
         self._pad_frames = -(-padding_ms // _FRAME_MS)
@@ -66,8 +108,18 @@ class Endpointer:
 
     @property
     def vad(self) -> str:
-        """The detector in use: `"webrtc"` or `"energy"`."""
+        """The detector in use: `"silero"`, `"webrtc"` or `"energy"`."""
         return self._vad.name
+
+    @property
+    def speech_s(self) -> float:
+        """Seconds of speech in the utterance under way (0.0 between utterances)."""
+        return self._voiced * _FRAME_MS / 1000 if self._utterance else 0.0
+
+    @property
+    def silence_s(self) -> float:
+        """Seconds of silence since the last word of the utterance under way."""
+        return self._silent_run * _FRAME_MS / 1000 if self._utterance else 0.0
 
     @property
     def position_s(self) -> float:
@@ -106,6 +158,7 @@ class Endpointer:
         self._utterance = []
         self._voiced = self._silent_run = 0
         self.speaking = False
+        self.turn_probability = None
 
     def _step(self, frame: bytes) -> bytes | None:
         self._frames_seen += 1
@@ -117,6 +170,7 @@ class Endpointer:
             self._utterance = [*self._before, frame]
             self._before.clear()
             self._voiced, self._silent_run = 1, 0
+            self.turn_probability = None
         else:
             self._utterance.append(frame)
             if voiced:
@@ -126,12 +180,30 @@ class Endpointer:
                 self._silent_run += 1
         if self._voiced * _FRAME_MS >= self.min_speech_ms:
             self.speaking = True
-        if self._silent_run * _FRAME_MS >= self.silence_ms:
+        if self._turn_over():
             return self._finish()
         return None
 
+    def _turn_over(self) -> bool:
+        silent_ms = self._silent_run * _FRAME_MS
+        if self.turn_detector is None:
+            return silent_ms >= self.silence_ms
+        if silent_ms >= self.max_endpointing_delay_ms:
+            return True
+        # Asked once per pause, when it reaches the minimum delay, and only about speech.
+        if silent_ms < self.min_endpointing_delay_ms or silent_ms - _FRAME_MS >= (
+            self.min_endpointing_delay_ms
+        ):
+            return False
+        if self._voiced * _FRAME_MS < self.min_speech_ms:
+            return True  # a click: nothing to ask about, drop it as soon as allowed
+        keep = len(self._utterance) - self._silent_run + min(self._silent_run, self._pad_frames)
+        audio = b"".join(self._utterance[:keep])
+        self.turn_probability = self.turn_detector.probability(audio, self.sample_rate)
+        return self.turn_probability >= self.turn_threshold
+
     def _finish(self) -> bytes | None:
-        frames, trailing = self._utterance, self._silent_run
+        frames, trailing, voiced = self._utterance, self._silent_run, self._voiced
         confirmed = self._voiced * _FRAME_MS >= self.min_speech_ms
         self._utterance = []
         self._voiced = self._silent_run = 0
@@ -141,4 +213,5 @@ class Endpointer:
         if not confirmed:
             return None
         self._speech_end_frame = self._frames_seen - trailing
+        self.last_speech_s = voiced * _FRAME_MS / 1000
         return b"".join(frames[:keep])

