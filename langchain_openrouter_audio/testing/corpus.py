@@ -376,7 +376,8 @@ def user_over_echo(seed: int = 0) -> Scene:
 
 
 def backchannel_over_agent(word: str = "yeah") -> Scene:
-    """A short "yeah" (~0.35 s) 2 s into the agent's reply, with the reply's echo removed.
+    """A short "yeah" (~0.3 s; "uh-huh", "okay", "right" too) 2 s into the agent's reply,
+    with the reply's echo removed (espeak-ng's "mm-hm" is 0.68 s: too long for one).
 
     `meta["backchannel_s"]` is the word's length; it is no turn of its own, and a listener
     should not stop the agent for it (see `Endpointer.speech_s`).

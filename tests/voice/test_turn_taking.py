@@ -297,3 +297,17 @@ def test_smart_turn_finds_the_model_in_an_installed_pipecat(
     monkeypatch.setattr(smart_turn.importlib.util, "find_spec", lambda name: spec)
     detector = smart_turn.SmartTurnDetector()
     assert detector.model_path == data / "smart-turn-v3.2-cpu.onnx"
+
+
+@pytest.mark.parametrize("word", ["yeah", "uh-huh", "okay", "right"])
+def test_a_higher_min_speech_while_the_agent_talks_lets_a_backchannel_pass(word: str) -> None:
+    """`min_speech_ms` is read on every frame: raised to a minimum interruption (0.5 s)
+    while the agent speaks, "yeah" neither sets `speaking` (no barge-in) nor is a turn."""
+    endpointer = silero()
+    endpointer.min_speech_ms = 500
+    scene = corpus.backchannel_over_agent(word)
+    for pos in range(0, len(scene.pcm), 640):
+        assert endpointer.push(scene.pcm[pos : pos + 640]) == []
+        assert not endpointer.speaking
+    question = corpus.noisy_question(10.0)
+    assert len(corpus.listen(endpointer, question)) == 1
