@@ -97,6 +97,8 @@ class _Pause:
     at_sample: int  # input position when it paused
     cleared: bool  # the transport cannot pause: it was cleared, the rest is sent again
     position_s: float  # where playback stopped in the reply
+    acked: bool = False  # (cleared) the transport said where it stopped
+    resume_at: int | None = None  # (cleared) input sample when it should have played on
 
 
 class TurnEngine:
@@ -319,8 +321,12 @@ class TurnEngine:
         position = reply.play_offset_s + float(seconds) if valid else None
         pause = self._pause
         if pause is not None and pause.reply is reply and pause.cleared:
-            if done and position is not None:  # where it stopped: the re-send starts there
-                pause.position_s = max(pause.position_s, position)
+            if done:  # where it stopped: the re-send starts there
+                if position is not None:
+                    pause.position_s = max(pause.position_s, position)
+                pause.acked = True
+                if pause.resume_at is not None:  # it was only waiting for this
+                    self._spawn(self._resume())
             return
         if position is not None:
             reply.played_s = position
@@ -637,8 +643,16 @@ class TurnEngine:
         pause = self._pause
         if pause is None:
             return
-        timeout = round(self.false_interruption_timeout_s * self.transport.input_rate)
+        rate = self.transport.input_rate
+        if pause.resume_at is not None:  # waiting for the channel to say where it stopped
+            if self._input_samples - pause.resume_at >= round(self.stop_timeout_s * rate):
+                await self._resume()  # it never said: play on from its last report
+            return
+        timeout = round(self.false_interruption_timeout_s * rate)
         if self._speech_s() == 0 or self._input_samples - pause.at_sample >= timeout:
+            if pause.cleared and not pause.acked:
+                pause.resume_at = self._input_samples
+                return
             await self._resume()
 
     async def _resume(self) -> None:
@@ -673,9 +687,10 @@ class TurnEngine:
         pause, self._pause = self._pause, None
         self._touch()
         if pause is not None and pause.reply is reply and pause.cleared:
-            # Already stopped (cleared for the pause): that is where the user stopped hearing.
-            reply.played_s = pause.position_s
-            if not reply.stopped.done():
+            # Already cleared for the pause: no second clear. Where it stopped is known, or
+            # comes with the channel's report (which `_settle` waits for).
+            reply.played_s = max(reply.played_s, pause.position_s)
+            if pause.acked and not reply.stopped.done():
                 reply.stopped.set_result(reply.played_s)
             self._spawn(self._settle(reply))
             return

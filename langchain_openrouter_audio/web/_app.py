@@ -17,7 +17,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.engine import (
+    BACKCHANNEL_WINDOW_S,
+    FALSE_INTERRUPTION_TIMEOUT_S,
+    MIN_INTERRUPTION_MS,
+    EndpointerLike,
+    TurnEngine,
+)
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 
 __all__ = ["voice_app"]
@@ -43,6 +49,10 @@ def voice_app(
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
+    continuation: bool = True,
+    min_interruption_ms: int = MIN_INTERRUPTION_MS,
+    false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
+    backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -59,7 +69,10 @@ def voice_app(
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
     gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
-    same engine as `VoiceSession` and the phone.
+    same engine as `VoiceSession` and the phone, with the same turn-taking settings
+    (`continuation`, `min_interruption_ms`, `false_interruption_timeout_s`,
+    `backchannel_window_s`; see `TurnEngine`). Echo cancellation is the browser's own
+    (the page asks for it with the microphone).
 
     ```python
     import uvicorn
@@ -120,6 +133,10 @@ def voice_app(
             max_utterance_s=max_utterance_s,
             record=record,
             session_id=session_id,
+            continuation=continuation,
+            min_interruption_ms=min_interruption_ms,
+            false_interruption_timeout_s=false_interruption_timeout_s,
+            backchannel_window_s=backchannel_window_s,
         )
         sessions.add(engine)
         try:
