@@ -684,6 +684,7 @@ class TurnEngine:
         if reply.interrupted:
             return
         reply.interrupted = True
+        self._during_warmup = False  # the words that interrupted are a turn
         pause, self._pause = self._pause, None
         self._touch()
         if pause is not None and pause.reply is reply and pause.cleared:

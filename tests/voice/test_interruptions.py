@@ -26,7 +26,6 @@ from langchain_openrouter_audio.voice import (
     TurnEngine,
     VoiceSession,
 )
-from langchain_openrouter_audio.voice.resample import resample_pcm16
 from langchain_openrouter_audio.voice.transports import LocalTransport
 from tests._helpers import HAS_ESPEAK, make_llm
 
@@ -240,61 +239,18 @@ async def test_typing_starts_no_turn_and_a_question_in_5db_noise_is_one(
 # -- echo ------------------------------------------------------------------------------------
 
 
-class Room:
-    """A loudspeaker and a microphone: the microphone hears the user plus what the sink
-    played, 6 dB down, 60 ms late, with the corpus's reverb. Not real time."""
-
-    def __init__(self, user: bytes) -> None:
-        user += bytes(-len(user) % FRAME)
-        self.user = np.frombuffer(user, dtype="<i2").astype(np.float64)
-        self.played = np.zeros(0)  # at 16 kHz
-        rng = np.random.default_rng(0)
-        k = np.arange(round(0.25 * RATE))
-        self.tail = rng.standard_normal(len(k)) * np.exp(-k / (0.04 * RATE)) * 0.08
-        self.tail[0] = 1.0
-        self.tail /= np.sqrt(np.sum(self.tail**2))
-        self.delay = round(0.060 * RATE)
-        self.gain = 10 ** (-6 / 20)
-        self.writes: list[bytes] = []
-        self.written_at: list[int] = []  # the microphone frame each was written on
-        self.clears = 0
-        self.frame = 0
-
-    async def _mic(self) -> AsyncIterator[bytes]:
-        n = FRAME // 2
-        for start in range(0, len(self.user), n):
-            end = start + n
-            self.frame = start // n
-            if len(self.played) < end:  # silence from the speaker meanwhile
-                self.played = np.concatenate([self.played, np.zeros(end - len(self.played))])
-            echo = np.zeros(n)
-            first = max(start - self.delay, 0)  # echo samples m in [first, end - delay)
-            if end - self.delay > first:
-                lo = max(0, first - len(self.tail) + 1)
-                wet = np.convolve(self.played[lo : end - self.delay], self.tail)
-                echo[n - (end - self.delay - first) :] = wet[first - lo : end - self.delay - lo]
-            mixed = self.user[start:end] + echo * self.gain
-            yield np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+class Room(corpus.LoudspeakerRoom):  # type: ignore[misc,name-defined]
+    """The corpus's loudspeaker and microphone, as a session's source and sink."""
 
     def source(self) -> PcmSource:
-        return PcmSource(self._mic(), sample_rate=RATE, realtime=False)
-
-    async def _write(self, frame: bytes) -> None:
-        self.writes.append(frame)
-        self.written_at.append(self.frame)
-        x = np.frombuffer(resample_pcm16(frame, 24000, RATE), dtype="<i2").astype(np.float64)
-        self.played = np.concatenate([self.played, x])
-
-    def pauses(self) -> int:
-        """How often playback stopped and went on again."""
-        at = self.written_at
-        return sum(b - a > 1 for a, b in itertools.pairwise(at))
+        return PcmSource(self.microphone(), sample_rate=RATE, realtime=False)
 
     def sink(self) -> CallbackSink:
-        def cleared() -> None:
-            self.clears += 1
+        return CallbackSink(self.play)
 
-        return CallbackSink(self._write, on_clear=cleared)
+    @property
+    def writes(self) -> list[bytes]:
+        return self.frames
 
 
 async def run_room(
