@@ -45,6 +45,8 @@ from langchain_openrouter_audio.errors import (
     ServerError,
     StreamError,
 )
+from langchain_openrouter_audio.speech import OpenRouterSpeech
+from langchain_openrouter_audio.transcription import OpenRouterTranscription
 
 __all__ = [
     "APIConnectionError",
@@ -59,6 +61,8 @@ __all__ = [
     "MalformedStreamError",
     "NotFoundError",
     "OpenRouterError",
+    "OpenRouterSpeech",
+    "OpenRouterTranscription",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",

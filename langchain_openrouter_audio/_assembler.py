@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -37,6 +38,7 @@ from langchain_openrouter_audio._encoding import (
     wav_header,
     wav_pad,
 )
+from langchain_openrouter_audio._formats import FORMAT_TO_MIME, sniff_encoded_audio
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, wav_data
 from langchain_openrouter_audio.errors import MalformedStreamError, StreamError
 
@@ -46,6 +48,7 @@ logger = logging.getLogger("langchain_openrouter_audio")
 
 AudioOutput = Literal["wav", "pcm"]
 
+_TOKEN_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
 _HIGH_SURROGATE = re.compile("[\ud800-\udbff]$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _METADATA_FIELDS = (
@@ -178,9 +181,12 @@ class ReplyAssembler:
         self.text_parts: list[str] = []
         self.speech = SpeechStore()
         self.audio_id: str | None = None
+        self.encoded: str | None = None
+        """The container the audio came in (`"mp3"`, `"wav"`, ...) when it is not raw PCM."""
         self.expires_at: int | None = None
         self.tool_calls: dict[int, _ToolCallParts] = {}
         self.usage: dict[str, Any] | None = None
+        self.logprobs: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.metadata: dict[str, Any] = {}
         self.first_text_at: float | None = None
@@ -258,6 +264,8 @@ class ReplyAssembler:
                 return
             if self.speech.size or self.text_parts or self.tool_calls:
                 return  # the aggregate repeats what the deltas already gave
+        if (logprobs := choice.get("logprobs")) is not None:
+            self._take_logprobs(logprobs)
         content = _want(part.get("content"), (str, list), "content")
         if isinstance(content, list):
             content = "".join(_text_of(p) for p in content)
@@ -272,6 +280,22 @@ class ReplyAssembler:
             fragment = _need(fragment, dict, "a tool call")
             index = _want(fragment.get("index", position), int, "tool_calls[].index")
             self._take_tool_call(fragment, position if index is None else index, delta)
+
+    def _take_logprobs(self, logprobs: Any) -> None:
+        # ChatOpenAI's shape: {"content": [per-token entries], "refusal": [...] or None}.
+        if not isinstance(logprobs, dict):
+            self._warn(f"logprobs of type {type(logprobs).__name__}")
+            return
+        if self.logprobs is None:
+            self.logprobs = {"content": [], "refusal": None}
+        for key in ("content", "refusal"):
+            entries = logprobs.get(key)
+            if isinstance(entries, list):
+                if self.logprobs[key] is None:
+                    self.logprobs[key] = []
+                self.logprobs[key].extend(entries)
+            elif entries is not None:
+                self._warn(f"logprobs.{key} of type {type(entries).__name__}")
 
     def _take_audio(self, audio: dict[str, Any], delta: Delta, *, whole: bool) -> None:
         if isinstance(audio_id := audio.get("id"), str) and audio_id and not self.audio_id:
@@ -288,8 +312,14 @@ class ReplyAssembler:
                 pcm = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError) as err:
                 raise _Malformed(f"audio.data is not base64 ({err})") from None
-            if whole and pcm[:4] == b"RIFF":
-                pcm, data = _wav_pcm(pcm), None  # a relay's whole reply may come as a WAV
+            if not self.speech.size and self.encoded is None:
+                fmt = sniff_encoded_audio(pcm)
+                if fmt == "wav" and whole and _is_plain_wav(pcm, self.sample_rate):
+                    pcm, data = _wav_pcm(pcm), None  # a relay's whole reply may come as a WAV
+                elif fmt is not None:
+                    # Music models send one MP3 (or WAV, ...), whatever format was
+                    # asked for: keep its bytes as they are, never wrap them as PCM.
+                    self.encoded = fmt
             if pcm:
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
@@ -359,11 +389,22 @@ class ReplyAssembler:
     def pcm_mime_type(self) -> str:
         return f"audio/pcm;rate={self.sample_rate}"
 
+    @property
+    def stream_mime_type(self) -> str:
+        """The MIME type of the audio as it streams: raw PCM, or the container it came in."""
+        return FORMAT_TO_MIME[self.encoded] if self.encoded else self.pcm_mime_type
+
     def audio_block(self) -> dict[str, Any] | None:
         """The whole speech as one v1 `audio` block, or None without audio."""
         size = self.speech.size
         if not size:
             return None
+        if self.encoded is not None:
+            whole: dict[str, Any] = {"type": "audio", "base64": self.speech.encode()}
+            whole["mime_type"] = FORMAT_TO_MIME[self.encoded]
+            if self.audio_id:
+                whole["id"] = self.audio_id
+            return whole
         if self.audio_output == "wav":
             # The JUNK chunk pads the header to 54 bytes, a multiple of 3, so the
             # received base64 text can follow it without being re-encoded.
@@ -392,11 +433,18 @@ class ReplyAssembler:
             meta["audio_id"] = self.audio_id
         if self.expires_at is not None:
             meta["audio_expires_at"] = self.expires_at
+        if self.logprobs is not None:
+            # Whole, on the final message and the last chunk only: summed chunks must
+            # not count a token twice.
+            meta["logprobs"] = self.logprobs
         meta.update(self.timings())
         return meta
 
     def usage_metadata(self) -> UsageMetadata | None:
-        return usage_metadata(self.usage) if self.usage else None
+        # A usage with only a cost (speech is billed per character) counts no tokens.
+        if not self.usage or not _TOKEN_KEYS.intersection(self.usage):
+            return None
+        return usage_metadata(self.usage)
 
     def timings(self) -> dict[str, float]:
         """Latency of this call, in seconds (and seconds of speech received)."""
@@ -405,7 +453,7 @@ class ReplyAssembler:
             out["time_to_first_transcript_s"] = self.first_text_at - self.started
         if self.first_audio_at is not None:
             out["time_to_first_audio_s"] = self.first_audio_at - self.started
-        if self.speech.size:
+        if self.speech.size and self.encoded is None:
             out["audio_seconds"] = self.speech.size / (PCM_SAMPLE_WIDTH * self.sample_rate)
         return out
 
@@ -465,6 +513,18 @@ def _text_of(part: Any) -> str:
     if isinstance(part, dict) and isinstance(text := part.get("text"), str):
         return text
     raise _Malformed(f"a content part is {type(part).__name__}")
+
+
+def _is_plain_wav(wav: bytes, sample_rate: int) -> bool:
+    """Whether a WAV holds PCM16 mono at `sample_rate`: what the PCM stream would have been."""
+    pos = 12
+    while pos + 8 <= len(wav):
+        chunk_id, size = struct.unpack_from("<4sI", wav, pos)
+        if chunk_id == b"fmt " and size >= 16:
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", wav, pos + 8)
+            return bool(tag == 1 and channels == 1 and rate == sample_rate and bits == 16)
+        pos += 8 + size + (size & 1)
+    return False
 
 
 def _wav_pcm(wav: bytes) -> bytes:

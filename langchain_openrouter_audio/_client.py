@@ -502,7 +502,8 @@ class CompletionsClient:
         max_line_bytes: int = 64 * 1024 * 1024,
         secrets: tuple[str, ...] = (),
     ) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.root = base_url.rstrip("/")
+        self.url = self.root + "/chat/completions"
         self._url = httpx.URL(self.url)  # parsed once, not on every request
         self._headers = {
             "Content-Type": "application/json",
@@ -639,10 +640,23 @@ class CompletionsClient:
 
     # -- sync ----------------------------------------------------------------
 
-    def _send(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    def _send(
+        self,
+        content: bytes | None,
+        headers: dict[str, str],
+        *,
+        url: httpx.URL | None = None,
+        method: str = "POST",
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         try:
             request = self.client.build_request(
-                "POST", self._url, content=content, headers=headers, timeout=self._timeout
+                method,
+                url or self._url,
+                content=content,
+                headers=headers,
+                params=params,
+                timeout=self._timeout,
             )
             return self.client.send(request, stream=True)
         except (httpx.LocalProtocolError, httpx.InvalidURL, httpx.UnsupportedProtocol) as err:
@@ -682,11 +696,24 @@ class CompletionsClient:
 
     # -- async ---------------------------------------------------------------
 
-    async def _asend(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _asend(
+        self,
+        content: bytes | None,
+        headers: dict[str, str],
+        *,
+        url: httpx.URL | None = None,
+        method: str = "POST",
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         client = await self.async_client()
         try:
             request = client.build_request(
-                "POST", self._url, content=content, headers=headers, timeout=self._timeout
+                method,
+                url or self._url,
+                content=content,
+                headers=headers,
+                params=params,
+                timeout=self._timeout,
             )
             return await client.send(request, stream=True)
         except (httpx.LocalProtocolError, httpx.InvalidURL, httpx.UnsupportedProtocol) as err:
@@ -723,6 +750,156 @@ class CompletionsClient:
         if _is_json(response):
             return self._reply(response, *await self._aread(response, MAX_BODY_BYTES))
         return response
+
+    # -- other endpoints: JSON in, JSON or raw bytes out ----------------------
+
+    def endpoint(self, path: str) -> httpx.URL:
+        """The URL of `path` under the API root, e.g. `/audio/speech`."""
+        return httpx.URL(self.root + path)
+
+    def _json_reply(
+        self, response: httpx.Response, body: bytes | bytearray, cut: bool
+    ) -> dict[str, Any]:
+        if cut:
+            msg = f"OpenRouter sent a reply of over {MAX_BODY_BYTES} bytes; refusing to read it all"
+            raise OpenRouterError(msg, status_code=response.status_code)
+        parsed = _decode_json(body)
+        if not isinstance(parsed, dict):
+            msg = "OpenRouter sent a reply that is not a JSON object"
+            raise self.redact(OpenRouterError(msg, status_code=response.status_code))
+        if isinstance(error := parsed.get("error"), dict):
+            code = error.get("code")
+            status = code if isinstance(code, int) and 400 <= code < 600 else 502
+            raise self.redact(error_for_status(status, parsed))
+        return parsed
+
+    def post_json(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], httpx.Headers]:
+        """POST a JSON body to `path` (retried); the JSON reply and its headers."""
+        content, url = self._encode(body), self.endpoint(path)
+        result: tuple[dict[str, Any], httpx.Headers] = self._retrying()(
+            self._post_json_once, url, content
+        )
+        return result
+
+    def _post_json_once(
+        self, url: httpx.URL, content: bytes
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        response = self._send(content, self._headers, url=url)
+        if response.status_code != 200:
+            raise self._error(response, *self._read(response, MAX_ERROR_BODY_BYTES))
+        return self._json_reply(response, *self._read(response, MAX_BODY_BYTES)), response.headers
+
+    def get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """GET `path?params` once (no retries: callers poll); the JSON reply."""
+        response = self._send(
+            None, self._headers, url=self.endpoint(path), method="GET", params=params
+        )
+        if response.status_code != 200:
+            raise self._error(response, *self._read(response, MAX_ERROR_BODY_BYTES))
+        return self._json_reply(response, *self._read(response, MAX_BODY_BYTES))
+
+    def open_bytes(self, path: str, body: dict[str, Any], accept: str) -> httpx.Response:
+        """POST a JSON body to `path` whose reply is raw bytes; the open response.
+
+        Retried until the status is 200, never after: read it with `iter_bytes`.
+        """
+        content, url = self._encode(body), self.endpoint(path)
+        headers = {**self._headers, "Accept": accept}
+        response: httpx.Response = self._retrying()(self._open_bytes_once, url, content, headers)
+        return response
+
+    def _open_bytes_once(
+        self, url: httpx.URL, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        response = self._send(content, headers, url=url)
+        if response.status_code != 200 or _is_json(response):
+            raise self._bytes_error(response, *self._read(response, MAX_ERROR_BODY_BYTES))
+        return response
+
+    def _bytes_error(
+        self, response: httpx.Response, body: bytes | bytearray, cut: bool
+    ) -> OpenRouterError:
+        """The error of a reply that should have been bytes: a status, or JSON with HTTP 200."""
+        if response.status_code != 200:
+            return self._error(response, body, cut)
+        # A JSON body where audio was asked for is an error; its code names it.
+        parsed = _decode_json(body)
+        error = parsed.get("error") if isinstance(parsed, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        text = body.decode("utf-8", "replace")
+        return self.redact(error_for_status(status, parsed if parsed is not None else text))
+
+    @staticmethod
+    def iter_bytes(response: httpx.Response) -> Iterator[bytes]:
+        """The body of an open response, inflated, as it arrives; closes it at the end.
+
+        Raises:
+            IncompleteStreamError: the connection broke or stalled mid-body.
+        """
+        inflater = _Inflater(response.headers.get("content-encoding"))
+        try:
+            with _stream_failures():
+                for raw in response.iter_raw():
+                    yield from inflater.pieces(raw)
+        finally:
+            response.close()
+
+    async def apost_json(
+        self, path: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        """Async `post_json`."""
+        content, url = self._encode(body), self.endpoint(path)
+        result: tuple[dict[str, Any], httpx.Headers] = await self._async_retrying()(
+            self._apost_json_once, url, content
+        )
+        return result
+
+    async def _apost_json_once(
+        self, url: httpx.URL, content: bytes
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        response = await self._asend(content, self._headers, url=url)
+        if response.status_code != 200:
+            raise self._error(response, *await self._aread(response, MAX_ERROR_BODY_BYTES))
+        body, cut = await self._aread(response, MAX_BODY_BYTES)
+        return self._json_reply(response, body, cut), response.headers
+
+    async def aget_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """Async `get_json`."""
+        url = self.endpoint(path)
+        response = await self._asend(None, self._headers, url=url, method="GET", params=params)
+        if response.status_code != 200:
+            raise self._error(response, *await self._aread(response, MAX_ERROR_BODY_BYTES))
+        return self._json_reply(response, *await self._aread(response, MAX_BODY_BYTES))
+
+    async def aopen_bytes(self, path: str, body: dict[str, Any], accept: str) -> httpx.Response:
+        """Async `open_bytes`."""
+        content, url = self._encode(body), self.endpoint(path)
+        headers = {**self._headers, "Accept": accept}
+        response: httpx.Response = await self._async_retrying()(
+            self._aopen_bytes_once, url, content, headers
+        )
+        return response
+
+    async def _aopen_bytes_once(
+        self, url: httpx.URL, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        response = await self._asend(content, headers, url=url)
+        if response.status_code != 200 or _is_json(response):
+            raise self._bytes_error(response, *await self._aread(response, MAX_ERROR_BODY_BYTES))
+        return response
+
+    @staticmethod
+    async def aiter_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
+        """Async `iter_bytes`."""
+        inflater = _Inflater(response.headers.get("content-encoding"))
+        try:
+            with _stream_failures():
+                async for raw in response.aiter_raw():
+                    for piece in inflater.pieces(raw):
+                        yield piece
+        finally:
+            await response.aclose()
 
     # -- lifecycle -----------------------------------------------------------
 

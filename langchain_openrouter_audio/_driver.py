@@ -401,7 +401,7 @@ class ReplyDriver:
                     # Only once: chunk `+` concatenates strings, so a repeated
                     # mime_type or id would come out doubled.
                     self._audio_started = True
-                    block["mime_type"] = asm.pcm_mime_type
+                    block["mime_type"] = asm.stream_mime_type
                     if asm.audio_id:
                         block["id"] = asm.audio_id
                 content.append(block)
@@ -422,7 +422,8 @@ class ReplyDriver:
             **closing,
         )
         chunk = SpeechChunk(message=message)
-        chunk._pcm = pcm
+        # Handlers hear PCM only: MP3 (or any container) is not samples to play.
+        chunk._pcm = pcm if asm.encoded is None else b""
         if self._sum is not None:
             self._sum.add(chunk)
         return chunk
@@ -451,7 +452,7 @@ class ReplyDriver:
         if b64:
             if self._audio_index is None:
                 self._audio_index = self._claim()
-                skeleton: dict[str, Any] = {"type": "audio", "mime_type": self.asm.pcm_mime_type}
+                skeleton: dict[str, Any] = {"type": "audio", "mime_type": self.asm.stream_mime_type}
                 if self.asm.audio_id:
                     skeleton["id"] = self.asm.audio_id
                 out.append(_block_start(self._audio_index, skeleton))

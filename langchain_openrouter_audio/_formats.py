@@ -13,6 +13,7 @@ __all__ = [
     "audio_format_for_mime",
     "check_audio_bytes",
     "sniff_audio_format",
+    "sniff_encoded_audio",
 ]
 
 MIME_TO_FORMAT: dict[str, str] = {
@@ -152,3 +153,44 @@ def _check_wav_chunks(data: bytes, what: str) -> None:
             f"{rate} Hz, {bits} bits per sample"
         )
         raise ValueError(msg)
+
+
+# MPEG audio: bitrates (kbit/s) of layer III by version, and sample rates by version.
+_MP3_BITRATES = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {1: (44100, 48000, 32000), 2: (22050, 24000, 16000), 25: (11025, 12000, 8000)}
+
+
+def _mp3_frame_length(head: bytes) -> int | None:
+    """The length of the MPEG layer III frame whose 4-byte header is `head`, or None."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0 or head[1] & 0x06 != 0x02:
+        return None
+    version = {3: 1, 2: 2, 0: 25}.get((head[1] >> 3) & 0x03)
+    bitrate_index, rate_index = head[2] >> 4, (head[2] >> 2) & 0x03
+    if version is None or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    bitrate = _MP3_BITRATES[1 if version == 1 else 2][bitrate_index] * 1000
+    rate = _MP3_RATES[version][rate_index]
+    padding = (head[2] >> 1) & 0x01
+    return (144 if version == 1 else 72) * bitrate // rate + padding
+
+
+def sniff_encoded_audio(data: bytes) -> str | None:
+    """The container of audio a model sent instead of raw PCM (mp3, wav, ogg, flac, m4a).
+
+    Stricter than `sniff_audio_format` for MP3, since raw PCM can start with any
+    bytes: a bare frame sync counts only when a second frame header follows where
+    the first frame ends.
+
+    >>> sniff_encoded_audio(b"ID3\x04\x00\x00\x00\x00\x00\x00"), sniff_encoded_audio(bytes(8))
+    ('mp3', None)
+    """
+    fmt = sniff_audio_format(data)
+    if fmt in ("wav", "ogg", "flac", "m4a") or (fmt == "mp3" and data[:3] == b"ID3"):
+        return fmt
+    length = _mp3_frame_length(data[:4])
+    if length is not None and _mp3_frame_length(data[length : length + 4]) is not None:
+        return "mp3"
+    return None

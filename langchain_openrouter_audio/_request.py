@@ -29,12 +29,15 @@ from langchain_core.messages.block_translators.openai import convert_to_openai_d
 from langchain_openrouter_audio import _transcode
 from langchain_openrouter_audio._encoding import decode_base64
 from langchain_openrouter_audio._formats import audio_format_for_mime, check_audio_bytes
+from langchain_openrouter_audio.audio import resolve_audio_block
 
 __all__ = [
     "AUDIO_MODEL_PREFIXES",
     "RequestSettings",
     "WireRequest",
     "build_request",
+    "can_speak",
+    "cannot_speak_message",
     "convert_messages",
     "format_tool_choice",
     "is_audio_model",
@@ -68,11 +71,29 @@ _CLIENT_OPTIONS = frozenset(
 
 
 AUDIO_MODEL_PREFIXES = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+MUSIC_MODEL_PREFIXES = ("google/lyria-",)
+"""Google's Lyria music models: audio out (one MP3) on chat completions."""
 
 
 def is_audio_model(model: str) -> bool:
     """OpenRouter's gpt-audio family: speech in and out, and never text in, text out."""
     return model.startswith(AUDIO_MODEL_PREFIXES)
+
+
+def can_speak(model: str) -> bool:
+    """Whether a chat model is known to produce audio (`output_modalities` has "audio")."""
+    return model.startswith(AUDIO_MODEL_PREFIXES + MUSIC_MODEL_PREFIXES)
+
+
+def cannot_speak_message(model: str) -> str:
+    """Why `model` is not asked for audio, and what to use instead."""
+    return (
+        f"{model} cannot answer in audio (its output is text): audio replies come from "
+        "openai/gpt-audio, openai/gpt-audio-mini and openai/gpt-4o-audio-preview (and Google "
+        "Lyria for music). To speak another model's replies, pipe them into a TTS model: "
+        f"ChatOpenRouterAudio(model={model!r}) | OpenRouterSpeech(); or pass "
+        "modalities=['text'] (or speaks=True for a new audio model this package does not know)"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,10 @@ class RequestSettings:
     max_audio_bytes: int = 20 * 1024 * 1024
     prefer_text_reply: bool = False
     """Answer in text when the question holds audio (structured output)."""
+    speaks: bool | None = None
+    """Whether the model produces audio: None to go by the known audio models."""
+    modalities_set: bool = True
+    """The modalities were chosen by the user (else they follow the per-call model)."""
 
 
 @dataclass(frozen=True)
@@ -126,15 +151,25 @@ def build_request(
             f"e.g. ChatOpenRouterAudio({misplaced[0]}=...)"
         )
         raise ValueError(msg)
+    _refuse_file_name_prompt(messages)
     wire_messages = convert_messages(messages, max_audio_bytes=settings.max_audio_bytes)
     heard = _has_input_audio(wire_messages)
-    modalities = list(kwargs.pop("modalities", settings.modalities))
+    model = kwargs.pop("model", settings.model)
+    speaks = settings.speaks if settings.speaks is not None else can_speak(model)
+    if "modalities" in kwargs:
+        modalities = list(kwargs.pop("modalities"))
+    elif settings.modalities_set:
+        modalities = list(settings.modalities)
+    else:
+        # Unset: they follow the model of this call (a per-call model brings its own).
+        modalities = ["text", "audio"] if speaks else ["text"]
     if settings.prefer_text_reply and heard:
         # Speaking a JSON object helps nobody; without audio in, the model's
         # modalities stay, since gpt-audio models refuse text in and text out.
         modalities = ["text"]
     spoken = "audio" in modalities
-    model = kwargs.pop("model", settings.model)
+    if spoken and not speaks:
+        raise ValueError(cannot_speak_message(model))
     if not spoken and not heard and is_audio_model(model):
         msg = (
             f"{model} answers only when the request holds audio: with modalities=['text'] "
@@ -158,6 +193,32 @@ def build_request(
     if wire_stop := stop if stop is not None else settings.stop:
         body["stop"] = wire_stop
     return WireRequest(body, spoken)
+
+
+_AUDIO_FILE_NAME = re.compile(
+    r"^\S+\.(wav|mp3|m4a|mp4|ogg|oga|opus|flac|aac|aiff|webm)$", re.IGNORECASE
+)
+
+
+def _refuse_file_name_prompt(messages: Sequence[BaseMessage]) -> None:
+    """A question that is only an audio file's name meant the file: say how to send it."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, HumanMessage):
+        return
+    content = last.content
+    text = content if isinstance(content, str) else None
+    if isinstance(content, list) and len(content) == 1:
+        only = content[0]
+        text = only if isinstance(only, str) else None
+        if isinstance(only, dict) and only.get("type") == "text":
+            text = str(only.get("text", ""))
+    if text is not None and _AUDIO_FILE_NAME.match(text.strip()):
+        name = text.strip()
+        msg = (
+            f"the question is only the file name {name!r}, which would be sent as text; "
+            f"to send the recording, use HumanMessage(content=[audio_block_from_file({name!r})])"
+        )
+        raise ValueError(msg)
 
 
 def _has_input_audio(wire_messages: list[dict[str, Any]]) -> bool:
@@ -261,6 +322,8 @@ def _user_content(content: str | list[Any], max_audio_bytes: int) -> str | list[
 
 def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> dict[str, Any]:
     what = f"audio block {i}"
+    # Raw bytes in `data`, or a `path` on disk: read them (within max_bytes).
+    block = resolve_audio_block(block, max_bytes=max_bytes, what=what)
     data = block.get("base64") or block.get("data")
     mime = block.get("mime_type")
     url = block.get("url")

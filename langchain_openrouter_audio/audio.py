@@ -42,6 +42,8 @@ __all__ = [
     "PCM_SAMPLE_WIDTH",
     "audio_block_from_bytes",
     "audio_block_from_file",
+    "audio_block_data",
+    "resolve_audio_block",
     "audio_bytes",
     "audio_pcm",
     "display_audio",
@@ -92,7 +94,14 @@ def audio_block_from_bytes(data: bytes, mime_type: str | None = None) -> AudioCo
 
     Raises:
         ValueError: the bytes are not audio of a format OpenRouter accepts.
+        TypeError: a file name instead of bytes (use `audio_block_from_file`).
     """
+    if isinstance(data, (str, Path)):
+        msg = (
+            f"audio_block_from_bytes takes the audio's bytes, not a file name: "
+            f"for a file call audio_block_from_file({str(data)!r})"
+        )
+        raise TypeError(msg)
     if mime_type is None:
         fmt = "webm" if data[:4] == _EBML_MAGIC else sniff_audio_format(data)
         if fmt is None:
@@ -113,6 +122,88 @@ def audio_block_from_file(path: str | Path, mime_type: str | None = None) -> Aud
     ```
     """
     return audio_block_from_bytes(Path(path).read_bytes(), mime_type)
+
+
+_EXTENSION_MIME = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".aiff": "audio/aiff",
+    ".webm": "audio/webm",
+}
+
+
+def _mime_of(data: bytes, path: str | None = None) -> str | None:
+    if data[:4] == _EBML_MAGIC:
+        return "audio/webm"
+    if (fmt := sniff_audio_format(data)) is not None:
+        return FORMAT_TO_MIME[fmt]
+    return _EXTENSION_MIME.get(Path(path).suffix.lower()) if path else None
+
+
+def _read_limited(path: str | Path, max_bytes: int, what: str) -> bytes:
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+    except OSError as err:
+        raise ValueError(f"{what}: cannot read {str(path)!r} ({err.strerror})") from None
+    if size > max_bytes:
+        raise ValueError(f"{what}: {str(path)!r} is {size} bytes, over max_audio_bytes={max_bytes}")
+    return file.read_bytes()
+
+
+def resolve_audio_block(
+    block: dict[str, Any], *, max_bytes: int, what: str = "audio block"
+) -> dict[str, Any]:
+    """The block with its audio as base64 text, whatever form it came in.
+
+    Accepts `base64` text, raw bytes in `data` (or `base64`), and a `path` on disk
+    (read, with the `max_bytes` limit checked before reading). The MIME type is
+    sniffed from the bytes when the block has none.
+    """
+    data = block.get("base64") or block.get("data")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if len(raw) > max_bytes:
+            raise ValueError(f"{what} is {len(raw)} bytes, over max_audio_bytes={max_bytes}")
+        mime = block.get("mime_type") or _mime_of(raw)
+    elif not data and isinstance(block.get("path"), (str, Path)):
+        raw = _read_limited(block["path"], max_bytes, what)
+        mime = block.get("mime_type") or _mime_of(raw, str(block["path"]))
+    else:
+        return block
+    if not mime:
+        raise ValueError(f"{what}: cannot tell the audio format from the bytes; add a mime_type")
+    out = {k: v for k, v in block.items() if k not in ("data", "path", "base64")}
+    out.update(base64=base64.b64encode(raw).decode("ascii"), mime_type=mime)
+    return out
+
+
+def audio_block_data(block: dict[str, Any], *, max_bytes: int) -> tuple[bytes, str | None]:
+    """The decoded bytes of an `audio` block, and its MIME type (None: not stated).
+
+    Raises:
+        ValueError: no audio in the block, a URL, bad base64, or over `max_bytes`.
+    """
+    block = resolve_audio_block(block, max_bytes=max_bytes)
+    data = block.get("base64")
+    mime = block.get("mime_type")
+    url = block.get("url")
+    if not data and isinstance(url, str) and url.startswith("data:"):
+        head, _, data = url.partition(",")
+        mime = mime or head[5:].split(";", 1)[0]
+    elif not data and url:
+        msg = "the audio block has a url; OpenRouter does not fetch audio URLs: send the bytes"
+        raise ValueError(msg)
+    if not isinstance(data, str) or not data:
+        raise ValueError("the audio block has no audio (base64, data or path)")
+    if len(data) * 3 // 4 > max_bytes + 2:
+        raise ValueError(f"the audio block is over max_audio_bytes={max_bytes}")
+    return _encoding.decode_base64("".join(data.split()), what="the audio block"), mime
 
 
 def _audio_blocks(message: BaseMessage) -> list[dict[str, Any]]:
@@ -158,21 +249,41 @@ def audio_pcm(message: BaseMessage) -> bytes:
     b'\x00\x00\x12\x01...'
     """
     data = audio_bytes(message)
-    return wav_data(data) if sniff_audio_format(data) == "wav" else data
+    if sniff_audio_format(data) == "wav":
+        return wav_data(data)
+    if (mime := _encoded_mime(message)) is not None:
+        msg = f"the message's audio is {mime}, not PCM; audio_bytes(message) gives its bytes"
+        raise ValueError(msg)
+    return data
 
 
 def save_audio(message: BaseMessage, path: str | Path) -> Path:
     """Write a reply's speech to `path` as a playable WAV file.
 
     Raw PCM (from a summed stream, or `audio_output="pcm"`) is wrapped in a
-    WAV header first.
+    WAV header first. Audio that came as MP3 (or OGG, FLAC: music models,
+    `OpenRouterSpeech(response_format="mp3")`) is written as it is: give the
+    path a matching suffix.
 
     Raises:
         ValueError: the message holds no audio.
     """
     out = Path(path)
+    if _encoded_mime(message) is not None:
+        out.write_bytes(audio_bytes(message))
+        return out
     out.write_bytes(_playable_wav(message))
     return out
+
+
+def _encoded_mime(message: BaseMessage) -> str | None:
+    """The MIME type of a message's audio when it is a container other than WAV (MP3, ...)."""
+    blocks = _audio_blocks(message)
+    mime = str(blocks[0].get("mime_type") or "") if blocks else ""
+    base = mime.split(";", 1)[0].strip().lower()
+    if not base or base in ("audio/wav", "audio/x-wav", "audio/wave", "audio/pcm", "audio/l16"):
+        return None
+    return base
 
 
 def pcm_rate(mime_type: str | None, default: int = PCM_SAMPLE_RATE) -> int:

@@ -55,6 +55,7 @@ class _SpeechTracker:
 
     def __init__(self) -> None:
         self._rates: dict[UUID, int] = {}
+        self._encoded: set[UUID] = set()
 
     def parts(self, chunk: Any, run_id: UUID) -> tuple[str, bytes, int] | None:
         if not isinstance(chunk, ChatGenerationChunk):
@@ -74,7 +75,9 @@ class _SpeechTracker:
             elif kind == "audio" and block.get("base64"):
                 if mime := str(block.get("mime_type") or ""):
                     self._rates[run_id] = pcm_rate(mime)
-                if own_pcm is None:
+                    if not _is_pcm(mime):
+                        self._encoded.add(run_id)  # MP3 and the like: not samples to play
+                if own_pcm is None and run_id not in self._encoded:
                     pieces.append(base64.b64decode(block["base64"]))
         pcm = own_pcm if own_pcm is not None else b"".join(pieces)
         if not text and not pcm:
@@ -84,7 +87,13 @@ class _SpeechTracker:
 
     def end(self, run_id: UUID) -> bool:
         """Forget the run; True if it carried speech (transcript or audio)."""
+        self._encoded.discard(run_id)
         return self._rates.pop(run_id, None) is not None
+
+
+def _is_pcm(mime_type: str) -> bool:
+    base = mime_type.split(";", 1)[0].strip().lower()
+    return base in ("audio/pcm", "audio/l16", "audio/pcm16")
 
 
 class _TracksSpeech:

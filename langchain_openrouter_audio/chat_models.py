@@ -33,6 +33,7 @@ from langchain_core.output_parsers.openai_tools import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -49,12 +50,15 @@ from pydantic import (
 from typing_extensions import Self
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
+from langchain_openrouter_audio._catalog import aspeaking_models, speaking_models
 from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._request import (
     RequestSettings,
     WireRequest,
     build_request,
+    can_speak,
+    cannot_speak_message,
     format_tool_choice,
     is_audio_model,
     validate_tool,
@@ -134,7 +138,15 @@ class ChatOpenRouterAudio(BaseChatModel):
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """API root; defaults to `OPENROUTER_BASE_URL`, else OpenRouter's."""
     modalities: list[Literal["text", "audio"]] = Field(default_factory=_default_modalities)
-    """Output modalities. With `"audio"` every request streams on the wire."""
+    """Output modalities. With `"audio"` every request streams on the wire. Unset, they
+    follow the model: `["text", "audio"]` for models that speak (the gpt-audio family,
+    Lyria), `["text"]` for every other model."""
+    speaks: bool | Literal["lookup"] | None = None
+    """Whether `model` produces audio. None: known from its name (gpt-audio family,
+    Lyria); True for an audio model this package does not know yet; `"lookup"`: ask
+    OpenRouter's catalog (`/models`, `architecture.output_modalities`; cached for an
+    hour) on first use. Asking a model that cannot speak for audio is refused before
+    sending."""
     voice: str = "alloy"
     """Voice for spoken replies (alloy, ash, ballad, coral, echo, sage, shimmer, verse, ...)."""
     audio_output: AudioOutput = "wav"
@@ -203,6 +215,18 @@ class ChatOpenRouterAudio(BaseChatModel):
         values = {k: v for k, v in values.items() if k in known}
         values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
         return values
+
+    @model_validator(mode="after")
+    def _modalities_follow_the_model(self) -> Self:
+        """Unset modalities follow the model; audio from a model that cannot speak is refused."""
+        speaks = self.speaks if isinstance(self.speaks, bool) else can_speak(self.model)
+        if "modalities" not in self.model_fields_set:
+            self.modalities = ["text", "audio"] if speaks else ["text"]
+            # Still unset: a per-call model= (or the catalog) brings its own default.
+            self.__pydantic_fields_set__.discard("modalities")
+        elif "audio" in self.modalities and not speaks and self.speaks != "lookup":
+            raise ValueError(cannot_speak_message(self.model))
+        return self
 
     @field_validator("api_key")
     @classmethod
@@ -401,6 +425,21 @@ class ChatOpenRouterAudio(BaseChatModel):
     def _body_params(self) -> dict[str, Any]:
         return {name: value for name in _BODY_FIELDS if (value := getattr(self, name)) is not None}
 
+    def _speaks(self, options: dict[str, Any]) -> bool | None:
+        """Whether the model of this call speaks: as set, or from the catalog (may fetch it)."""
+        if self.speaks != "lookup":
+            return self.speaks
+        slugs = speaking_models(self.client)
+        model = options.get("model", self.model)
+        return can_speak(model) if slugs is None else model in slugs
+
+    async def _aspeaks(self, options: dict[str, Any]) -> bool | None:
+        if self.speaks != "lookup":
+            return self.speaks
+        slugs = await aspeaking_models(self.client)
+        model = options.get("model", self.model)
+        return can_speak(model) if slugs is None else model in slugs
+
     def _request(
         self,
         messages: Sequence[BaseMessage],
@@ -408,6 +447,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         options: dict[str, Any],
         *,
         stream: bool,
+        speaks: bool | None = None,
     ) -> WireRequest:
         settings = RequestSettings(
             model=self.model,
@@ -419,6 +459,8 @@ class ChatOpenRouterAudio(BaseChatModel):
             streaming=self.streaming,
             max_audio_bytes=self.max_audio_bytes,
             prefer_text_reply=self._prefer_text_reply,
+            speaks=speaks,
+            modalities_set="modalities" in self.model_fields_set,
         )
         return build_request(messages, settings, stop=stop, options=options, stream=stream)
 
@@ -469,7 +511,9 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = self._request(messages, stop, kwargs, stream=False)
+        request = self._request(
+            messages, stop, kwargs, stream=_wants_tokens(run_manager), speaks=self._speaks(kwargs)
+        )
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
             return _result(driver.whole(self.client.post(request.body)))
@@ -484,7 +528,8 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        request = self._request(messages, stop, kwargs, stream=True)
+        speaks = self._speaks(kwargs)
+        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
         driver = self._driver(request, run_manager, chunks=True, summed=True)
         for step in driver.steps(self.client.stream(request.body), run_manager):
             if step.chunk is not None:
@@ -498,7 +543,8 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[dict[str, Any]]:
         """Native content-block events for `stream_events(version="v3")` and LangGraph v2."""
-        request = self._request(messages, stop, kwargs, stream=True)
+        speaks = self._speaks(kwargs)
+        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
         # Audio handlers listen to chunks: build them too, or v2 runs go unheard.
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
         for step in driver.steps(self.client.stream(request.body), run_manager):
@@ -513,7 +559,10 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request = self._request(messages, stop, kwargs, stream=False)
+        speaks = await self._aspeaks(kwargs)
+        request = self._request(
+            messages, stop, kwargs, stream=_wants_tokens(run_manager), speaks=speaks
+        )
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
             return _result(driver.whole(await self.client.apost(request.body)))
@@ -528,7 +577,8 @@ class ChatOpenRouterAudio(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        request = self._request(messages, stop, kwargs, stream=True)
+        speaks = await self._aspeaks(kwargs)
+        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
         driver = self._driver(request, run_manager, chunks=True, summed=True)
         async for step in driver.asteps(self.client.astream(request.body), run_manager):
             if step.chunk is not None:
@@ -542,7 +592,8 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async native content-block events."""
-        request = self._request(messages, stop, kwargs, stream=True)
+        speaks = await self._aspeaks(kwargs)
+        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
         async for step in driver.asteps(self.client.astream(request.body), run_manager):
             for event in step.events:
@@ -672,6 +723,15 @@ def _has_handlers(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
 ) -> bool:
     return run_manager is not None and bool(run_manager.handlers)
+
+
+def _wants_tokens(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> bool:
+    """A streaming handler listens (astream_events, a voice pipeline): stream on the wire
+    too, as langchain-core does for other chat models, so it gets tokens as they come."""
+    handlers = run_manager.handlers if run_manager is not None else []
+    return any(isinstance(h, _StreamingCallbackHandler) for h in handlers)
 
 
 def _json_parser(schema: Any, is_pydantic: bool) -> Runnable[Any, Any]:

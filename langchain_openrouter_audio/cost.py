@@ -124,6 +124,11 @@ _current: ContextVar[OpenRouterCallbackHandler | None] = ContextVar(
 register_configure_hook(_current, inheritable=True)
 
 
+def current_cost_handler() -> OpenRouterCallbackHandler | None:
+    """The handler of the innermost `get_openrouter_callback()` block around this code."""
+    return _current.get()
+
+
 @contextmanager
 def get_openrouter_callback() -> Iterator[OpenRouterCallbackHandler]:
     """Count tokens (audio too) and OpenRouter's cost of every model call in the block.

@@ -19,6 +19,7 @@ Bad *input* (an unknown audio format, a corrupt clip, a bad tool schema) is a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -206,6 +207,22 @@ def _redact(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def _schema_issues(message: str) -> str:
+    """`input: expected string, received undefined; ...` from a ZodError's JSON issue list."""
+    try:
+        issues = json.loads(message)
+    except ValueError:
+        return f"invalid request: {message}"
+    if not isinstance(issues, list):
+        return f"invalid request: {message}"
+    parts = []
+    for issue in issues:
+        if isinstance(issue, dict):
+            path = ".".join(str(p) for p in issue.get("path") or []) or "(body)"
+            parts.append(f"{path}: {issue.get('message', 'invalid')}")
+    return "invalid request: " + "; ".join(parts) if parts else f"invalid request: {message}"
+
+
 _STATUS_ERRORS: dict[int, type[OpenRouterError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -238,6 +255,9 @@ def error_for_status(
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = str(error.get("message") or message)
+        if error.get("name") == "ZodError":
+            # The request validator's shape: no code, the issues as a JSON string.
+            message = _schema_issues(message)
         raw_code = error.get("code")
         code = raw_code if isinstance(raw_code, (int, str)) else None
         meta = error.get("metadata")

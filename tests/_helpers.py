@@ -25,7 +25,11 @@ from typing import Any
 import httpx
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langchain_openrouter_audio import ChatOpenRouterAudio
+from langchain_openrouter_audio import (
+    ChatOpenRouterAudio,
+    OpenRouterSpeech,
+    OpenRouterTranscription,
+)
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler, AudioCallbackHandler
 from langchain_openrouter_audio.testing import OpenRouterTestServer, Reply, speech_pcm16, tone_pcm16
@@ -57,32 +61,34 @@ def make_llm(server: OpenRouterTestServer, **kw: Any) -> ChatOpenRouterAudio:
 
 
 @contextlib.contextmanager
-def models_made() -> Iterator[list[ChatOpenRouterAudio]]:
+def models_made() -> Iterator[list[Any]]:
     """Collect every model built (or copied) inside the block; the caller closes them.
 
     Code under test builds models freely and drops them; their pooled sockets would
     then be closed by the garbage collector, with a ResourceWarning, much later.
+    Chat, speech and transcription models are all tracked.
     """
-    made: list[ChatOpenRouterAudio] = []
-    cls = ChatOpenRouterAudio
-    saved = {name: cls.__dict__.get(name) for name in ("__init__", "model_copy")}
-    init, copy = cls.__init__, cls.model_copy
+    made: list[Any] = []
+    saved: list[tuple[type, str, Any]] = []
+    for cls in (ChatOpenRouterAudio, OpenRouterSpeech, OpenRouterTranscription):
+        saved += [(cls, name, cls.__dict__.get(name)) for name in ("__init__", "model_copy")]
+        init, copy = cls.__init__, cls.model_copy
 
-    def tracked_init(self: ChatOpenRouterAudio, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        made.append(self)
+        def tracked_init(self: Any, *args: Any, _init: Any = init, **kwargs: Any) -> None:
+            _init(self, *args, **kwargs)
+            made.append(self)
 
-    def tracked_copy(self: ChatOpenRouterAudio, **kwargs: Any) -> ChatOpenRouterAudio:
-        copied = copy(self, **kwargs)
-        made.append(copied)
-        return copied
+        def tracked_copy(self: Any, _copy: Any = copy, **kwargs: Any) -> Any:
+            copied = _copy(self, **kwargs)
+            made.append(copied)
+            return copied
 
-    cls.__init__ = tracked_init  # type: ignore[method-assign]
-    cls.model_copy = tracked_copy  # type: ignore[method-assign,assignment]
+        cls.__init__ = tracked_init  # type: ignore[method-assign]
+        cls.model_copy = tracked_copy  # type: ignore[method-assign,assignment]
     try:
         yield made
     finally:
-        for name, original in saved.items():
+        for cls, name, original in saved:
             if original is None:
                 delattr(cls, name)
             else:

@@ -1,10 +1,15 @@
-"""The request checks OpenRouter (and OpenAI behind it) apply to ``openai/gpt-audio*`` calls."""
+"""The request checks OpenRouter (and OpenAI behind it) apply to chat-completion calls.
+
+Audio output is for models that speak (``openai/gpt-audio*``, Google Lyria); the
+gpt-audio family refuses text in, text out; other models answer text as usual.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Collection
 from typing import Any
 
 from ._usage import input_audio_parts
@@ -15,6 +20,9 @@ Rejection = tuple[int, dict[str, Any]]
 """An HTTP status and the JSON body to send instead of a reply."""
 
 _INPUT_AUDIO_FORMATS = ("wav", "mp3")
+# Chat models whose output_modalities include "audio": the gpt-audio family, Google Lyria.
+_AUDIO_ONLY_MODELS = ("openai/gpt-audio", "openai/gpt-4o-audio", "openai/gpt-4o-mini-audio")
+_SPEAKING_MODELS = (*_AUDIO_ONLY_MODELS, "google/lyria-")
 
 
 def gateway_error(status: int, message: str) -> Rejection:
@@ -90,8 +98,10 @@ def _check_input_audio(body: dict[str, Any]) -> Rejection | None:
     return None
 
 
-def check_request(body: Any) -> Rejection | None:
+def check_request(body: Any, speaking: Collection[str] = ()) -> Rejection | None:
     """Return the error the gateway would send for this parsed JSON ``body``, or None.
+
+    ``speaking`` names more models that produce audio (the server's extra catalog entries).
 
     Examples:
         >>> check_request({"model": "openai/gpt-audio", "messages": []})[0]
@@ -104,11 +114,15 @@ def check_request(body: Any) -> Rejection | None:
         return gateway_error(400, 'Input required: specify "prompt" or "messages"')
     if not isinstance(body.get("model"), str):
         return gateway_error(400, 'Invalid request: "model" must be a string')
+    model = body["model"]
     if wants_audio(body):
+        if not model.startswith(_SPEAKING_MODELS) and model not in speaking:
+            # Text-output models (architecture.output_modalities == ["text"]) refuse it.
+            return _provider_error("This model does not support audio output.")
         rejection = _check_audio_output(body)
         if rejection is not None:
             return rejection
-    elif next(input_audio_parts(body), None) is None:
+    elif model.startswith(_AUDIO_ONLY_MODELS) and next(input_audio_parts(body), None) is None:
         return _provider_error(
             "This model requires that either input content or output modality contain audio."
         )

@@ -17,16 +17,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from . import _audio_api
 from ._gateway import check_request, gateway_error
 from ._replies import Reply, default_error
 from ._request import RecordedRequest, parse_json
+from ._speech import speech_pcm16
 from ._wire import Rendering, new_generation_id
 
 __all__ = ["OpenRouterTestServer"]
 
+# Marks a scripted reply that was already sent (an error or raw bytes).
+_SENT: Any = object()
+
 CHAT_COMPLETIONS_PATH = "/api/v1/chat/completions"
+SPEECH_PATH = "/api/v1/audio/speech"
+TRANSCRIPTIONS_PATH = "/api/v1/audio/transcriptions"
+GENERATION_PATH = "/api/v1/generation"
+MODELS_PATH = "/api/v1/models"
+_ROUTES = {
+    ("POST", CHAT_COMPLETIONS_PATH),
+    ("POST", SPEECH_PATH),
+    ("POST", TRANSCRIPTIONS_PATH),
+    ("GET", GENERATION_PATH),
+    ("GET", MODELS_PATH),
+}
 _POLL_INTERVAL_S = 0.05
 
 
@@ -148,14 +164,36 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self._owner
         owner._record(request)
 
-        if self.command != "POST" or urlsplit(self.path).path != CHAT_COMPLETIONS_PATH:
+        path = urlsplit(self.path).path
+        if (self.command, path) not in _ROUTES:
             self._send_json(*gateway_error(404, "Not Found"))
             return
         auth_error = self._auth_error(request)
         if auth_error is not None:
             self._send_json(*gateway_error(401, auth_error))
             return
-        rejection = check_request(request.json)
+        if path == SPEECH_PATH:
+            self._speech(request)
+            return
+        if path == TRANSCRIPTIONS_PATH:
+            self._transcription(request)
+            return
+        if path == GENERATION_PATH:
+            self._generation()
+            return
+        if path == MODELS_PATH:
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = next(iter(query.get("output_modalities") or []), None)
+            models = _audio_api.model_catalog(self._owner.extra_models)
+            data = _audio_api.filter_models(models, wanted)
+            self._send_json(200, {"data": data, "total_count": len(data), "links": {"next": None}})
+            return
+        speaking = {
+            m["id"]
+            for m in owner.extra_models
+            if "audio" in m.get("architecture", {}).get("output_modalities", [])
+        }
+        rejection = check_request(request.json, speaking)
         if rejection is not None:
             self._send_json(*rejection)
             return
@@ -170,6 +208,109 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*gateway_error(400, message))
             return
         self._respond(reply, request)
+
+    # -- dedicated audio endpoints ----------------------------------------------
+
+    def _scripted(self, queue: deque[Reply]) -> Any:
+        """The next queued reply for this endpoint, None, or `_SENT` if it was sent already
+        (an error, raw bytes, a reset)."""
+        reply = self._owner._pop(queue)
+        if reply is None:
+            return None
+        if reply.reset_before_headers:
+            self._reset()
+            return _SENT
+        if reply.headers_delay_s > 0 and not self._owner._sleep(reply.headers_delay_s):
+            self._cut()
+            return _SENT
+        if reply.raw_body is not None:
+            self._send_raw(reply)
+        elif reply.status != 200 or reply.error is not None:
+            error = reply.error if reply.error is not None else default_error(reply.status)
+            self._send_json(reply.status, {"error": error}, reply.headers)
+        else:
+            return reply  # a success to render
+        return _SENT
+
+    def _speech(self, request: RecordedRequest) -> None:
+        started = time.time()
+        rejection = _audio_api.check_speech(request.json)
+        if rejection is not None:
+            self._send_json(*rejection)
+            return
+        body: dict[str, Any] = request.json
+        reply = self._scripted(self._owner._speech_queue)
+        if reply is _SENT:
+            return
+        fmt = body.get("response_format", "pcm")
+        pcm = reply.pcm if reply is not None and reply.pcm else speech_pcm16(body["input"])
+        audio = pcm
+        if fmt == "mp3":
+            is_mp3 = pcm[:3] == b"ID3" or pcm[:2] in (b"\xff\xfb", b"\xff\xf3")
+            audio = pcm if is_mp3 else _audio_api.mp3_from_pcm(pcm)
+        gen_id = _audio_api.new_audio_generation_id("tts")
+        cost = reply.cost if reply is not None else _audio_api.speech_cost(body)
+        self._owner._add_generation(gen_id, "tts", body["model"], cost, started)
+        self.send_response(200)
+        content_type = "audio/mpeg" if fmt == "mp3" else "audio/pcm;rate=24000;channels=1"
+        self.send_header("Content-Type", content_type)
+        self.send_header("X-Generation-Id", gen_id)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in (reply.headers if reply is not None else {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        step = (reply.audio_piece_bytes if reply is not None else None) or 4800
+        delay = reply.event_delay_s if reply is not None else 0.0
+        cut_after = reply.cut_after if reply is not None else None
+        out = _ChunkedWriter(self.wfile, None)
+        for sent, start in enumerate(range(0, len(audio), step)):
+            if cut_after == sent:
+                self._cut()
+                return
+            if sent and delay > 0 and not self._owner._sleep(delay):
+                self._cut()
+                return
+            out.write(audio[start : start + step])
+        if cut_after is not None and cut_after == -(-len(audio) // step):
+            self._cut()
+            return
+        out.finish()
+
+    def _transcription(self, request: RecordedRequest) -> None:
+        started = time.time()
+        rejection = _audio_api.check_transcription(request.json)
+        if rejection is not None:
+            self._send_json(*rejection)
+            return
+        body: dict[str, Any] = request.json
+        reply = self._scripted(self._owner._transcription_queue)
+        if reply is _SENT:
+            return
+        text: str | None = (reply.text or reply.transcript) if reply is not None else None
+        if text is None:
+            text = self._owner.transcript
+        if text is None:
+            text = _audio_api.clip_transcript(body["input_audio"]["data"]) or ""
+        cost = reply.cost if reply is not None else None
+        usage = reply.usage if reply is not None and reply.usage is not None else None
+        if usage is None:
+            usage = _audio_api.transcription_usage(body, text, cost)
+        gen_id = _audio_api.new_audio_generation_id("stt")
+        self._owner._add_generation(gen_id, "stt", body["model"], float(usage["cost"]), started)
+        headers = {"X-Generation-Id": gen_id, **(reply.headers if reply is not None else {})}
+        self._send_json(200, {"text": text, "usage": usage}, headers)
+
+    def _generation(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        gen_id = (query.get("id") or [""])[0]
+        if not gen_id:
+            self._send_json(*_audio_api.zod_error((["id"], "invalid_type", "Required")))
+            return
+        record = self._owner._lookup_generation(gen_id)
+        if record is None:
+            self._send_json(*gateway_error(404, f"Generation {gen_id} not found"))
+            return
+        self._send_json(200, {"data": record})
 
     # -- response ---------------------------------------------------------------
 
@@ -356,6 +497,14 @@ class OpenRouterTestServer:
     ``POST /api/v1/chat/completions`` with the next queued `Reply`, or with
     ``responder(request)`` once the queue is empty. Every request is recorded.
 
+    It also serves OpenRouter's dedicated audio endpoints: ``POST /audio/speech``
+    (raw PCM or MP3 bytes, chunked, with ``X-Generation-Id``; see `enqueue_speech`),
+    ``POST /audio/transcriptions`` (JSON; see `enqueue_transcription`) and
+    ``GET /generation?id=`` (the cost of a speech or transcription call; the first
+    `generation_misses` lookups of each id answer 404, as the real record comes late),
+    and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
+    entries to `extra_models`).
+
     Examples:
         >>> import httpx
         >>> from langchain_openrouter_audio.testing import text_reply
@@ -378,6 +527,12 @@ class OpenRouterTestServer:
         self._host = host
         self._port = port
         self._queue: deque[Reply] = deque()
+        self._speech_queue: deque[Reply] = deque()
+        self._transcription_queue: deque[Reply] = deque()
+        self.transcript: str | None = None
+        self.generation_misses = 0
+        self.extra_models: list[dict[str, Any]] = []
+        self._generations: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -443,11 +598,39 @@ class OpenRouterTestServer:
 
     def enqueue(self, *replies: Reply) -> None:
         """Queue replies, answered first-in first-out, one per chat-completions POST."""
+        self._enqueue_to(self._queue, replies)
+
+    def _enqueue_to(self, queue: deque[Reply], replies: tuple[Reply, ...]) -> None:
         for reply in replies:
             if not isinstance(reply, Reply):
                 raise TypeError(f"expected a Reply, got {type(reply).__name__}")
         with self._lock:
-            self._queue.extend(replies)
+            queue.extend(replies)
+
+    def enqueue_speech(self, *replies: Reply) -> None:
+        """Queue answers to ``POST /audio/speech``, first-in first-out.
+
+        A success speaks ``pcm`` (raw PCM16 mono 24 kHz; MP3 bytes go out as they are)
+        in ``audio_piece_bytes`` pieces, ``event_delay_s`` apart, billed ``cost``;
+        ``cut_after=n`` closes the connection after n pieces. Errors as for chat
+        (`error_reply`, `rate_limit_reply`, `raw_reply`). With nothing queued the
+        server speaks the request's ``input`` with espeak-ng, priced per character.
+        """
+        self._enqueue_to(self._speech_queue, replies)
+
+    def enqueue_transcription(self, *replies: Reply) -> None:
+        """Queue answers to ``POST /audio/transcriptions``: ``text`` is the transcript.
+
+        With nothing queued the transcript is `transcript` when set, else the shipped
+        clip's own transcript when the audio is one of ``testing/assets``, else ``""``.
+        """
+        self._enqueue_to(self._transcription_queue, replies)
+
+    def generation(self, gen_id: str) -> dict[str, Any] | None:
+        """The record ``GET /generation?id=`` serves for ``gen_id`` (None: unknown)."""
+        with self._lock:
+            entry = self._generations.get(gen_id)
+        return None if entry is None else dict(entry[0])
 
     @property
     def pending(self) -> int:
@@ -459,7 +642,12 @@ class OpenRouterTestServer:
         """Forget queued replies, the responder and recorded requests."""
         with self._lock:
             self._queue.clear()
+            self._speech_queue.clear()
+            self._transcription_queue.clear()
+            self._generations.clear()
             self.responder = None
+            self.transcript = None
+            self.generation_misses = 0
             self.requests.clear()
 
     # -- used by the handler ----------------------------------------------------
@@ -479,6 +667,30 @@ class OpenRouterTestServer:
         if not isinstance(reply, Reply):
             raise TypeError(f"responder returned {type(reply).__name__}, not a Reply")
         return reply
+
+    def _pop(self, queue: deque[Reply]) -> Reply | None:
+        with self._lock:
+            return queue.popleft() if queue else None
+
+    def _add_generation(
+        self, gen_id: str, api_type: str, model: str, cost: float, started: float
+    ) -> None:
+        record = _audio_api.generation_record(
+            gen_id, api_type=api_type, model=model, cost=cost, started=started
+        )
+        with self._lock:
+            # [record, lookups still answered 404]: the real record shows up a moment late.
+            self._generations[gen_id] = [record, self.generation_misses]
+
+    def _lookup_generation(self, gen_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._generations.get(gen_id)
+            if entry is None:
+                return None
+            if entry[1] > 0:
+                entry[1] -= 1
+                return None
+            return dict(entry[0])
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep unless stop() comes first; False means the server is stopping."""

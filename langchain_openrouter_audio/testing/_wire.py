@@ -105,14 +105,44 @@ class Rendering:
         }
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        content = delta.get("content")
         choice = {
             "index": 0,
             "delta": delta,
             "finish_reason": finish_reason,
             "native_finish_reason": finish_reason,
-            "logprobs": None,
+            "logprobs": self.logprobs([content] if isinstance(content, str) and content else []),
         }
         return self._envelope([choice])
+
+    def logprobs(self, tokens: list[str]) -> dict[str, Any] | None:
+        """``logprobs`` for these text pieces (one token each), when the request asked.
+
+        Deterministic: a piece of n characters gets ``-0.05 * n``; ``top_logprobs=k``
+        lists the token itself and k - 1 made-up alternatives, each one less likely.
+        """
+        body = self.body if isinstance(self.body, dict) else {}
+        if body.get("logprobs") is not True or not tokens:
+            return None
+        top = body.get("top_logprobs")
+        top = top if isinstance(top, int) and not isinstance(top, bool) else 0
+        content = []
+        for token in tokens:
+            logprob = round(-0.05 * len(token), 4)
+            alternatives = [(token, logprob)]
+            alternatives += [(f"{token}~{k}", round(logprob - k, 4)) for k in range(1, top)]
+            content.append(
+                {
+                    "token": token,
+                    "logprob": logprob,
+                    "bytes": list(token.encode("utf-8")),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))}
+                        for t, lp in alternatives[:top]
+                    ],
+                }
+            )
+        return {"content": content, "refusal": None}
 
     def text_deltas(self) -> list[dict[str, Any]]:
         return [{"content": p} for p in _cut(self.content_text, self.reply.text_piece_chars)]
@@ -231,7 +261,7 @@ class Rendering:
                     "index": 0,
                     "finish_reason": finish,
                     "native_finish_reason": finish,
-                    "logprobs": None,
+                    "logprobs": self.logprobs([d["content"] for d in self.text_deltas()]),
                     "message": message,
                 }
             ],

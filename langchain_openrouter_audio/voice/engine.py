@@ -29,11 +29,18 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.resample import resample_pcm16
+from langchain_openrouter_audio.voice.spoken_text import (
+    TextSpeaker,
+    as_speech,
+    as_transcription,
+    transcribe,
+)
 from langchain_openrouter_audio.voice.transport import (
     ReplyEnded,
     SpeechStarted,
@@ -143,6 +150,11 @@ class TurnEngine:
     method (sync or async). `on_dtmf(digits)` gets keypad digits; if it returns a string,
     that text is a user turn.
 
+    Any chat model can be the agent: `transcription=` (a slug such as `"openai/whisper-1"`,
+    or an `OpenRouterTranscription`) turns each utterance into a text `HumanMessage`, and
+    `speech=` (a TTS slug or an `OpenRouterSpeech`) speaks the agent's text replies
+    sentence by sentence while they still stream; a barge-in keeps the words heard.
+
     ```python
     engine = TurnEngine(agent, transport, record="calls/{session}.wav")
     summary = await engine.run()  # per-turn latency, heard transcripts, cost
@@ -171,6 +183,8 @@ class TurnEngine:
         min_interruption_ms: int = MIN_INTERRUPTION_MS,
         false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
         backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
+        transcription: str | Runnable[Any, str] | None = None,
+        speech: str | OpenRouterSpeech | None = None,
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
@@ -182,6 +196,8 @@ class TurnEngine:
             raise ValueError("max_utterance_s must be > 0")
         self.agent = agent
         self.transport = transport
+        self.transcription = as_transcription(transcription)
+        self.speech = as_speech(speech)
         self.history: list[BaseMessage] = list(messages)
         self.endpointer: EndpointerLike = endpointer or Endpointer(sample_rate=transport.input_rate)
         rate = getattr(self.endpointer, "sample_rate", transport.input_rate)
@@ -498,18 +514,33 @@ class TurnEngine:
 
     async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
         """The agent's call; its speech goes out as it streams."""
-        await self._emit(UserTurnStarted(reply.index, round(reply.user_audio_s, 3), utterance.text))
+        heard_text = utterance.text
+        speaker = self._speaker(reply) if self.speech is not None else None
         callbacks: list[Any] = [_TurnCallbacks(self, reply), *self.callbacks]
+        callbacks += [speaker] if speaker is not None else []
         callbacks += _callbacks(self.config)
         config: RunnableConfig = {**self.config, "callbacks": callbacks}
-        agent_input: Any = (
-            list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
-        )
         try:
+            if self.transcription is not None and utterance.pcm is not None:
+                # The agent reads text: it gets what the user said, not the recording.
+                rate = self.transport.input_rate
+                heard_text = await transcribe(self.transcription, utterance.pcm, rate)
+                reply.base[-1] = HumanMessage(content=heard_text)
+                self.history = list(reply.base)
+            await self._emit(UserTurnStarted(reply.index, round(reply.user_audio_s, 3), heard_text))
+            agent_input: Any = (
+                list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
+            )
             result = await self.agent.ainvoke(agent_input, config)
+            if speaker is not None:
+                await speaker.finish()  # the last sentences are still being spoken
         except asyncio.CancelledError:
+            if speaker is not None:
+                await speaker.cancel()
             raise
         except Exception as err:
+            if speaker is not None:
+                await speaker.cancel()
             reply.error = f"{type(err).__name__}: {err}"
             logger.warning("session %s: turn %d failed: %s", self.session_id, reply.index, err)
             await self._emit(TurnFailed(reply.index, f"The agent failed ({type(err).__name__})."))
@@ -540,6 +571,23 @@ class TurnEngine:
             )
         )
         self._maybe_finish(reply)
+
+    def _speaker(self, reply: Reply) -> TextSpeaker:
+        """Speaks the agent's text replies with `speech`, sentence by sentence."""
+        assert self.speech is not None
+
+        async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
+            await self._send_audio(reply, reply.add_audio(run_id, pcm, rate))
+
+        async def on_spoken(run_id: UUID, message: AIMessage, done: bool) -> None:
+            run = reply.run(run_id)
+            run.message = message
+            # Not over until spoken: a barge-in keeps only what was heard of it.
+            run.ended = False
+            if done:  # over now: send what the resampler still holds
+                await self._send_audio(reply, reply.end_run(run_id, None))
+
+        return TextSpeaker(self.speech, on_audio, on_spoken)
 
     async def _send_audio(self, reply: Reply, pcm: bytes) -> None:
         pause = self._pause

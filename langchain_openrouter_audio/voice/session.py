@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.echo import EchoCanceller
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.engine import (
@@ -108,6 +109,8 @@ class VoiceSession:
         false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
         backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
         echo_cancellation: bool | EchoCanceller | None = None,
+        transcription: str | Runnable[Any, str] | None = None,
+        speech: str | OpenRouterSpeech | None = None,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -132,6 +135,8 @@ class VoiceSession:
         self.false_interruption_timeout_s = false_interruption_timeout_s
         self.backchannel_window_s = backchannel_window_s
         self.echo_canceller = _echo_canceller(echo_cancellation, self.source, self.sink)
+        self.transcription = transcription
+        self.speech = speech
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -156,6 +161,8 @@ class VoiceSession:
             min_interruption_ms=self.min_interruption_ms,
             false_interruption_timeout_s=self.false_interruption_timeout_s,
             backchannel_window_s=self.backchannel_window_s,
+            transcription=self.transcription,
+            speech=self.speech,
         )
         try:
             return await engine.run()

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice.engine import (
     BACKCHANNEL_WINDOW_S,
     FALSE_INTERRUPTION_TIMEOUT_S,
@@ -53,6 +54,8 @@ def voice_app(
     min_interruption_ms: int = MIN_INTERRUPTION_MS,
     false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
     backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
+    transcription: str | Runnable[Any, str] | None = None,
+    speech: str | OpenRouterSpeech | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -72,7 +75,9 @@ def voice_app(
     same engine as `VoiceSession` and the phone, with the same turn-taking settings
     (`continuation`, `min_interruption_ms`, `false_interruption_timeout_s`,
     `backchannel_window_s`; see `TurnEngine`). Echo cancellation is the browser's own
-    (the page asks for it with the microphone).
+    (the page asks for it with the microphone). With `transcription=` and `speech=`
+    (model slugs or instances) any chat model can be the agent: it reads what was said
+    and its text replies are spoken sentence by sentence.
 
     ```python
     import uvicorn
@@ -137,6 +142,8 @@ def voice_app(
             min_interruption_ms=min_interruption_ms,
             false_interruption_timeout_s=false_interruption_timeout_s,
             backchannel_window_s=backchannel_window_s,
+            transcription=transcription,
+            speech=speech,
         )
         sessions.add(engine)
         try:

@@ -198,14 +198,14 @@ def test_start_stop_are_idempotent_and_restartable() -> None:
     with pytest.raises(RuntimeError):
         _ = server.base_url
     with server:
-        response = httpx.get(f"{server.base_url}/models", timeout=5)
+        response = httpx.get(f"{server.base_url}/no-such-route", timeout=5)
         assert response.status_code == 404
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/api/v1/models"),
+        ("GET", "/api/v1/no-such-route"),
         ("POST", "/api/v1/completions"),
         ("GET", "/api/v1/chat/completions"),
     ],
@@ -877,7 +877,7 @@ def test_connections_are_kept_alive(openrouter_server: OpenRouterTestServer) -> 
         (200, audio_in_body()),
     ]:
         if body is None:
-            conn.request("GET", "/api/v1/models", headers=headers)
+            conn.request("GET", "/api/v1/no-such-route", headers=headers)
         else:
             conn.request("POST", "/api/v1/chat/completions", json.dumps(body), headers)
         response = conn.getresponse()

@@ -1,0 +1,471 @@
+"""`OpenRouterSpeech`: text to speech through OpenRouter's `/audio/speech` endpoint.
+
+Any text, from any model or agent, spoken by a dedicated TTS model. The reply
+has the shape of a spoken reply of `ChatOpenRouterAudio` (the text plus one
+`audio` block), so `save_audio`, `audio_pcm`, the audio callbacks and the
+voice loop take it as they are.
+
+```python
+from langchain_openrouter_audio import OpenRouterSpeech, save_audio
+
+tts = OpenRouterSpeech(voice="alloy")  # reads OPENROUTER_API_KEY
+save_audio(tts.invoke("Your table for two is booked for eight."), "booked.wav")
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
+from pydantic import ConfigDict, Field, field_validator
+
+from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
+from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
+from langchain_openrouter_audio._driver import ReplyDriver
+from langchain_openrouter_audio._formats import MIME_TO_FORMAT
+from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
+from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
+from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
+from langchain_openrouter_audio.errors import NotFoundError, OpenRouterError
+
+__all__ = ["OpenRouterSpeech"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
+
+SPEECH_PATH = "/audio/speech"
+GENERATION_PATH = "/generation"
+_CALL_OPTIONS = frozenset({"voice", "speed", "instructions", "response_format", "model"})
+# Pauses between looks for the generation record, which shows up a moment after the call.
+_COST_POLL_S = (0.1, 0.2, 0.4, 0.8, 1.0, 1.5)
+
+
+class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
+    """Text to speech with OpenRouter's TTS models, as a LangChain runnable.
+
+    Input: a string, or a message (an agent's `AIMessage`: its text is spoken),
+    or a list of messages (the last one is spoken). `invoke` returns an
+    `AIMessage` holding the text and one `audio` block: a 24 kHz mono WAV for
+    `response_format="pcm"` (the default), or the MP3 exactly as received for
+    `"mp3"`. `stream`/`astream` yield the speech as it arrives (raw PCM blocks
+    on sample boundaries, after one chunk with the text), and audio callbacks
+    (`on_audio_chunk`) hear it as it comes.
+
+    ```python
+    from langchain_openrouter_audio import OpenRouterSpeech
+
+    tts = OpenRouterSpeech(voice="nova", instructions="Calm and warm.")
+    for chunk in tts.stream("Hello! How can I help?"):
+        ...  # [{"type": "audio", "base64": ..., "mime_type": "audio/pcm;rate=24000"}]
+    ```
+
+    Cost: the endpoint streams bytes, so its cost is looked up afterwards
+    (`GET /generation?id=...`, with a short wait while the record appears).
+    That happens when `fetch_cost=True`, or, with the default `None`, when a
+    cost handler listens (`get_openrouter_callback()`); it lands in
+    `response_metadata["cost"]`.
+    """
+
+    # A misspelt option must fail, not be ignored (BaseChatModel ignores unknown ones).
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(default="openai/gpt-4o-mini-tts-2025-12-15", alias="model_name")
+    """TTS model slug (the dated one: `openai/gpt-4o-mini-tts-2025-12-15`)."""
+    voice: str | None = "alloy"
+    """Voice id of the model (`supported_voices` in `/models`); None: the provider's default."""
+    response_format: Literal["pcm", "mp3"] = "pcm"
+    """Always sent: OpenRouter's default (pcm) has surprised OpenAI-style clients."""
+    speed: float | None = None
+    """Speaking rate, for the models that honour it (OpenAI: 0.25-4.0)."""
+    instructions: str | None = None
+    """How to speak (tone, accent, pace): OpenAI's instructions, sent where OpenRouter wants
+    them (`provider.options.openai.instructions`)."""
+    provider_options: dict[str, dict[str, Any]] | None = None
+    """Passthrough options per provider slug, e.g. `{"azure": {"style": "cheerful"}}`."""
+    audio_output: AudioOutput = "wav"
+    """For pcm: `"wav"` wraps the speech in a WAV; `"pcm"` keeps the raw PCM16."""
+    fetch_cost: bool | None = None
+    """Look up the call's cost: True always, False never, None when a cost handler listens."""
+    cost_wait_s: float = 4.0
+    """Longest wait for the generation record that holds the cost."""
+
+    @field_validator("speed")
+    @classmethod
+    def _check_speed(cls, speed: float | None) -> float | None:
+        if speed is not None and not 0.25 <= speed <= 4.0:
+            raise ValueError(f"speed must be between 0.25 and 4.0, got {speed}")
+        return speed
+
+    @field_validator("voice")
+    @classmethod
+    def _check_voice(cls, voice: str | None) -> str | None:
+        if voice is not None and not voice.strip():
+            raise ValueError("voice must be a voice id such as 'alloy', or None")
+        return voice
+
+    # -- LangChain identity ---------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "openrouter-speech"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, "voice": self.voice, "response_format": self.response_format}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return LangSmithParams(
+            ls_provider="openrouter", ls_model_name=self.model, ls_model_type="chat"
+        )
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        if isinstance(model_input, BaseMessage):
+            return ChatPromptValue(messages=[model_input])
+        return super()._convert_input(model_input)
+
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        # Only stream()/astream() go through _stream: invoke builds its reply in one pass.
+        if not kwargs.get("stream"):
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+
+    # -- request --------------------------------------------------------------
+
+    def _body(self, messages: list[BaseMessage], options: dict[str, Any]) -> dict[str, Any]:
+        """The request body; bad input fails here, before any network call."""
+        options = {k: v for k, v in options.items() if k != "stream"}
+        if unknown := sorted(set(options) - _CALL_OPTIONS):
+            allowed = ", ".join(sorted(_CALL_OPTIONS))
+            raise ValueError(f"OpenRouterSpeech does not take {unknown}; per call: {allowed}")
+        if not messages:
+            raise ValueError("nothing to speak: the input holds no message")
+        text = messages[-1].text.strip()
+        if not text:
+            kind = type(messages[-1]).__name__
+            raise ValueError(f"nothing to speak: the {kind} holds no text")
+        fmt = options.get("response_format", self.response_format)
+        if fmt not in ("pcm", "mp3"):
+            raise ValueError(f"response_format must be 'pcm' or 'mp3', got {fmt!r}")
+        body: dict[str, Any] = {
+            "model": options.get("model", self.model),
+            "input": text,
+            "response_format": fmt,
+        }
+        if (voice := options.get("voice", self.voice)) is not None:
+            body["voice"] = voice
+        if (speed := options.get("speed", self.speed)) is not None:
+            body["speed"] = speed
+        provider_options = {k: dict(v) for k, v in (self.provider_options or {}).items()}
+        if instructions := options.get("instructions", self.instructions):
+            provider_options.setdefault("openai", {})["instructions"] = instructions
+        if (provider := provider_body(provider_options)) is not None:
+            body["provider"] = provider
+        return body
+
+    def _wants_cost(self, run_manager: Any) -> bool:
+        if self.fetch_cost is not None:
+            return self.fetch_cost
+        handlers = run_manager.handlers if run_manager is not None else []
+        if any(isinstance(h, OpenRouterCallbackHandler) for h in handlers):
+            return True
+        # stream()/astream() get no run manager from langchain-core: a cost block
+        # (get_openrouter_callback) is seen through its context variable.
+        return current_cost_handler() is not None
+
+    def _driver(
+        self, response: httpx.Response, run_manager: Any, *, chunks: bool, summed: bool
+    ) -> ReplyDriver:
+        content_type = response.headers.get("content-type", "")
+        assembler = ReplyAssembler(
+            audio_output=self.audio_output,
+            sample_rate=pcm_rate(content_type, PCM_SAMPLE_RATE),
+            list_content=True,
+        )
+        base = content_type.split(";", 1)[0].strip().lower()
+        if base not in ("audio/pcm", "audio/l16", ""):
+            # MP3 (or another container): its bytes stay as they are.
+            assembler.encoded = MIME_TO_FORMAT.get(base, "mp3")
+        return ReplyDriver(
+            assembler,
+            message_id=_run_message_id(run_manager) if run_manager is not None else None,
+            chunks=chunks,
+            summed=summed,
+            redact=self.client.redact,
+        )
+
+    # -- sync -----------------------------------------------------------------
+
+    def _steps(
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+        *,
+        chunks: bool,
+        summed: bool,
+    ) -> tuple[ReplyDriver, Iterator[Any]]:
+        body = self._body(messages, kwargs)
+        client = self.client
+        response = client.open_bytes(SPEECH_PATH, body, accept="audio/*")
+        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        batches = _SpeechBatches(
+            body, response, client.iter_bytes(response), self._cost_lookup(run_manager)
+        )
+        return driver, driver.steps(batches, run_manager)  # type: ignore[arg-type]
+
+    def _cost_lookup(self, run_manager: Any) -> _CostLookup | None:
+        if not self._wants_cost(run_manager):
+            return None
+        return _CostLookup(self.client, self.cost_wait_s)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        chunks = _has_handlers(run_manager)
+        driver, steps = self._steps(messages, run_manager, kwargs, chunks=chunks, summed=False)
+        for _ in steps:
+            pass
+        return ChatResult(generations=[ChatGeneration(message=driver.message())])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        _, steps = self._steps(messages, run_manager, kwargs, chunks=True, summed=True)
+        for step in steps:
+            if step.chunk is not None:
+                yield step.chunk
+
+    # -- async ----------------------------------------------------------------
+
+    async def _asteps(
+        self,
+        messages: list[BaseMessage],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+        *,
+        chunks: bool,
+        summed: bool,
+    ) -> tuple[ReplyDriver, AsyncIterator[Any]]:
+        body = self._body(messages, kwargs)
+        client = self.client
+        response = await client.aopen_bytes(SPEECH_PATH, body, accept="audio/*")
+        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        batches = _AsyncSpeechBatches(
+            body, response, client.aiter_bytes(response), self._cost_lookup(run_manager)
+        )
+        return driver, driver.asteps(batches, run_manager)  # type: ignore[arg-type]
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        chunks = _has_handlers(run_manager)
+        driver, steps = await self._asteps(
+            messages, run_manager, kwargs, chunks=chunks, summed=False
+        )
+        async for _ in steps:
+            pass
+        return ChatResult(generations=[ChatGeneration(message=await driver.amessage())])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        _, steps = await self._asteps(messages, run_manager, kwargs, chunks=True, summed=True)
+        async for step in steps:
+            if step.chunk is not None:
+                yield step.chunk
+
+
+# -- the byte stream, in the shape the reply driver reads --------------------------------------
+
+
+def _opening(body: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
+    """The first chunk: the reply's identity and the text being spoken."""
+    return {
+        "id": response.headers.get("x-generation-id") or "",
+        "model": body["model"],
+        "choices": [{"index": 0, "delta": {"audio": {"transcript": body["input"]}}}],
+    }
+
+
+def _audio(piece: bytes) -> dict[str, Any]:
+    data = base64.b64encode(piece).decode("ascii")
+    return {"choices": [{"index": 0, "delta": {"audio": {"data": data}}}]}
+
+
+def _closing(cost: float | None) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    if cost is not None:
+        chunk["usage"] = {"cost": cost}
+    return chunk
+
+
+class _CostLookup:
+    """Reads a generation's `total_cost`, waiting briefly while the record appears."""
+
+    def __init__(self, client: CompletionsClient, wait_s: float) -> None:
+        self._client = client
+        self._wait_s = wait_s
+
+    def _pauses(self) -> Iterator[float]:
+        left = self._wait_s
+        for pause in _COST_POLL_S:
+            if left <= 0:
+                return
+            yield min(pause, left)
+            left -= pause
+
+    def get(self, gen_id: str) -> float | None:
+        if not gen_id:
+            return None
+        pauses = self._pauses()
+        while True:
+            try:
+                return _cost_of(self._client.get_json(GENERATION_PATH, {"id": gen_id}))
+            except NotFoundError:
+                pause = next(pauses, None)
+                if pause is None:
+                    break
+                time.sleep(pause)
+            except (OpenRouterError, ValueError) as err:
+                logger.warning("could not read the cost of %s: %s", gen_id, err)
+                return None
+        logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
+        return None
+
+    async def aget(self, gen_id: str) -> float | None:
+        if not gen_id:
+            return None
+        pauses = self._pauses()
+        while True:
+            try:
+                return _cost_of(await self._client.aget_json(GENERATION_PATH, {"id": gen_id}))
+            except NotFoundError:
+                pause = next(pauses, None)
+                if pause is None:
+                    break
+                await asyncio.sleep(pause)
+            except (OpenRouterError, ValueError) as err:
+                logger.warning("could not read the cost of %s: %s", gen_id, err)
+                return None
+        logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
+        return None
+
+
+def _cost_of(reply: dict[str, Any]) -> float | None:
+    data = reply.get("data")
+    cost = data.get("total_cost") if isinstance(data, dict) else None
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return float(cost)
+    return None
+
+
+class _SpeechBatches:
+    """The speech body as batches of chat-style chunks, so one driver serves both paths."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        response: httpx.Response,
+        pieces: Iterator[bytes],
+        cost: _CostLookup | None,
+    ) -> None:
+        self.done = False
+        self._batches = self._read(body, response, pieces, cost)
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        return self._batches
+
+    def close(self) -> None:
+        self._batches.close()
+
+    def _read(
+        self,
+        body: dict[str, Any],
+        response: httpx.Response,
+        pieces: Iterator[bytes],
+        cost: _CostLookup | None,
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        try:
+            yield [_opening(body, response)]
+            for piece in pieces:
+                yield [_audio(piece)]
+        finally:
+            pieces.close()  # type: ignore[attr-defined]
+            response.close()
+        gen_id = response.headers.get("x-generation-id") or ""
+        self.done = True
+        yield [_closing(cost.get(gen_id) if cost is not None else None)]
+
+
+class _AsyncSpeechBatches:
+    """Async `_SpeechBatches`."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        response: httpx.Response,
+        pieces: AsyncIterator[bytes],
+        cost: _CostLookup | None,
+    ) -> None:
+        self.done = False
+        self._pieces = pieces
+        self._batches = self._read(body, response, pieces, cost)
+
+    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]:
+        return self._batches
+
+    async def aclose(self) -> None:
+        await self._batches.aclose()
+
+    async def _read(
+        self,
+        body: dict[str, Any],
+        response: httpx.Response,
+        pieces: AsyncIterator[bytes],
+        cost: _CostLookup | None,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        try:
+            yield [_opening(body, response)]
+            async for piece in pieces:
+                yield [_audio(piece)]
+        finally:
+            await pieces.aclose()  # type: ignore[attr-defined]
+            await response.aclose()
+        gen_id = response.headers.get("x-generation-id") or ""
+        self.done = True
+        yield [_closing(await cost.aget(gen_id) if cost is not None else None)]
