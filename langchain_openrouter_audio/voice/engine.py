@@ -133,10 +133,12 @@ class TurnEngine:
       utterance is answered together with the previous one, as one `HumanMessage` holding
       both audio clips joined (`continuation=True`).
     - **False interruptions**: speech over a playing reply pauses it at once
-      (`transport.pause`, or `clear` and the rest sent again for transports that cannot
-      pause). Once it reaches `min_interruption_ms` of speech it is a barge-in as above;
-      if it stops shorter, the reply plays on from where it paused (at the latest
-      `false_interruption_timeout_s` after pausing) and the sound is no turn.
+      (`transport.pause` if it `can_pause`, or `clear` and the rest sent again if it
+      `can_resend`; a transport with neither keeps playing). Once it reaches
+      `min_interruption_ms` of speech it is a barge-in as above; if it stops shorter, the
+      reply plays on from where it paused (at the latest `false_interruption_timeout_s`
+      after pausing) and the sound is no turn. `false_interruptions` and `continuations`
+      count how often each happened.
     - **Backchannels**: an utterance shorter than `min_interruption_ms` that began while a
       reply played, or within `backchannel_window_s` after it played out, is no turn.
     - **Echo warm-up**: while the transport's `warming_up` is True (an echo canceller
@@ -655,7 +657,7 @@ class TurnEngine:
             await self._interrupt(reply)  # no way to tell a backchannel: as before
         elif self._speech_s() * 1000 >= self.min_interruption_ms:
             await self._interrupt(reply)
-        elif self._pause is None:
+        elif self._pause is None and self._can_hold():
             await self._pause_reply(reply)
 
     async def _abandon(self, reply: Reply) -> None:
@@ -678,6 +680,13 @@ class TurnEngine:
         if not reply.finished.done():
             reply.finished.set_result(None)
         self._touch()
+
+    def _can_hold(self) -> bool:
+        """The transport can pause, or be cleared and sent the rest of a reply again."""
+        transport = self.transport
+        return bool(
+            getattr(transport, "can_pause", False) or getattr(transport, "can_resend", False)
+        )
 
     async def _pause_reply(self, reply: Reply) -> None:
         can_pause = bool(getattr(self.transport, "can_pause", False))

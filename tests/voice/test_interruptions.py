@@ -171,9 +171,17 @@ def yeah_over_reply(question: bytes, at_s: float = 2.0) -> bytes:
     return silence(300) + question + silence(round(600 + at_s * 1000)) + yeah + silence(9000)
 
 
-@pytest.mark.parametrize("can_pause", [True, False], ids=["paused", "cleared-and-resent"])
+@pytest.mark.parametrize(
+    ("can_pause", "can_resend"),
+    [(True, True), (False, True), (False, False)],
+    ids=["paused", "cleared-and-resent", "neither: plays on"],
+)
 async def test_a_yeah_over_the_reply_neither_stops_it_nor_is_a_turn(
-    openrouter_server: OpenRouterTestServer, question: bytes, long_reply: bytes, can_pause: bool
+    openrouter_server: OpenRouterTestServer,
+    question: bytes,
+    long_reply: bytes,
+    can_pause: bool,
+    can_resend: bool,
 ) -> None:
     openrouter_server.enqueue(speech_reply(long_reply, LONG))
     line = Line(yeah_over_reply(question))
@@ -183,6 +191,7 @@ async def test_a_yeah_over_the_reply_neither_stops_it_nor_is_a_turn(
 
     transport = Transport(line.source(), line.sink())
     transport.can_pause = can_pause  # type: ignore[misc]
+    transport.can_resend = can_resend  # type: ignore[misc]
     llm = make_llm(openrouter_server)
     engine = TurnEngine(llm, transport)
     summary = await engine.run()
@@ -195,10 +204,11 @@ async def test_a_yeah_over_the_reply_neither_stops_it_nor_is_a_turn(
     assert turn.heard_s == pytest.approx(len(long_reply) / 48000, abs=0.021)
     assert whole(line.played, long_reply)  # every sample, in order, none twice
     assert engine.false_interruptions == 1
-    # Playback did hold while the user spoke: a gap in the frames written.
+    # Playback held while the user spoke (a gap in the frames written), if it could.
     frames = [n for n, _ in line.writes]
-    assert max(b - a for a, b in itertools.pairwise(frames)) >= 10
-    assert (line.clears != []) is (not can_pause)
+    longest_gap = max(b - a for a, b in itertools.pairwise(frames))
+    assert (longest_gap >= 10) is (can_pause or can_resend)
+    assert (line.clears != []) is (can_resend and not can_pause)
 
 
 async def test_a_real_sentence_over_the_reply_still_interrupts(

@@ -63,6 +63,7 @@ class BrowserTransport:
     """
 
     output_rate = 24_000
+    can_resend = True  # after a `stop`, a new `audio_start` for the turn plays the rest
 
     def __init__(
         self,

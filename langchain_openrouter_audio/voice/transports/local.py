@@ -30,6 +30,8 @@ class LocalTransport:
     transport plays out the last reply (silence in, speech out) and returns.
 
     It can pause (`can_pause`): a paused reply keeps its place and plays on at `resume`.
+    It can also be cleared and sent the rest of a reply again (`can_resend`), which plays
+    as a fresh start of that turn.
     With an `echo_canceller` (an `EchoCanceller` at the source's rate) every frame the
     sink plays is its far-end reference and every source frame goes through it before
     the engine hears it; `warming_up` tells the engine the canceller is still learning.
@@ -44,6 +46,7 @@ class LocalTransport:
     """
 
     can_pause = True
+    can_resend = True
 
     def __init__(
         self,
