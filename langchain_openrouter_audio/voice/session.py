@@ -203,9 +203,12 @@ def _echo_canceller(
         return None  # files, streams, phone lines: no loudspeaker in the room
     try:
         return EchoCanceller(source.sample_rate)
-    except ImportError:
+    except (ImportError, ValueError) as err:
         if setting:
             raise
+        if isinstance(err, ValueError):  # a rate AEC3 does not run at
+            logger.warning("no echo cancellation: %s; use headphones", err)
+            return None
         if not _warned_no_aec:
             _warned_no_aec = True
             logger.warning(

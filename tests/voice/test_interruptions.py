@@ -318,7 +318,7 @@ async def test_with_echo_cancellation_the_user_can_still_interrupt(
     assert len(asked) / 2 / RATE >= 0.8 * len(cut_in) / 2 / RATE  # the user's words, not lost
 
 
-def test_echo_cancellation_setting(caplog: pytest.LogCaptureFixture) -> None:
+def test_echo_cancellation_setting() -> None:
     async def nothing() -> AsyncIterator[bytes]:
         yield b""
 
@@ -335,3 +335,27 @@ def make_llm_stub() -> Any:
     from langchain_openrouter_audio import ChatOpenRouterAudio
 
     return ChatOpenRouterAudio(api_key="test-key", base_url="http://127.0.0.1:9/api/v1")
+
+
+def test_without_the_aec_extra_a_microphone_and_speaker_warn_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langchain_openrouter_audio.voice import MicrophoneSource, SpeakerSink, echo, session
+
+    def missing() -> Any:
+        raise ImportError("echo cancellation needs pywebrtc-audio: pip install '...[aec]'")
+
+    monkeypatch.setattr(echo, "_import_aec", missing)
+    monkeypatch.setattr(session, "_warned_no_aec", False)
+    mic = MicrophoneSource.__new__(MicrophoneSource)  # no sound card needed to decide
+    mic.sample_rate = RATE
+    speaker = SpeakerSink.__new__(SpeakerSink)
+    speaker.sample_rate = 24000
+    with caplog.at_level("WARNING"):
+        assert session._echo_canceller(None, mic, speaker) is None
+        assert session._echo_canceller(None, mic, speaker) is None
+    warnings = [r.getMessage() for r in caplog.records if "echo cancellation" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "langchain-openrouter-audio[aec]" in warnings[0]
+    with pytest.raises(ImportError, match=r"\[aec\]"):
+        session._echo_canceller(True, mic, speaker)  # asked for explicitly: an error
