@@ -11,7 +11,7 @@ lint:
 	. .venv/bin/activate && ruff check . && ruff format --check . && mypy langchain_openrouter_audio
 
 docs:
-	. .venv/bin/activate && pip install -q -e '.[docs]' && mkdocs build --strict
+	. .venv/bin/activate && pip install -q -e '.[docs]' && NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
 bench:
 	python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev,benchmark]' && python benchmarks/run.py

@@ -810,7 +810,7 @@ def machine() -> dict[str, Any]:
         except Exception:
             versions[p] = "not installed"
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": cpu,
         "python": platform.python_version(),

@@ -5,7 +5,8 @@
 Two nodes: `lookup` (plain Python: fetches the facts) and `speak` (the audio
 model says them). The graph runs with `stream_mode="messages"`, so transcript
 pieces print as they are spoken, while a `WavFileWriter` passed in the graph's
-config hears the speech of the `speak` node and writes `graph_reply.wav`.
+config hears the speech of the `speak` node and writes `graph_reply.wav` in
+`examples-output/` (or `$EXAMPLES_OUT`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from _offline import chat_model
+from _offline import chat_model, output_dir
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from langchain_openrouter_audio import ChatOpenRouterAudio, WavFileWriter, audio_pcm
-
-OUT = "graph_reply.wav"
 
 
 def build_graph(llm: ChatOpenRouterAudio) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -43,7 +42,8 @@ def build_graph(llm: ChatOpenRouterAudio) -> CompiledStateGraph[Any, Any, Any, A
 
 
 def main() -> int:
-    writer = WavFileWriter(OUT)
+    out = output_dir() / "graph_reply.wav"
+    writer = WavFileWriter(out)
     audio_bytes = 0
     with chat_model() as llm:
         graph = build_graph(llm)
@@ -55,7 +55,7 @@ def main() -> int:
                 print(message.text, end="", flush=True)
                 audio_bytes += len(audio_pcm(message))  # this chunk's raw PCM
     print()
-    print(f"Streamed {audio_bytes / 2 / llm.sample_rate:.1f} s of speech; the handler wrote {OUT}.")
+    print(f"Streamed {audio_bytes / 2 / llm.sample_rate:.1f} s of speech; the handler wrote {out}.")
     return 0
 
 

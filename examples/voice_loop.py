@@ -7,7 +7,8 @@ Offline (the default, and whenever OPENROUTER_API_KEY is not set) it plays a WAV
 spoken questions into a `VoiceSession` around a `create_agent` graph served by the
 package's local OpenRouter server. The second question cuts into the long answer to the
 first: playback stops, the model call is cancelled, and the conversation keeps only the
-words the user heard. Replies are saved as reply_1.wav, reply_2.wav (as played), and it
+words the user heard. Replies are saved as reply_1.wav, reply_2.wav (as played) in
+`examples-output/` (or `$EXAMPLES_OUT`), and it
 prints each turn's latency, the heard transcript and the session's cost.
 
 Speech is real: espeak-ng synthesizes the questions and the scripted answers when it is
@@ -28,7 +29,7 @@ import sys
 import wave
 from pathlib import Path
 
-from _offline import clip_pcm, transcript
+from _offline import clip_pcm, output_dir, transcript
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
@@ -129,13 +130,14 @@ def wav_seconds(path: Path) -> float:
 async def offline() -> int:
     print("No OPENROUTER_API_KEY (or no --mic): a recorded conversation, offline.")
     print(f"Speech: {'espeak-ng' if HAS_ESPEAK else 'the shipped clips'}.")
-    questions = Path("questions.wav")
+    out = output_dir()
+    questions = out / "questions.wav"
     recorded_conversation(questions)
     with OpenRouterTestServer() as server:
         replies = scripted_replies(server)
         llm = ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key)
         agent = create_agent(llm, [get_weather], system_prompt=SYSTEM)
-        sink = WavFileSink("reply_{turn}.wav")
+        sink = WavFileSink(str(out / "reply_{turn}.wav"))
         session = VoiceSession(
             agent, source=WavFileSource(questions), sink=sink, on_turn=print_turn
         )

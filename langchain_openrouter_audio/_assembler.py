@@ -17,7 +17,6 @@ metadata is dropped with a warning, and the reply is kept.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -35,6 +34,7 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_openrouter_audio._encoding import (
     PCM_SAMPLE_WIDTH,
     SpeechStore,
+    b64decode_strict,
     wav_header,
     wav_pad,
 )
@@ -309,7 +309,7 @@ class ReplyAssembler:
             self._add_text(transcript, delta)
         if data := _want(audio.get("data"), str, "audio.data"):
             try:
-                pcm = base64.b64decode(data, validate=True)
+                pcm = b64decode_strict(data)
             except (binascii.Error, ValueError) as err:
                 raise _Malformed(f"audio.data is not base64 ({err})") from None
             if not self.speech.size and self.encoded is None:

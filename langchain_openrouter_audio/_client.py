@@ -532,9 +532,13 @@ class CompletionsClient:
         if self._client is None:
             with _CLIENT_LOCK:
                 if self._client is None:
-                    self._client = httpx.Client(
+                    client = httpx.Client(
                         timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
                     )
+                    # A model dropped without close() (or alive at exit) closes its pooled
+                    # sockets quietly, as the OpenAI SDK does: no ResourceWarning.
+                    weakref.finalize(self, client.close)
+                    self._client = client
         return self._client
 
     async def async_client(self) -> httpx.AsyncClient:

@@ -351,10 +351,20 @@ def record_audio_block(
 
 
 def import_sounddevice() -> Any:
-    """Import the optional `sounddevice`, or say which extra installs it."""
+    """Import the optional `sounddevice`, or say what to install: the extra, or PortAudio."""
     try:
         import sounddevice  # type: ignore[import-not-found,unused-ignore]
     except ImportError as err:
         msg = "audio devices need sounddevice: pip install 'langchain-openrouter-audio[playback]'"
         raise ImportError(msg) from err
+    except OSError as err:
+        # sounddevice loads the PortAudio C library when imported; pip cannot install it
+        # on Linux, and its own message does not say which package holds it.
+        msg = (
+            f"audio devices need the PortAudio library, which sounddevice could not load "
+            f"({err}): install it with the system's package manager (Debian/Ubuntu: "
+            f"apt-get install libportaudio2; Fedora: dnf install portaudio; "
+            f"macOS: brew install portaudio)"
+        )
+        raise OSError(msg) from err
     return sounddevice

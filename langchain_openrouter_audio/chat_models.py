@@ -13,9 +13,10 @@ import logging
 import math
 import re
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,7 +48,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from typing_extensions import Self
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._catalog import aspeaking_models, speaking_models
@@ -204,14 +204,24 @@ class ChatOpenRouterAudio(BaseChatModel):
         if not isinstance(values, dict):
             return values
         known = _field_names(cls)
-        extra = {k: values[k] for k in values if k not in known}
+        # Underscored names are never arguments: langchain-core caches `_serialized` in the
+        # instance dict, and `model_copy(update=...)` hands the whole dict back here.
+        extra = {k: values[k] for k in values if k not in known and not k.startswith("_")}
         if not extra:
             return values
         if secrets := [k for k in extra if k.lower().endswith(_SECRET_SUFFIXES)]:
             # Never forward something that looks like a credential in the body.
             msg = f"unknown argument(s) {secrets} look like secrets; the key goes in api_key="
             raise ValueError(msg)
-        logger.warning("%s not a known field; sent in the request body", sorted(extra))
+        names = ", ".join(sorted(extra))
+        # A warning, as langchain-openai gives: a misspelt option must not pass unnoticed.
+        warnings.warn(
+            f"ChatOpenRouterAudio got unknown argument(s) {names}: they are not fields of "
+            f"the model and will be sent as is in the request body (model_kwargs). "
+            f"Check the spelling if you meant a field.",
+            UserWarning,
+            stacklevel=2,
+        )
         values = {k: v for k, v in values.items() if k in known}
         values["model_kwargs"] = {**extra, **values.get("model_kwargs", {})}
         return values

@@ -12,49 +12,22 @@ Stream a run with `langgraph_sdk` in `messages-tuple` mode to get the speech as 
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
-import wave
-from importlib.resources import files
 from typing import Any
 
 from langchain.agents import create_agent
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
-from langchain_openrouter_audio.testing import (
-    OpenRouterTestServer,
-    RecordedRequest,
-    Reply,
-    speech_reply,
-    tool_call_reply,
-)
+from langchain_openrouter_audio.testing import OpenRouterTestServer, answer_like_a_model
 
 log = logging.getLogger(__name__)
 SYSTEM_PROMPT = "You are a weather assistant. Answer briefly, out loud."
-ASSETS = files("langchain_openrouter_audio.testing") / "assets"
 
 
 def get_weather(city: str) -> str:
     """Return the current weather in a city."""
     return f"It is 21 degrees and sunny in {city}."
-
-
-def answer_clip() -> tuple[bytes, str]:
-    """The offline spoken answer: raw 24 kHz PCM16 and its transcript."""
-    with wave.open(io.BytesIO((ASSETS / "weather_answer.wav").read_bytes())) as w:
-        pcm = w.readframes(w.getnframes())
-    words = json.loads((ASSETS / "transcripts.json").read_text("utf-8"))["weather_answer"]
-    return pcm, words
-
-
-def scripted(request: RecordedRequest) -> Reply:
-    """Offline model: call the weather tool, then speak the answer."""
-    messages = request.json.get("messages") or [{}]
-    if messages[-1].get("role") != "tool":
-        return tool_call_reply("get_weather", {"city": "Paris"})
-    return speech_reply(*answer_clip())
 
 
 def _model() -> ChatOpenRouterAudio:
@@ -63,7 +36,7 @@ def _model() -> ChatOpenRouterAudio:
     # One local server per LangGraph Server process, alive as long as the process: the
     # runtime imports this module once and runs every thread's runs in that process.
     server = OpenRouterTestServer(api_key="offline-demo-key").start()
-    server.responder = scripted
+    server.responder = answer_like_a_model  # a weather tool call, then a spoken clip
     log.warning("No OPENROUTER_API_KEY: voice_agent answers from %s", server.base_url)
     return ChatOpenRouterAudio(base_url=server.base_url, api_key=server.api_key)
 

@@ -19,10 +19,14 @@ Examples:
     ...     server.enqueue(raw_reply(b'{"error": {"code": 503}}', status=503))
     ...     # point the client at server.base_url with api_key="test-key"
 
-For pytest, the ``openrouter_server`` fixture lives in
+`answer_like_a_model` answers like a patient model with the spoken clips shipped with the
+package (`clip_wav`, `clip_pcm16`, `clip_transcript`); ``python -m
+langchain_openrouter_audio.testing`` serves it and prints the environment variables that
+point `ChatOpenRouterAudio()` at it. For pytest, the ``openrouter_server`` fixture lives in
 ``langchain_openrouter_audio.testing.pytest_plugin``.
 """
 
+from ._answers import CLIPS, answer_like_a_model, clip_pcm16, clip_transcript, clip_wav
 from ._raw import raw_reply, recorded_reply
 from ._replies import (
     WIRES,
@@ -39,11 +43,16 @@ from ._server import OpenRouterTestServer
 from ._speech import SAMPLE_RATE, speech_pcm16, tone_pcm16
 
 __all__ = [
+    "CLIPS",
     "OpenRouterTestServer",
     "RecordedRequest",
     "Reply",
     "SAMPLE_RATE",
     "WIRES",
+    "answer_like_a_model",
+    "clip_pcm16",
+    "clip_transcript",
+    "clip_wav",
     "Wire",
     "error_reply",
     "rate_limit_reply",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import io
 import wave
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["compute_usage", "input_audio_parts"]
+__all__ = ["compute_usage", "input_audio_parts", "usage_for_wire"]
 
 AUDIO_TOKENS_PER_SECOND = 10
 _PCM16_24K_BYTES_PER_SECOND = 48000
@@ -104,3 +105,45 @@ def compute_usage(body: Any, *, completion_text: str, pcm_sent: int, cost: float
         "is_byok": False,
         "cost_details": {"upstream_inference_cost": None},
     }
+
+
+def usage_for_wire(usage: dict[str, Any], wire: str) -> dict[str, Any]:
+    """The test server's computed ``usage`` in the detail layout a real server sends.
+
+    Examples:
+        >>> base = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+        ...         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 2},
+        ...         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 3},
+        ...         "cost": 0.1, "is_byok": False, "cost_details": {}}
+        >>> usage_for_wire(base, "openai")["completion_tokens_details"]["text_tokens"]
+        2
+        >>> "cost" in usage_for_wire(base, "openai"), "cost" in usage_for_wire(base, "openrouter")
+        (False, True)
+    """
+    prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+    audio_in = usage["prompt_tokens_details"]["audio_tokens"]
+    audio_out = usage["completion_tokens_details"]["audio_tokens"]
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": usage["total_tokens"],
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "audio_tokens": audio_in,
+            "text_tokens": prompt - audio_in,
+            "image_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": audio_out,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+            "text_tokens": completion - audio_out,
+        },
+    }
+    if wire == "openrouter":
+        out["prompt_tokens_details"].update(cache_write_tokens=0, video_tokens=0)
+        out["completion_tokens_details"]["image_tokens"] = 0
+        for key in ("cost", "is_byok", "cost_details"):
+            out[key] = copy.deepcopy(usage[key])
+    return out

@@ -2,20 +2,18 @@
 
 OpenRouter relays these providers; a client that only ever met the documented shape
 breaks on them (no finish reason, chunks without ``choices``, ``expires_at`` after
-the usage chunk, ...). Used by `Rendering` for ``wire="openai"`` and ``"azure"``.
+the usage chunk, ...). Used by `_wire.Rendering` for ``wire="openai"`` and ``"azure"``.
 """
 
 from __future__ import annotations
 
-import copy
 import secrets
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._wire import Rendering
+from ._pieces import ReplyPieces
 
-__all__ = ["usage_for_wire", "vendor_chunks"]
+__all__ = ["vendor_chunks"]
 
 _PAD_ALPHABET = string.ascii_letters + string.digits
 _SAFE = {"filtered": False, "severity": "safe"}
@@ -40,50 +38,8 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def usage_for_wire(usage: dict[str, Any], wire: str) -> dict[str, Any]:
-    """The test server's computed ``usage`` in the detail layout a real server sends.
-
-    Examples:
-        >>> base = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
-        ...         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 2},
-        ...         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 3},
-        ...         "cost": 0.1, "is_byok": False, "cost_details": {}}
-        >>> usage_for_wire(base, "openai")["completion_tokens_details"]["text_tokens"]
-        2
-        >>> "cost" in usage_for_wire(base, "openai"), "cost" in usage_for_wire(base, "openrouter")
-        (False, True)
-    """
-    prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
-    audio_in = usage["prompt_tokens_details"]["audio_tokens"]
-    audio_out = usage["completion_tokens_details"]["audio_tokens"]
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": usage["total_tokens"],
-        "prompt_tokens_details": {
-            "cached_tokens": 0,
-            "audio_tokens": audio_in,
-            "text_tokens": prompt - audio_in,
-            "image_tokens": 0,
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": audio_out,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-            "text_tokens": completion - audio_out,
-        },
-    }
-    if wire == "openrouter":
-        out["prompt_tokens_details"].update(cache_write_tokens=0, video_tokens=0)
-        out["completion_tokens_details"]["image_tokens"] = 0
-        for key in ("cost", "is_byok", "cost_details"):
-            out[key] = copy.deepcopy(usage[key])
-    return out
-
-
 class _Builder:
-    def __init__(self, rendering: Rendering) -> None:
+    def __init__(self, rendering: ReplyPieces) -> None:
         self.r = rendering
         self.azure = rendering.reply.wire == "azure"
         self.id = "chatcmpl-" + rendering.gen_id.rsplit("-", 1)[-1][:29]
@@ -117,7 +73,7 @@ class _Builder:
         return self.envelope()
 
 
-def _content_deltas(r: Rendering) -> list[dict[str, Any]]:
+def _content_deltas(r: ReplyPieces) -> list[dict[str, Any]]:
     deltas = r.text_deltas()
     if r.sends_audio:
         seen_data = False
@@ -135,7 +91,7 @@ def _content_deltas(r: Rendering) -> list[dict[str, Any]]:
     return deltas + r.tool_call_deltas()
 
 
-def vendor_chunks(r: Rendering) -> list[dict[str, Any]]:
+def vendor_chunks(r: ReplyPieces) -> list[dict[str, Any]]:
     """Every ``data:`` payload of an OpenAI- or Azure-shaped stream, without ``[DONE]``."""
     reply = r.reply
     b = _Builder(r)

@@ -40,9 +40,14 @@ def test_shipped_clips_are_small_24khz_speech() -> None:
 def test_voice_agent_saves_the_spoken_answer(tmp_path: Path) -> None:
     out = run_example("voice_agent.py", tmp_path)
     assert "Asking, in 2.2 s of speech: 'What is the weather like in Paris right now?'" in out
-    assert "Tool call: get_weather({'city': 'Paris'})" in out
-    assert "Transcript: It is twenty one degrees and sunny in Paris." in out
-    assert wav_frames((tmp_path / "reply.wav").read_bytes()) == clip_pcm("weather_answer")
+    # The tool call comes first, then the answer, printed once, as it is spoken.
+    call = out.index("Tool call: get_weather({'city': 'Paris'})")
+    answer = out.index("Answer, as it is spoken: It is twenty one degrees and sunny in Paris.\n")
+    assert call < answer
+    assert out.count("twenty one degrees") == 1
+    saved = tmp_path / "examples-output" / "reply.wav"
+    assert wav_frames(saved.read_bytes()) == clip_pcm("weather_answer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples-output"]
 
 
 def test_stream_to_speaker_writes_a_file_without_a_device(tmp_path: Path) -> None:
@@ -53,8 +58,9 @@ def test_stream_to_speaker_writes_a_file_without_a_device(tmp_path: Path) -> Non
     if not has_sounddevice:
         assert "No speaker (ImportError" in out
     assert "Once upon a time, a little robot learned to sing." in out
-    assert "s of speech written to story.wav" in out
-    assert wav_frames((tmp_path / "story.wav").read_bytes()) == clip_pcm("story")
+    assert "s of speech written to examples-output/story.wav" in out
+    saved = tmp_path / "examples-output" / "story.wav"
+    assert wav_frames(saved.read_bytes()) == clip_pcm("story")
 
 
 def test_transcribe_and_act_turns_speech_into_a_booking(tmp_path: Path) -> None:
@@ -66,4 +72,5 @@ def test_transcribe_and_act_turns_speech_into_a_booking(tmp_path: Path) -> None:
 def test_langgraph_voice_graph_speaks_through_the_handler(tmp_path: Path) -> None:
     out = run_example("langgraph_voice_graph.py", tmp_path)
     assert "It is twenty one degrees and sunny in Paris." in out
-    assert wav_frames((tmp_path / "graph_reply.wav").read_bytes()) == clip_pcm("weather_answer")
+    saved = tmp_path / "examples-output" / "graph_reply.wav"
+    assert wav_frames(saved.read_bytes()) == clip_pcm("weather_answer")

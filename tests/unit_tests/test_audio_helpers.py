@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import subprocess
 import wave
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from langchain_openrouter_audio._encoding import b64decode_strict
 from langchain_openrouter_audio._formats import audio_format_for_mime, sniff_audio_format
 from langchain_openrouter_audio.audio import (
     audio_block_from_bytes,
@@ -99,3 +101,31 @@ def test_mime_mapping(mime: str, fmt: str) -> None:
 def test_unknown_mime_is_named() -> None:
     with pytest.raises(ValueError, match="'audio/webm'"):
         audio_format_for_mime("audio/webm")
+
+
+# The answers Python 3.11 and 3.12 give; 3.13 alone refuses padding after a whole group.
+@pytest.mark.parametrize(
+    ("text", "decoded"),
+    [
+        ("AAAA", b"\0\0\0"),
+        ("AAA=", b"\0\0"),
+        ("AA==", b"\0"),
+        ("AAAA=", b"\0\0\0"),
+        ("AAAA==", b"\0\0\0"),
+        ("AAAA====", b"\0\0\0"),
+        ("AAAAAA==", b"\0\0\0\0"),
+        ("", b""),
+    ],
+)
+def test_strict_base64_accepts_superfluous_padding_on_every_version(
+    text: str, decoded: bytes
+) -> None:
+    assert b64decode_strict(text) == decoded
+
+
+@pytest.mark.parametrize(
+    "text", ["AAA==", "AA=", "AAAAAA===", "AAAAAA=", "====", "AAAA\n==", "A==="]
+)
+def test_strict_base64_still_refuses_what_every_version_refuses(text: str) -> None:
+    with pytest.raises(binascii.Error):
+        b64decode_strict(text)

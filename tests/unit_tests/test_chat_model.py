@@ -8,6 +8,9 @@ import gc
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 import warnings
 import wave
@@ -574,9 +577,10 @@ def test_unknown_kwargs_go_to_model_kwargs(
     openrouter_server: OpenRouterTestServer, answer_pcm: bytes
 ) -> None:
     openrouter_server.enqueue(speech_reply(answer_pcm, "ok"))
-    llm = ChatOpenRouterAudio(
-        base_url=openrouter_server.base_url, api_key="test-key", top_k=5, session_id="s1"
-    )
+    with pytest.warns(UserWarning, match=r"unknown argument\(s\) session_id, top_k: they"):
+        llm = ChatOpenRouterAudio(
+            base_url=openrouter_server.base_url, api_key="test-key", top_k=5, session_id="s1"
+        )
     assert llm.model_kwargs == {"top_k": 5, "session_id": "s1"}
     llm.invoke("hi", seed=7)
     body = openrouter_server.requests[0].json
@@ -656,9 +660,13 @@ def test_a_copy_makes_its_own_connections(answer_pcm: bytes) -> None:
         b.enqueue(speech_reply(answer_pcm, "from B"))
         llm = ChatOpenRouterAudio(base_url=a.base_url, api_key="a")
         assert llm.invoke("hi").text == "from A"
-        copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "unknown argument" for cached attributes
+            copy = llm.model_copy(update={"base_url": b.base_url, "api_key": "b-secret"})
+        assert copy.model_kwargs == {}
         assert "b-secret" not in repr(copy)
         assert copy.invoke("hi").text == "from B"
+        assert "_serialized" not in b.requests[0].json
         assert copy.client is not llm.client
         copy.close()
         llm.close()
@@ -698,3 +706,37 @@ def test_asyncio_run_leaves_no_socket_open(openrouter_server: OpenRouterTestServ
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert len(llm.client._loop_clients) == 0
+
+
+def test_a_model_never_closed_leaves_no_unclosed_socket_warning(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # A script that drops a model, or just exits, must not print "unclosed socket":
+    # the pooled client is closed when the model is collected or at interpreter exit.
+    openrouter_server.responder = lambda _: speech_reply(tone_pcm16(0.1), "ok")
+    script = (
+        "import gc\n"
+        "from langchain_openrouter_audio import ChatOpenRouterAudio\n"
+        "def dropped():\n"
+        "    assert ChatOpenRouterAudio().invoke('hi').text == 'ok'\n"
+        "dropped()\n"
+        "gc.collect()\n"
+        "kept = ChatOpenRouterAudio()\n"
+        "assert kept.invoke('hi').text == 'ok'\n"
+    )
+    env = {
+        **os.environ,
+        "OPENROUTER_BASE_URL": openrouter_server.base_url,
+        "OPENROUTER_API_KEY": openrouter_server.api_key,
+    }
+    run = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ResourceWarning" not in run.stderr
+    assert len(openrouter_server.requests) == 2

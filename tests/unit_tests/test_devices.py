@@ -91,3 +91,15 @@ def test_missing_sounddevice_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "sounddevice", None)
     with pytest.raises(ImportError, match=r"\[playback\]"):
         SpeakerPlayer()
+
+
+def test_missing_portaudio_names_the_system_package(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the real sounddevice does on a machine without the PortAudio C library.
+    (tmp_path / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    with pytest.raises(OSError, match="apt-get install libportaudio2") as info:
+        SpeakerPlayer()
+    assert "PortAudio library not found" in str(info.value)

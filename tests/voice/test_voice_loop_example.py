@@ -28,11 +28,11 @@ def test_voice_loop_offline(tmp_path: Path) -> None:
     assert kept == [heard[0], heard[1]]
     assert full not in out.split("conversation kept:")[1]
     # What was played is on disk: the interrupted reply is shorter than the whole answer.
-    with wave.open(str(tmp_path / "reply_1.wav")) as w:
+    with wave.open(str(tmp_path / "examples-output" / "reply_1.wav")) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
         played_s = w.getnframes() / 24000
     heard_s = float(re.search(r"interrupted after ([\d.]+) s", out)[1])  # type: ignore[index]
     assert abs(played_s - heard_s) < 0.03
-    assert (tmp_path / "reply_2.wav").exists()
+    assert (tmp_path / "examples-output" / "reply_2.wav").exists()
     assert re.search(r"^cost: \$0\.\d+ over 3 requests", out, re.M)
     assert re.search(r"^turn 1: latency \d+ ms", out, re.M)

@@ -131,6 +131,12 @@ def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_
         assert page.locator("#log li.agent.cut").count() == 0
         if SCREENSHOT:
             page.screenshot(path=SCREENSHOT)
+        # The hint follows the button: no "Press Start talking" while it reads "Hang up".
+        assert page.inner_text("#talk") == "Hang up"
+        assert "Start talking" not in page.inner_text("#hint")
+        page.click("#talk")
+        assert page.inner_text("#talk") == "Start talking"
+        assert "Start talking" in page.inner_text("#hint")
 
 
 def test_speaking_over_the_reply_stops_it(example_url: str, tmp_path: Path) -> None:

@@ -233,6 +233,7 @@
     ticker = setInterval(tick, 40);
     $("talk").textContent = "Hang up";
     $("talk").classList.add("on");
+    $("hint").textContent = TALKING_HINT;
     $("ptt").disabled = false;
   }
 
@@ -250,8 +251,15 @@
     setState("idle");
     $("talk").textContent = "Start talking";
     $("talk").classList.remove("on");
+    $("hint").innerHTML = IDLE_HINT;
     $("ptt").disabled = true;
   }
+
+  // The idle hint says to press "Start talking"; once the button reads "Hang up" it must not.
+  const IDLE_HINT = $("hint").innerHTML;
+  const TALKING_HINT =
+    "Listening: ask a question and pause, and the agent answers. " +
+    "Speak over the answer to interrupt it; press Hang up to end.";
 
   $("talk").addEventListener("click", () => {
     if (ws) return stop();
