@@ -119,8 +119,9 @@ async def test_a_09s_pause_mid_sentence_gets_one_reply_to_the_whole_question(
     the user goes on before any reply plays: that call is cancelled and the whole sentence
     is asked once, in one HumanMessage."""
     scene = corpus.paused_sentence(0.9)
-    # A model that takes 1.5 s to answer (real ones take about as long to the first audio).
-    openrouter_server.enqueue(speech_reply(speech_pcm16("Early."), "Early.", headers_delay_s=1.5))
+    # A model that takes 2.5 s to answer (real ones take about 1 s to the first audio; the
+    # margin is for a loaded machine, where the paced source runs late).
+    openrouter_server.enqueue(speech_reply(speech_pcm16("Early."), "Early.", headers_delay_s=2.5))
     openrouter_server.enqueue(speech_reply(speech_pcm16("For four, yes."), "For four, yes."))
     line = Line(scene.pcm, realtime=True)
     session = VoiceSession(make_llm(openrouter_server), source=line.source(), sink=line.sink())
