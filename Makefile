@@ -14,7 +14,7 @@ docs:
 	. .venv/bin/activate && pip install -q -e '.[docs]' && NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
 bench:
-	python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev,benchmark]' && python benchmarks/run.py
+	python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[dev,benchmark]' && python -m benchmarks
 
 # Regenerate the spoken clips in langchain_openrouter_audio/testing/assets (needs espeak-ng).
 assets:

@@ -32,21 +32,11 @@ _loads = json.loads
 
 def wav_header(pcm_len: int, sample_rate: int = 24_000) -> bytes:
     """The 44-byte header of a mono 16-bit PCM WAV holding `pcm_len` bytes."""
-    return struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF",
-        36 + pcm_len,
-        b"WAVE",
-        b"fmt ",
-        16,
-        1,
-        1,
-        sample_rate,
-        sample_rate * 2,
-        2,
-        16,
-        b"data",
-        pcm_len,
+    fmt = struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    return b"RIFF%sWAVEfmt %sdata%s" % (
+        struct.pack("<I", 36 + pcm_len),
+        fmt,
+        struct.pack("<I", pcm_len),
     )
 
 

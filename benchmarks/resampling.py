@@ -1,8 +1,5 @@
 """Resampling quality and speed: the old linear path against soxr, per rate pair.
 
-    python benchmarks/resampling.py                 # prints a markdown table
-    python benchmarks/resampling.py --out res.json  # and writes the rows as JSON
-
 Why: model speech arrives at 24 kHz and leaves for phone lines (8 kHz), VADs and browsers
 (16 kHz) and sound cards (44.1/48 kHz). Going down, everything above the new Nyquist
 frequency must be filtered out first or it folds back as an audible false tone; going up,
@@ -19,40 +16,32 @@ still used by `low_latency=True` or without the `[voice]` extra; `soxr`: the def
 - passband (dB): the level of a tone at 1 kHz, 0.8 x and 0.9 x the lower Nyquist,
   output RMS over input RMS (0 is perfect).
 - x real time: seconds of audio converted per CPU second (`time.process_time`, one
-  thread, best of 3), 30 s of espeak-ng speech with pauses (a tone without espeak-ng)
-  fed in 20 ms pieces as a stream is, each stream a fresh `Resampler`, flushed.
-- start (us): CPU time to create a `Resampler`, push one 20 ms piece and flush: the cost
-  the voice engine pays per reply on top of the audio itself (mean of 1000).
-- lag (ms): the longest time the output runs behind the input while streaming 20 ms
+  thread, best of 3), 30 s (`--quick`: 10 s) of espeak-ng speech with pauses (a tone
+  without espeak-ng) fed in 20 ms pieces as a stream is, each a fresh `Resampler`, flushed.
+- start: CPU time to create a `Resampler`, push one 20 ms piece and flush: the cost
+  the voice engine pays per reply on top of the audio itself (mean of 1000, quick 200).
+- lag: the longest time the output runs behind the input while streaming 20 ms
   pieces (soxr's filter works in blocks; the linear path keeps up piece by piece).
 
 Tones are -6 dBFS, 1 s; levels are measured on the middle half (no start/end transients)
-with a Hann-windowed DFT at the exact frequency. Self-contained: `rows()` returns the
-figures, `main()` prints them.
+with a Hann-windowed DFT at the exact frequency.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import platform
-import shutil
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from langchain_openrouter_audio.testing import speech_pcm16, tone_pcm16
+from benchmarks.voice_dsp import pieces, speech, streamed, x_real_time
+from langchain_openrouter_audio.testing import tone_pcm16
 from langchain_openrouter_audio.voice import Resampler
 
 DOWN = [(24000, 8000), (24000, 16000), (48000, 16000), (48000, 24000)]
 UP = [(8000, 24000), (16000, 24000), (16000, 48000), (24000, 44100)]
 PATHS = {"linear": True, "soxr": False}  # path name -> low_latency
-SECONDS = 30.0
 AMPLITUDE = 0.5
 
 
@@ -77,7 +66,7 @@ def amplitude_at(values: Any, rate: int, hz: float) -> float:
 
 
 def db(ratio: float) -> float:
-    return 20 * math.log10(ratio) if ratio > 0 else -math.inf
+    return 20 * math.log10(ratio) if ratio > 0 else -999.0  # no signal at all: "< -120"
 
 
 def folded(hz: float, rate: int) -> float:
@@ -91,7 +80,7 @@ def alias_db(src: int, dst: int, low_latency: bool) -> float:
     if dst < src:
         nyquist = dst / 2
         far = 1.25 if 1.5 * nyquist >= src / 2 else 1.5
-        worst = -math.inf
+        worst = -999.0
         for tone_hz in (1.1 * nyquist, far * nyquist):
             out = convert(
                 tone_pcm16(1.0, tone_hz, sample_rate=src, amplitude=AMPLITUDE),
@@ -116,26 +105,6 @@ def passband_db(src: int, dst: int, low_latency: bool, tone_hz: float) -> float:
     return db(rms_out / rms_in)
 
 
-def speech(rate: int) -> bytes:
-    """About 30 s of speech with pauses at `rate`."""
-    if shutil.which("espeak-ng"):
-        one = speech_pcm16("What is the weather like in Paris right now? ", sample_rate=rate)
-        pcm = b""
-        while len(pcm) < 2 * rate * SECONDS:
-            pcm += one + bytes(2 * rate // 2)
-        return pcm[: int(2 * rate * SECONDS)]
-    return tone_pcm16(SECONDS, 220.0, sample_rate=rate)
-
-
-def x_realtime(audio_s: float, work: Callable[[], object], repeat: int = 3) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        start = time.process_time()
-        work()
-        best = min(best, time.process_time() - start)
-    return audio_s / max(best, 1e-9)
-
-
 def stream_lag_ms(pcm: bytes, src: int, dst: int, low_latency: bool, piece_ms: int = 20) -> float:
     """Longest lag of the output behind the input while pushing `piece_ms` pieces."""
     resampler = Resampler(src, dst, low_latency=low_latency)
@@ -150,7 +119,7 @@ def stream_lag_ms(pcm: bytes, src: int, dst: int, low_latency: bool, piece_ms: i
     return 1000 * worst
 
 
-def start_us(src: int, dst: int, low_latency: bool, repeat: int = 1000) -> float:
+def start_s(src: int, dst: int, low_latency: bool, repeat: int = 1000) -> float:
     """Mean CPU time of a new stream: create, push one 20 ms piece, flush."""
     piece = tone_pcm16(0.02, 440.0, sample_rate=src)
     Resampler(src, dst, low_latency=low_latency).push(piece)  # imports done before timing
@@ -159,83 +128,30 @@ def start_us(src: int, dst: int, low_latency: bool, repeat: int = 1000) -> float
         resampler = Resampler(src, dst, low_latency=low_latency)
         resampler.push(piece)
         resampler.flush()
-    return 1e6 * (time.process_time() - start) / repeat
+    return (time.process_time() - start) / repeat
 
 
-def rows() -> list[dict[str, Any]]:
-    """One row per rate pair and path: alias, passband levels, speed, streaming lag."""
+def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """One row per rate pair and path: alias, passband levels, speed, start cost, lag."""
+    seconds = 10.0 if ctx["quick"] else 30.0
     out: list[dict[str, Any]] = []
     for src, dst in DOWN + UP:
-        clip = speech(src)
-        pieces = [clip[i : i + 2 * src // 50] for i in range(0, len(clip), 2 * src // 50)]
+        clip = speech(seconds, src)
         nyquist = min(src, dst) / 2
         for path, low_latency in PATHS.items():
-
-            def stream(
-                src: int = src,
-                dst: int = dst,
-                pieces: list[bytes] = pieces,
-                low: bool = low_latency,
-            ) -> None:
-                resampler = Resampler(src, dst, low_latency=low)
-                for piece in pieces:
-                    resampler.push(piece)
-                resampler.flush()
-
+            make = lambda s=src, d=dst, low=low_latency: Resampler(s, d, low_latency=low)  # noqa: E731
+            run = streamed(make, pieces(clip, src))
             out.append(
                 {
-                    "src_rate": src,
-                    "dst_rate": dst,
+                    "kHz": f"{src / 1000:g} -> {dst / 1000:g}",
                     "path": path,
-                    "alias_db": alias_db(src, dst, low_latency),
-                    "passband_1k_db": passband_db(src, dst, low_latency, 1000.0),
-                    "passband_0.8_db": passband_db(src, dst, low_latency, 0.8 * nyquist),
-                    "passband_0.9_db": passband_db(src, dst, low_latency, 0.9 * nyquist),
-                    "x_realtime": x_realtime(len(clip) / 2 / src, stream),
-                    "start_us": start_us(src, dst, low_latency),
-                    "lag_ms": stream_lag_ms(clip, src, dst, low_latency),
+                    "alias dB": alias_db(src, dst, low_latency),
+                    "1 kHz dB": passband_db(src, dst, low_latency, 1000.0),
+                    "0.8 Nyq dB": passband_db(src, dst, low_latency, 0.8 * nyquist),
+                    "0.9 Nyq dB": passband_db(src, dst, low_latency, 0.9 * nyquist),
+                    "x real time": x_real_time(seconds, run),
+                    "start": start_s(src, dst, low_latency, 200 if ctx["quick"] else 1000),
+                    "lag": stream_lag_ms(clip, src, dst, low_latency) / 1000,
                 }
             )
-    return out
-
-
-def _fmt_db(value: float, digits: int = 1) -> str:
-    if value < -120:
-        return "< -120"
-    return f"{0.0 if round(value, digits) == 0 else value:.{digits}f}"  # no "-0.00"
-
-
-def table(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "| kHz | path | alias dB | 1 kHz dB | 0.8 Nyq dB | 0.9 Nyq dB | x real time "
-        "| start us | lag ms |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        pair = f"{r['src_rate'] / 1000:g} -> {r['dst_rate'] / 1000:g}"
-        levels = [
-            _fmt_db(r[k], 2) for k in ("passband_1k_db", "passband_0.8_db", "passband_0.9_db")
-        ]
-        lines.append(
-            f"| {pair} | {r['path']} | {_fmt_db(r['alias_db'])} | {' | '.join(levels)} "
-            f"| {r['x_realtime']:.0f} | {r['start_us']:.0f} | {r['lag_ms']:.0f} |"
-        )
-    return "\n".join(lines)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description="resampling quality and speed, old vs new")
-    parser.add_argument("--out", type=Path, help="write the rows here as JSON")
-    args = parser.parse_args()
-    results = rows()
-    print(table(results))
-    if args.out is not None:
-        meta = {"python": sys.version.split()[0], "machine": platform.machine()}
-        cleaned = [{k: (None if v == -math.inf else v) for k, v in row.items()} for row in results]
-        args.out.write_text(json.dumps({"meta": meta, "rows": cleaned}, indent=2) + "\n")
-        print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return {"Resampling: linear (before) and soxr (now), per rate pair": out}

@@ -1,0 +1,1 @@
+"""Benchmarks of langchain-openrouter-audio: `python -m benchmarks --help`."""
