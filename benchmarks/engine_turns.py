@@ -97,7 +97,7 @@ def figures(settings: dict[str, Any], echo: bool) -> dict[str, Any]:
         )
         replies += len(out["turns"])
     row["0.9 s pause: replies"] = f"{replies} for {len(scenes)}"
-    if importlib.util.find_spec("pywebrtc_audio"):
+    if importlib.util.find_spec("pywebrtc_audio") and hasattr(corpus, "LoudspeakerRoom"):
         user = bytes(9600) + question + bytes(384000)
         room_settings = {**settings, "echo_cancellation": True} if echo else settings
         out = conversation(user, [(reply, corpus.AGENT_REPLY)] * 3, room_settings, room=True)
