@@ -140,7 +140,8 @@ class Client:
         import websockets
 
         try:
-            async with websockets.connect(self.url, max_size=None) as ws:
+            origin = "http://" + self.url.split("/")[2]  # as the page's browser sends it
+            async with websockets.connect(self.url, max_size=None, origin=origin) as ws:
                 await ws.send(json.dumps({"type": "hello", "sample_rate": MIC_RATE}))
                 mic = asyncio.create_task(self._microphone(ws))
                 connected.put_nowait(None)

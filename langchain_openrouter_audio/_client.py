@@ -26,9 +26,11 @@ import functools
 import json
 import logging
 import math
+import re
 import ssl
 import threading
 import time
+import uuid
 import weakref
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
@@ -66,6 +68,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("langchain_openrouter_audio")
+
+# Strings longer than this are JSON-escaped in pieces of this size (see `encode_body`).
+_LONG_STRING = 1 << 20
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Guards lazy creation of the sync client when threads race to the first call.
@@ -582,8 +587,8 @@ class CompletionsClient:
     def _async_retrying(self) -> AsyncRetrying:
         return AsyncRetrying(**self._retry_policy())
 
-    def _encode(self, body: dict[str, Any]) -> bytes:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    def _encode(self, body: dict[str, Any] | bytes) -> bytes:
+        return body if isinstance(body, bytes) else encode_body(body)
 
     def redact(self, err: OpenRouterError) -> OpenRouterError:
         """Remove the API key from text the server sent back, should it echo it."""
@@ -731,8 +736,8 @@ class CompletionsClient:
         except httpx.TransportError as err:
             raise self._connection_error(err) from None
 
-    async def apost(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Async `post`."""
+    async def apost(self, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        """Async `post`; `body` may be already encoded by `encode_body`."""
         content = self._encode(body)
         result: dict[str, Any] = await self._async_retrying()(self._apost_once, content)
         return result
@@ -743,8 +748,8 @@ class CompletionsClient:
             raise self._error(response, *await self._aread(response, MAX_ERROR_BODY_BYTES))
         return self._reply(response, *await self._aread(response, MAX_BODY_BYTES))
 
-    def astream(self, body: dict[str, Any]) -> AsyncChunkStream:
-        """Async `stream`."""
+    def astream(self, body: dict[str, Any] | bytes) -> AsyncChunkStream:
+        """Async `stream`; `body` may be already encoded by `encode_body`."""
         return AsyncChunkStream(self, self._encode(body))
 
     async def _aopen_stream(self, content: bytes) -> httpx.Response | dict[str, Any]:
@@ -930,6 +935,46 @@ class CompletionsClient:
             if (entry := self._loop_clients.get(loop)) is not None and entry[0] is client:
                 del self._loop_clients[loop]
             await client.aclose()
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """The request body as JSON bytes.
+
+    A long string (an audio clip's base64) is escaped in pieces: one `json.dumps` over
+    megabytes holds the GIL for tens of milliseconds, stalling the event loop even when the
+    request is built in a worker thread.
+    """
+    longs: list[str] = []
+    marker = f"lora-{uuid.uuid4().hex}-"
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > _LONG_STRING:
+            longs.append(value)
+            return f"{marker}{len(longs) - 1}"
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [swap(item) for item in value]
+        return value
+
+    skeleton = _dumps(swap(body))
+    if not longs:
+        return skeleton.encode("utf-8")
+    pieces: list[bytes] = []
+    for i, part in enumerate(re.split(f'"{marker}([0-9]+)"', skeleton)):
+        if i % 2 == 0:
+            pieces.append(part.encode("utf-8"))
+            continue
+        text = longs[int(part)]
+        pieces.append(b'"')
+        for start in range(0, len(text), _LONG_STRING):
+            pieces.append(_dumps(text[start : start + _LONG_STRING])[1:-1].encode("utf-8"))
+        pieces.append(b'"')
+    return b"".join(pieces)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
@@ -22,7 +22,6 @@ from pydantic import (
     SecretStr,
     field_validator,
 )
-from typing_extensions import Self
 
 from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio.chat_models import DEFAULT_BASE_URL, ChatOpenRouterAudio

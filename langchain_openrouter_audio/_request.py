@@ -8,7 +8,6 @@ to refuse) fails with a `ValueError` before a request is sent.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ from langchain_core.messages import (
 from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
 
 from langchain_openrouter_audio import _transcode
-from langchain_openrouter_audio._encoding import decode_base64
+from langchain_openrouter_audio._encoding import decode_base64, encode_base64
 from langchain_openrouter_audio._formats import audio_format_for_mime, check_audio_bytes
 from langchain_openrouter_audio.audio import resolve_audio_block
 
@@ -351,7 +350,7 @@ def _input_audio_from_block(block: dict[str, Any], max_bytes: int, i: int) -> di
         except ValueError as err:
             raise ValueError(f"{what}: {err}") from None
         # Our own WAV, already bounded by max_bytes: no need to decode and check it again.
-        wav_b64 = base64.b64encode(wav).decode("ascii")
+        wav_b64 = encode_base64(wav)
         return {"type": "input_audio", "input_audio": {"data": wav_b64, "format": "wav"}}
     fmt = audio_format_for_mime(str(mime))
     return _input_audio(data, fmt, max_bytes, what)

@@ -8,6 +8,7 @@ the final message.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -51,7 +52,7 @@ from pydantic import (
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._catalog import aspeaking_models, speaking_models
-from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._client import CompletionsClient, encode_body
 from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._request import (
     RequestSettings,
@@ -402,6 +403,34 @@ class ChatOpenRouterAudio(BaseChatModel):
         copied._connections_of = None
         return copied
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy that opens its own connections; injected HTTP clients are shared.
+
+        Pooled clients hold locks and sockets: they are never copied.
+        """
+        memo = {} if memo is None else memo
+        for pooled in (self._client, self._connections_of):
+            if pooled is not None:
+                memo[id(pooled)] = None
+        for injected in (self.http_client, self.http_async_client):
+            if injected is not None:
+                memo[id(injected)] = injected
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings, not the connections: the unpickled model opens its own."""
+        if self.http_client is not None or self.http_async_client is not None:
+            msg = (
+                "a ChatOpenRouterAudio with an injected http_client/http_async_client cannot "
+                "be pickled (a client holds sockets); pickle one without and inject it again"
+            )
+            raise TypeError(msg)
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.update(_client=None, _connections_of=None)
+        state["__pydantic_private__"] = private
+        return state
+
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""
         if self._client is not None:
@@ -473,6 +502,29 @@ class ChatOpenRouterAudio(BaseChatModel):
             modalities_set="modalities" in self.model_fields_set,
         )
         return build_request(messages, settings, stop=stop, options=options, stream=stream)
+
+    async def _arequest(
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        options: dict[str, Any],
+        *,
+        stream: bool,
+        speaks: bool | None = None,
+    ) -> tuple[WireRequest, bytes]:
+        """`_request` and its JSON, in a worker thread when the messages hold more than text.
+
+        Checking, transcoding and base64-coding a long recording takes up to a second:
+        on the event loop that would stall every other conversation it serves.
+        """
+
+        def build() -> tuple[WireRequest, bytes]:
+            request = self._request(messages, stop, options, stream=stream, speaks=speaks)
+            return request, encode_body(request.body)
+
+        if all(isinstance(message.content, str) for message in messages):
+            return build()
+        return await asyncio.to_thread(build)
 
     def _driver(
         self,
@@ -570,13 +622,13 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         speaks = await self._aspeaks(kwargs)
-        request = self._request(
+        request, content = await self._arequest(
             messages, stop, kwargs, stream=_wants_tokens(run_manager), speaks=speaks
         )
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager))
         if not request.stream:
-            return _result(driver.whole(await self.client.apost(request.body)))
-        async for _ in driver.asteps(self.client.astream(request.body), run_manager):
+            return _result(driver.whole(await self.client.apost(content)))
+        async for _ in driver.asteps(self.client.astream(content), run_manager):
             pass
         return _result(await driver.amessage())
 
@@ -588,9 +640,9 @@ class ChatOpenRouterAudio(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         speaks = await self._aspeaks(kwargs)
-        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
+        request, content = await self._arequest(messages, stop, kwargs, stream=True, speaks=speaks)
         driver = self._driver(request, run_manager, chunks=True, summed=True)
-        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+        async for step in driver.asteps(self.client.astream(content), run_manager):
             if step.chunk is not None:
                 yield step.chunk
 
@@ -603,9 +655,9 @@ class ChatOpenRouterAudio(BaseChatModel):
     ) -> AsyncIterator[dict[str, Any]]:
         """Async native content-block events."""
         speaks = await self._aspeaks(kwargs)
-        request = self._request(messages, stop, kwargs, stream=True, speaks=speaks)
+        request, content = await self._arequest(messages, stop, kwargs, stream=True, speaks=speaks)
         driver = self._driver(request, run_manager, chunks=_has_handlers(run_manager), events=True)
-        async for step in driver.asteps(self.client.astream(request.body), run_manager):
+        async for step in driver.asteps(self.client.astream(content), run_manager):
             for event in step.events:
                 yield event
 

@@ -22,7 +22,9 @@ Examples:
 `answer_like_a_model` answers like a patient model with the spoken clips shipped with the
 package (`clip_wav`, `clip_pcm16`, `clip_transcript`); ``python -m
 langchain_openrouter_audio.testing`` serves it and prints the environment variables that
-point `ChatOpenRouterAudio()` at it. For pytest, the ``openrouter_server`` fixture lives in
+point `ChatOpenRouterAudio()` at it. `TwilioSimulator` plays Twilio's part in phone calls
+to a ``voice_app`` (signed webhook and Media Streams socket, real-time mu-law audio,
+``mark`` echoes and ``clear``). For pytest, the ``openrouter_server`` fixture lives in
 ``langchain_openrouter_audio.testing.pytest_plugin``.
 """
 
@@ -41,13 +43,16 @@ from ._replies import (
 from ._request import RecordedRequest
 from ._server import OpenRouterTestServer
 from ._speech import SAMPLE_RATE, speech_pcm16, tone_pcm16
+from ._twilio import PlayedSpan, SimulatedCall, TwilioCallRefused, TwilioSimulator
 
 __all__ = [
     "CLIPS",
     "OpenRouterTestServer",
+    "PlayedSpan",
     "RecordedRequest",
     "Reply",
     "SAMPLE_RATE",
+    "SimulatedCall",
     "WIRES",
     "answer_like_a_model",
     "clip_pcm16",
@@ -63,4 +68,6 @@ __all__ = [
     "text_reply",
     "tone_pcm16",
     "tool_call_reply",
+    "TwilioCallRefused",
+    "TwilioSimulator",
 ]

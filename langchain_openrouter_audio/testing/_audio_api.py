@@ -20,7 +20,7 @@ import struct
 import time
 import wave
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +304,7 @@ def generation_record(
 ) -> dict[str, Any]:
     """The ``data`` of ``GET /generation``: every documented key, null where it does not apply."""
     latency_ms = max(1, round((time.time() - started) * 1000))
-    created = datetime.fromtimestamp(started, tz=timezone.utc).isoformat()
+    created = datetime.fromtimestamp(started, tz=UTC).isoformat()
     keys = [
         "request_id",
         "upstream_id",

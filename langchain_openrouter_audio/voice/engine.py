@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler, BaseCallbackManager
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import LLMResult
@@ -31,8 +31,10 @@ from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
+from langchain_openrouter_audio.voice._remote import is_remote_graph, run_remote_turn
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice.endpointer import Endpointer
+from langchain_openrouter_audio.voice.limits import SessionEnded
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.resample import resample_pcm16
 from langchain_openrouter_audio.voice.spoken_text import (
@@ -69,6 +71,10 @@ FALSE_INTERRUPTION_TIMEOUT_S = 2.0
 # A short sound this soon after a reply played out is a backchannel ("mm-hm"), not a turn;
 # short, because a quick "yes" answering the reply is a turn.
 BACKCHANNEL_WINDOW_S = 0.3
+
+# User audio goes through the endpointer in pieces this long at most, so a long frame is
+# cut at `max_utterance_s` like a stream of short ones.
+_PIECE_S = 0.1
 
 
 class EndpointerLike(Protocol):
@@ -147,7 +153,14 @@ class TurnEngine:
     `record` (a path; `{session}` is replaced by `session_id`) writes the conversation as
     a stereo WAV at the input rate: the user left, the agent's played audio right.
     `max_turns` keeps only the last turns in what the agent is sent; `max_utterance_s` cuts
-    an utterance (or a held talk button) that long. Each finished `VoiceTurn` goes to
+    an utterance (or a held talk button) that long, inside a frame if need be.
+    `turn_timeout_s` bounds each turn's agent call (the turn fails with a message).
+    `max_cost_usd` stops the conversation once OpenRouter's billed cost reaches it: no new
+    model call starts, not even inside a turn. `max_pending_utterances` and
+    `max_turns_per_minute` bound what a client can queue and start; past any of these the
+    conversation ends and `ended` says why (a `SessionEnded`). A failure inside a turn is
+    logged with a reference the user is shown; one outside a turn ends the conversation.
+    Each finished `VoiceTurn` goes to
     `on_turn(turn)` and to every handler in `callbacks` with an `on_voice_turn(turn)`
     method (sync or async). `on_dtmf(digits)` gets keypad digits; if it returns a string,
     that text is a user turn.
@@ -187,6 +200,10 @@ class TurnEngine:
         backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
+        turn_timeout_s: float | None = 120.0,
+        max_cost_usd: float | None = None,
+        max_pending_utterances: int | None = None,
+        max_turns_per_minute: int | None = None,
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
@@ -237,6 +254,14 @@ class TurnEngine:
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failures: list[BaseException] = []
+        self.turn_timeout_s = turn_timeout_s
+        self.max_cost_usd = max_cost_usd
+        self.max_pending_utterances = max_pending_utterances
+        self.max_turns_per_minute = max_turns_per_minute
+        self.ended: SessionEnded | None = None
+        """Why the conversation ended early (a limit), or None."""
+        self._ending = asyncio.Event()
+        self._turn_starts: deque[float] = deque()
         self._pause: _Pause | None = None
         self._held: _Utterance | None = None  # answered together with the next utterance
         self._utterances: dict[int, _Utterance] = {}  # turn -> its question (for continuation)
@@ -257,12 +282,33 @@ class TurnEngine:
         with get_openrouter_callback() as usage:
             self.usage = usage
             conductor = self._spawn(self._conduct())
+            channel = asyncio.create_task(self.transport.run(self))
+            ending = asyncio.create_task(self._ending.wait())
             try:
-                await self.transport.run(self)
+                await asyncio.wait({channel, ending}, return_when=asyncio.FIRST_COMPLETED)
+                if channel.done() and not channel.cancelled():
+                    self._channel_ended(channel.exception())
             finally:
+                for task in (channel, ending):
+                    task.cancel()
+                await asyncio.gather(channel, ending, return_exceptions=True)
                 await self._shut_down(conductor)
         self._raise_failure()
         return VoiceSummary(self.turns, usage, list(self.history))
+
+    def end(self, ended: SessionEnded) -> None:
+        """End the conversation now (the first reason given is kept in `ended`)."""
+        if self.ended is None:
+            self.ended = ended
+        self._ending.set()
+
+    def _channel_ended(self, error: BaseException | None) -> None:
+        """A limit the engine raised inside the channel's call ends the conversation; any
+        other failure of the channel is the caller's to see."""
+        if isinstance(error, SessionEnded):
+            self.end(error)
+        elif error is not None:
+            raise error
 
     @property
     def turn_count(self) -> int:
@@ -295,6 +341,14 @@ class TurnEngine:
     async def audio(self, pcm: bytes) -> None:
         """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
         self._raise_failure()
+        piece = round(_PIECE_S * self.transport.input_rate) * SAMPLE_WIDTH
+        if len(pcm) <= piece:
+            await self._audio(pcm)
+            return
+        for start in range(0, len(pcm), piece):
+            await self._audio(pcm[start : start + piece])
+
+    async def _audio(self, pcm: bytes) -> None:
         self._input_samples += len(pcm) // SAMPLE_WIDTH
         if self.recorder is not None:
             self.recorder.user_audio(pcm)
@@ -302,9 +356,9 @@ class TurnEngine:
         limit = self._limit_bytes()
         if self._ptt is not None:
             self._ptt += pcm
-            if limit is not None and len(self._ptt) >= limit:
-                self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
-                self._ptt = bytearray()
+            while limit is not None and len(self._ptt) >= limit:  # cut at the limit exactly
+                self._enqueue(bytes(self._ptt[:limit]), None, 0.0, interrupts=True)
+                del self._ptt[:limit]
             return
         endpointer = self.endpointer
         was_speaking = endpointer.speaking
@@ -461,6 +515,9 @@ class TurnEngine:
     def _enqueue(
         self, pcm: bytes | None, text: str | None, delay: float, *, interrupts: bool
     ) -> None:
+        pending = self.max_pending_utterances
+        if pending is not None and len(self._queue) >= pending:
+            raise SessionEnded("too many utterances waiting for an answer")
         held, self._held = self._held, None
         if held is not None and held.pcm is not None and pcm is not None:
             pcm = held.pcm + pcm  # the question the user went on with, and the rest of it
@@ -487,7 +544,28 @@ class TurnEngine:
                     await self._interrupt(previous)
                 await asyncio.shield(previous.finished)
                 continue
+            if not await self._may_start():
+                return
             self._start(self._queue.popleft())
+
+    async def _may_start(self) -> bool:
+        """The limits allow another turn; if not, the user is told and the conversation ends."""
+        if self._over_budget():
+            await self._emit(TurnFailed(self._count + 1, _BUDGET_MESSAGE))
+            self.end(SessionEnded("spending limit reached"))
+            return False
+        if self.max_turns_per_minute is not None:
+            now = time.monotonic()
+            while self._turn_starts and now - self._turn_starts[0] > 60.0:
+                self._turn_starts.popleft()
+            if len(self._turn_starts) >= self.max_turns_per_minute:
+                self.end(SessionEnded("too many turns in a minute"))
+                return False
+            self._turn_starts.append(now)
+        return True
+
+    def _over_budget(self) -> bool:
+        return self.max_cost_usd is not None and self.usage.total_cost >= self.max_cost_usd
 
     def _start(self, utterance: _Utterance) -> None:
         self._count += 1
@@ -520,6 +598,8 @@ class TurnEngine:
         speaker = self._speaker(reply) if self.speech is not None else None
         callbacks: list[Any] = [_TurnCallbacks(self, reply), *self.callbacks]
         callbacks += [speaker] if speaker is not None else []
+        if self.max_cost_usd is not None:
+            callbacks.append(_Budget(self))
         callbacks += _callbacks(self.config)
         config: RunnableConfig = {**self.config, "callbacks": callbacks}
         try:
@@ -533,7 +613,12 @@ class TurnEngine:
             agent_input: Any = (
                 list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
             )
-            result = await self.agent.ainvoke(agent_input, config)
+            call = (
+                run_remote_turn(self, reply, self.agent, agent_input, config)
+                if is_remote_graph(self.agent)
+                else self.agent.ainvoke(agent_input, config)
+            )
+            result = await asyncio.wait_for(call, self.turn_timeout_s)
             if speaker is not None:
                 await speaker.finish()  # the last sentences are still being spoken
         except asyncio.CancelledError:
@@ -543,9 +628,7 @@ class TurnEngine:
         except Exception as err:
             if speaker is not None:
                 await speaker.cancel()
-            reply.error = f"{type(err).__name__}: {err}"
-            logger.warning("session %s: turn %d failed: %s", self.session_id, reply.index, err)
-            await self._emit(TurnFailed(reply.index, f"The agent failed ({type(err).__name__})."))
+            await self._turn_failed(reply, err)
         else:
             if self.input_key is not None and isinstance(result, dict):
                 messages = result.get(self.input_key)
@@ -590,6 +673,35 @@ class TurnEngine:
                 await self._send_audio(reply, reply.end_run(run_id, None))
 
         return TextSpeaker(self.speech, on_audio, on_spoken)
+
+    async def _turn_failed(self, reply: Reply, err: Exception) -> None:
+        """Tell the user, in words that reveal nothing inside; the log has the detail."""
+        ref = _reference()
+        reply.error = f"{type(err).__name__}: {err} (ref {ref})"
+        if isinstance(err, SessionEnded):  # the spending limit, reached inside the turn
+            logger.warning("session %s: turn %d: %s", self.session_id, reply.index, err.reason)
+            await self._emit(TurnFailed(reply.index, _BUDGET_MESSAGE))
+            self.end(err)
+            return
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)):  # distinct before 3.11
+            message = f"That took too long to answer; please try again. (ref {ref})"
+            logger.warning(
+                "session %s: turn %d timed out after %s s (ref %s)",
+                self.session_id,
+                reply.index,
+                self.turn_timeout_s,
+                ref,
+            )
+        else:
+            message = f"The agent failed to answer; please try again. (ref {ref})"
+            logger.error(
+                "session %s: turn %d failed (ref %s)",
+                self.session_id,
+                reply.index,
+                ref,
+                exc_info=err,
+            )
+        await self._emit(TurnFailed(reply.index, message))
 
     async def _send_audio(self, reply: Reply, pcm: bytes) -> None:
         pause = self._pause
@@ -852,13 +964,36 @@ class TurnEngine:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             # An `on_turn` hook or the channel failed: the engine stops taking audio and
-            # `run` raises it (agent errors are not this: they end their turn).
+            # `run` raises it (agent errors are not this: they end their turn). `run` wakes
+            # now, not at the next audio: a silent channel must not hang on a dead engine.
             self._failures.append(error)
+            self._ending.set()
             self._touch()
 
     def _raise_failure(self) -> None:
         if self._failures:
             raise self._failures[0]
+
+
+_BUDGET_MESSAGE = "This conversation has reached its spending limit."
+
+
+def _reference() -> str:
+    """A short id that ties what the user is shown to the log line with the detail."""
+    return uuid.uuid4().hex[:8]
+
+
+class _Budget(AsyncCallbackHandler):
+    """Refuses to start a model call once the conversation's cost has reached the limit."""
+
+    raise_error = True  # the refusal must stop the agent, not be logged and ignored
+
+    def __init__(self, engine: TurnEngine) -> None:
+        self.engine = engine
+
+    async def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        if self.engine._over_budget():
+            raise SessionEnded("spending limit reached")
 
 
 class _TurnCallbacks(AsyncAudioCallbackHandler):

@@ -73,7 +73,8 @@ class VoiceSession:
     print(summary)  # per-turn latency, heard transcripts, cost
     ```
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
-    an `on_voice_turn(turn)` method (sync or async).
+    an `on_voice_turn(turn)` method (sync or async). A turn whose agent call takes longer
+    than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
 
     Turn-taking (see `TurnEngine`): `continuation` answers a question the user went on
     with before the reply played as one; speech over a reply shorter than
@@ -111,6 +112,7 @@ class VoiceSession:
         echo_cancellation: bool | EchoCanceller | None = None,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
+        turn_timeout_s: float | None = 120.0,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -137,6 +139,7 @@ class VoiceSession:
         self.echo_canceller = _echo_canceller(echo_cancellation, self.source, self.sink)
         self.transcription = transcription
         self.speech = speech
+        self.turn_timeout_s = turn_timeout_s
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -163,6 +166,7 @@ class VoiceSession:
             backchannel_window_s=self.backchannel_window_s,
             transcription=self.transcription,
             speech=self.speech,
+            turn_timeout_s=self.turn_timeout_s,
         )
         try:
             return await engine.run()

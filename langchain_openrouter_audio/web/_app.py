@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import html
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -25,7 +31,17 @@ from langchain_openrouter_audio.voice.engine import (
     EndpointerLike,
     TurnEngine,
 )
+from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
+from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+from langchain_openrouter_audio.web._guard import (
+    Authenticate,
+    Gate,
+    SecurityHeaders,
+    config_for_user,
+)
+from langchain_openrouter_audio.web._twilio import keypad_text, run_phone_call, twilio_routes
+from langchain_openrouter_audio.web._twilio import twilio_auth_token as _twilio_auth_token
 
 __all__ = ["voice_app"]
 
@@ -45,8 +61,8 @@ def voice_app(
     silence_ms: int = 600,
     min_speech_ms: int = 200,
     config: RunnableConfig | None = None,
-    max_sessions: int | None = None,
-    max_turns: int | None = None,
+    max_sessions: int | None = 100,
+    max_turns: int | None = 20,
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
@@ -56,6 +72,14 @@ def voice_app(
     backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
     transcription: str | Runnable[Any, str] | None = None,
     speech: str | OpenRouterSpeech | None = None,
+    twilio_auth_token: str | SecretStr | None = None,
+    public_url: str | None = None,
+    on_dtmf: Callable[[str], Any] | None = keypad_text,
+    allowed_origins: Sequence[str] | None = None,
+    authenticate: Authenticate | None = None,
+    allow_missing_origin: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
+    limits: SessionLimits | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -71,13 +95,39 @@ def voice_app(
     An utterance (or a held push-to-talk) is cut after `max_utterance_s` seconds.
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
-    gets in ``ready``). Each connection is a `TurnEngine` over a `BrowserTransport`: the
-    same engine as `VoiceSession` and the phone, with the same turn-taking settings
-    (`continuation`, `min_interruption_ms`, `false_interruption_timeout_s`,
-    `backchannel_window_s`; see `TurnEngine`). Echo cancellation is the browser's own
-    (the page asks for it with the microphone). With `transcription=` and `speech=`
-    (model slugs or instances) any chat model can be the agent: it reads what was said
-    and its text replies are spoken sentence by sentence.
+    gets in ``ready``, or a new id per phone call). Each connection is a `TurnEngine` over
+    a `BrowserTransport`: the same engine as `VoiceSession` and the phone, with the same
+    turn-taking settings (`continuation`, `min_interruption_ms`,
+    `false_interruption_timeout_s`, `backchannel_window_s`; see `TurnEngine`). Echo
+    cancellation is the browser's own (the page asks for it with the microphone). With
+    `transcription=` and `speech=` (model slugs or instances) any chat model can be the
+    agent: it reads what was said and its text replies are spoken sentence by sentence.
+
+    Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
+    ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
+    Stream; both refuse requests Twilio did not sign (HTTP 403). Behind a proxy,
+    `public_url` is the app's address as Twilio calls it (``https://voice.example.com``).
+    Keys the caller presses go to `on_dtmf(digits)`; a string it returns is a user turn
+    (by default ``"[The caller pressed 12# on the keypad]"``; None ignores keys). Calls
+    count toward `max_sessions`. See docs/phone.md.
+
+    Who may connect: a WebSocket whose ``Origin`` is not this page's host (or one of
+    `allowed_origins`, e.g. ``["https://app.example.com"]``) is closed with 1008 before
+    anything is read; so is one without ``Origin`` (not a browser) unless `authenticate` is
+    set or `allow_missing_origin=True`. `authenticate(connection)` sees the handshake
+    (headers, cookies, query) and returns a user id, or None to refuse (1008); the id
+    reaches the agent as ``config["configurable"]["user_id"]`` and in the run's metadata.
+    `allowed_hosts` (e.g. ``["voice.example.com"]``) refuses requests for any other
+    ``Host`` (HTTP 400), which stops DNS rebinding: a page of another site whose name
+    resolves to this server is "same host" to the origin check.
+    Every page response carries a strict Content-Security-Policy and no-framing headers.
+
+    `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
+    connection: hello and idle timeouts, session length, a client that stops reading, frame
+    and message sizes, audio per connection, queued utterances, turns per minute, each
+    turn's time (`turn_timeout_s`, 120 s) and its spending (`max_cost_usd`, 1 USD by
+    default). A connection ended by a limit is closed with a code and a short reason; a
+    failure inside a turn shows the page only a reference to the log line.
 
     ```python
     import uvicorn
@@ -95,7 +145,13 @@ def voice_app(
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
+    session_limits = limits or SessionLimits()
     sessions: set[TurnEngine] = set()
+    gate = Gate(
+        allowed_origins=allowed_origins,
+        authenticate=authenticate,
+        allow_missing_origin=allow_missing_origin,
+    )
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
@@ -103,7 +159,13 @@ def voice_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "sessions": len(sessions)})
 
+    async def favicon(request: Request) -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     async def socket(websocket: WebSocket) -> None:
+        admission = await gate.admit(websocket)
+        if admission is None:
+            return
         await websocket.accept()
         if max_sessions is not None and len(sessions) >= max_sessions:
             await websocket.close(code=_CLOSE_FULL, reason="server busy")
@@ -128,12 +190,14 @@ def voice_app(
                     return str(frame["text"])
 
         session_id = uuid.uuid4().hex[:12]
-        transport = BrowserTransport(send, receive, sample_rate=sample_rate, session_id=session_id)
+        transport = BrowserTransport(
+            send, receive, sample_rate=sample_rate, session_id=session_id, limits=session_limits
+        )
         engine = TurnEngine(
             agent,
             transport,
             endpointer=endpointer_factory(sample_rate),
-            config=config,
+            config=config_for_user(config, admission.user),
             max_turns=max_turns,
             max_utterance_s=max_utterance_s,
             record=record,
@@ -144,14 +208,25 @@ def voice_app(
             backchannel_window_s=backchannel_window_s,
             transcription=transcription,
             speech=speech,
+            turn_timeout_s=session_limits.turn_timeout_s,
+            max_cost_usd=session_limits.max_cost_usd,
+            max_pending_utterances=session_limits.max_pending_utterances,
+            max_turns_per_minute=session_limits.max_turns_per_minute,
         )
         sessions.add(engine)
+        ended: SessionEnded | None = None
         try:
             await engine.run()
+            ended = engine.ended or transport.ended
         except WebSocketDisconnect:
             pass
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            logger.exception("session %s failed (ref %s)", session_id, ref)
+            ended = SessionEnded(f"internal error (ref {ref})", code=1011)
         finally:
             sessions.discard(engine)
+            await _close(websocket, ended)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,
@@ -159,15 +234,62 @@ def voice_app(
                 engine.usage.total_cost,
             )
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", health),
+        Route("/favicon.ico", favicon),
         WebSocketRoute("/ws", socket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes)
+    phone_token = _twilio_auth_token(twilio_auth_token)
+    if phone_token is not None:
+
+        def phone_engine(transport: TwilioTransport) -> TurnEngine:
+            return TurnEngine(
+                agent,
+                transport,
+                endpointer=endpointer_factory(transport.input_rate),
+                config=config,
+                max_turns=max_turns,
+                max_utterance_s=max_utterance_s,
+                on_dtmf=on_dtmf,
+                record=record,
+                session_id=uuid.uuid4().hex[:12],
+                continuation=continuation,
+                min_interruption_ms=min_interruption_ms,
+                false_interruption_timeout_s=false_interruption_timeout_s,
+                backchannel_window_s=backchannel_window_s,
+                transcription=transcription,
+                speech=speech,
+                turn_timeout_s=session_limits.turn_timeout_s,
+                max_cost_usd=session_limits.max_cost_usd,
+                max_pending_utterances=session_limits.max_pending_utterances,
+                max_turns_per_minute=session_limits.max_turns_per_minute,
+            )
+
+        # Calls and pages share `max_sessions`: both hold an agent conversation.
+        run_call = functools.partial(
+            run_phone_call, engine_for=phone_engine, sessions=sessions, max_sessions=max_sessions
+        )
+        routes += twilio_routes(auth_token=phone_token, public_url=public_url, run_call=run_call)
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts is not None:
+        hosts = list(allowed_hosts)
+        middleware.append(
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
+        )
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.sessions = sessions
     return app
+
+
+async def _close(websocket: WebSocket, ended: SessionEnded | None) -> None:
+    """Close with the limit's code and reason; a client that stopped reading gets no wait."""
+    if websocket.application_state != WebSocketState.CONNECTED:
+        return
+    code, reason = (ended.code, ended.reason) if ended is not None else (1000, "")
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), 1.0)
 
 
 def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:

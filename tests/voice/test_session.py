@@ -6,6 +6,7 @@ run is deterministic: barge-in lands on the same frame every time.
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -408,3 +409,33 @@ async def test_a_failed_run_closes_its_source(openrouter_server: Any, question_1
         await session.run()
     assert state["open"] is False
     await llm.aclose()
+
+
+async def test_a_hung_agent_times_the_turn_out(question_16k: bytes) -> None:
+    # A graph node that never returns must not keep the session waiting forever.
+    from langchain_core.runnables import RunnableLambda
+
+    from langchain_openrouter_audio.voice.sinks import CallbackSink
+    from langchain_openrouter_audio.voice.sources import PcmSource
+
+    async def hung(state: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return state
+
+    async def microphone() -> AsyncIterator[bytes]:
+        for blob in (bytes(16_000), question_16k, bytes(64_000)):
+            for i in range(0, len(blob), 640):
+                yield blob[i : i + 640]
+
+    source = PcmSource(microphone(), sample_rate=16_000, realtime=False)
+    session = VoiceSession(
+        RunnableLambda(hung),
+        source=source,
+        sink=CallbackSink(lambda frame: None),
+        turn_timeout_s=0.5,
+    )
+    summary = await asyncio.wait_for(session.run(), 30)
+    (turn,) = summary.turns
+    assert turn.error is not None
+    assert "TimeoutError" in turn.error
+    assert turn.reply is None

@@ -154,7 +154,8 @@ async def connect() -> AsyncIterator[Callable[[str], Any]]:
     opened: list[Any] = []
 
     async def open_page(url: str) -> Page:
-        ws = await websockets.connect(url, max_size=None)
+        origin = "http://" + url.split("/")[2]  # the page's own, as a browser sends it
+        ws = await websockets.connect(url, max_size=None, origin=origin)
         opened.append(ws)
         return Page(ws)
 

@@ -23,12 +23,16 @@ No web framework is imported here: `voice_app` wires a Starlette WebSocket to it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.transport import (
     EngineHandle,
     ReplyEnded,
@@ -43,11 +47,19 @@ from langchain_openrouter_audio.voice.transport import (
 
 __all__ = ["BrowserTransport", "Receive", "Send"]
 
+logger = logging.getLogger(__name__)
+
 Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
 """Sends one frame to the page: a dict as a JSON text frame, bytes as a binary frame."""
 
 Receive = Callable[[], Awaitable[str | bytes | None]]
 """The page's next frame: text, bytes, or None once the connection is closed."""
+
+# Largest turn number and played position (a day) a page may report.
+_MAX_TURN = 1_000_000_000
+_MAX_PLAYED_S = 86_400.0
+# How often the watchdog looks at the clocks.
+_WATCH_S = 0.25
 
 
 class BrowserTransport:
@@ -55,6 +67,10 @@ class BrowserTransport:
 
     The page plays reply speech from its own buffer, so audio goes out as it arrives and
     the page reports what it played (``played``; ``stopped`` after a ``stop``).
+
+    `limits` (a `SessionLimits`) bounds what the page may do: a connection that does not
+    say hello, stays idle, lasts too long, stops reading, sends oversized frames or too
+    much audio is ended, and `ended` says why (a `SessionEnded` with a close code).
 
     ```python
     transport = BrowserTransport(send, receive, sample_rate=16000)
@@ -72,27 +88,81 @@ class BrowserTransport:
         *,
         sample_rate: int = 16_000,
         session_id: str | None = None,
+        limits: SessionLimits | None = None,
     ) -> None:
         self.input_rate = sample_rate
         self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.limits = limits or SessionLimits()
+        self.ended: SessionEnded | None = None
+        """Why the transport ended the connection (a limit), or None."""
         self._send = send
         self._receive = receive
         self._send_lock = asyncio.Lock()
         self._ready = False
         self._announced: int | None = None  # turn whose audio_start was sent
+        self._ending = asyncio.Event()
+        self._input_bytes = 0
+        self._max_frame = round(self.limits.max_frame_s * sample_rate) * 2
+        self._max_input = round(self.limits.max_input_s * sample_rate) * 2
+        self._last_activity = time.monotonic()
 
     # -- page -> engine -------------------------------------------------------------
 
     async def run(self, engine: EngineHandle) -> None:
-        """Read the page's frames into `engine` until it disconnects."""
+        """Read the page's frames into `engine` until it disconnects or a limit ends it."""
+        reading = asyncio.create_task(self._read(engine))
+        watching = asyncio.create_task(self._watch(engine))
+        try:
+            await asyncio.wait({reading, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if reading.done() and not reading.cancelled() and reading.exception() is not None:
+                raise reading.exception()  # type: ignore[misc]
+        finally:
+            for task in (reading, watching):
+                task.cancel()
+            await asyncio.gather(reading, watching, return_exceptions=True)
+
+    def end(self, ended: SessionEnded) -> None:
+        """End the connection (the first reason is kept in `ended`)."""
+        if self.ended is None:
+            self.ended = ended
+            logger.info("session %s: ending: %s", self.session_id, ended.reason)
+        self._ending.set()
+
+    async def _read(self, engine: EngineHandle) -> None:
         while (frame := await self._receive()) is not None:
             if isinstance(frame, bytes | bytearray):
                 await self._on_audio(engine, bytes(frame))
             else:
                 await self._on_text(engine, frame)
+            if self._ending.is_set():
+                return
+
+    async def _watch(self, engine: EngineHandle) -> None:
+        """Ends a connection that never says hello, stays idle or lasts too long."""
+        limits = self.limits
+        started = time.monotonic()
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ending.wait(), _WATCH_S)
+            if self._ending.is_set():
+                return
+            now = time.monotonic()
+            if engine.busy:
+                self._last_activity = now
+            if not self._ready and now - started > limits.hello_timeout_s:
+                self.end(SessionEnded("no hello"))
+            elif now - self._last_activity > limits.idle_timeout_s:
+                self.end(SessionEnded("idle", code=1001))
+            elif now - started > limits.max_session_s:
+                self.end(SessionEnded("session too long", code=1001))
 
     async def _on_audio(self, engine: EngineHandle, pcm: bytes) -> None:
-        if not self._ready:
+        self._input_bytes += len(pcm)
+        if len(pcm) > self._max_frame:
+            self.end(SessionEnded("audio frame too long", code=1009))
+        elif self._input_bytes > self._max_input:
+            self.end(SessionEnded("too much audio", code=1009))
+        elif not self._ready:
             await self.send({"type": "error", "message": "send hello before audio"})
         elif len(pcm) % 2:
             await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
@@ -100,9 +170,12 @@ class BrowserTransport:
             await engine.audio(pcm)
 
     async def _on_text(self, engine: EngineHandle, raw: str) -> None:
+        if len(raw) > self.limits.max_message_bytes:  # characters: at most as many bytes
+            self.end(SessionEnded("control message too long", code=1009))
+            return
         try:
             message = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             await self.send({"type": "error", "message": "control messages must be JSON"})
             return
         kind = message.get("type") if isinstance(message, dict) else None
@@ -112,24 +185,47 @@ class BrowserTransport:
                 await self.send({"type": "error", "message": error})
                 return
             self._ready = True
+            self._last_activity = time.monotonic()
             ready = {"type": "ready", "session": self.session_id, "sample_rate": self.input_rate}
             await self.send(ready)
+        elif not self._ready:
+            await self.send({"type": "error", "message": "send hello first"})
         elif kind in ("ptt_start", "ptt_end"):
             await engine.push_to_talk(kind == "ptt_start")
         elif kind in ("played", "stopped"):
             turn, seconds = message.get("turn"), message.get("seconds")
-            done = kind == "stopped" or bool(message.get("done"))
-            if isinstance(turn, int) and _is_seconds(seconds):
+            done = kind == "stopped" or message.get("done") is True
+            if not (_is_int(turn) and 0 <= turn <= _MAX_TURN):
+                await self.send({"type": "error", "message": f"{kind}.turn must be a turn number"})
+            elif not (_is_seconds(seconds) and 0 <= seconds <= _MAX_PLAYED_S):
+                error = f"{kind}.seconds must be a number from 0 to {_MAX_PLAYED_S:.0f}"
+                await self.send({"type": "error", "message": error})
+            else:
                 engine.played(turn, float(seconds), done=done)
         elif kind == "text" and isinstance(message.get("text"), str):
+            self._last_activity = time.monotonic()
             await engine.user_text(message["text"])
         else:
-            await self.send({"type": "error", "message": f"unknown message type {kind!r}"})
+            shown = kind if isinstance(kind, str) and len(kind) <= 40 else "?"
+            await self.send({"type": "error", "message": f"unknown message type {shown!r}"})
 
     # -- engine -> page ---------------------------------------------------------------
 
     async def send(self, message: dict[str, Any] | bytes) -> None:
-        """One frame to the page (the reader, the engine and its callbacks all send)."""
+        """One frame to the page (the reader, the engine and its callbacks all send).
+
+        A page that does not take a frame within `send_timeout_s` has stopped reading: the
+        connection ends (freeing its slot and the agent's upstream stream) and nothing more
+        is sent.
+        """
+        if self._ending.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._send_in_turn(message), self.limits.send_timeout_s)
+        except TimeoutError:
+            self.end(SessionEnded("client stopped reading"))
+
+    async def _send_in_turn(self, message: dict[str, Any] | bytes) -> None:
         async with self._send_lock:
             await self._send(message)
 
@@ -147,9 +243,14 @@ class BrowserTransport:
         await self.send({"type": "stop", "turn": turn})
 
     async def send_event(self, event: VoiceEvent) -> None:
+        self._last_activity = time.monotonic()
         message = _as_message(event)
         if message is not None:
             await self.send(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_seconds(value: Any) -> bool:

@@ -1,0 +1,73 @@
+"""Bounds on one conversation: time, memory, money, and what a client may send.
+
+A voice endpoint spends its owner's OpenRouter money on every turn and holds memory, a
+slot and an upstream stream per connection, so each of these has a safe default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+__all__ = ["SessionEnded", "SessionLimits"]
+
+
+class SessionEnded(Exception):
+    """A conversation was ended by one of its limits (or by a failure inside it).
+
+    `reason` is short and safe to show to the client; `code` is the WebSocket close code
+    a server should use: 1001 (going away: idle, too long), 1008 (policy: a limit or a bad
+    client), 1009 (too big), 1011 (an internal failure; the log has the detail).
+    """
+
+    def __init__(self, reason: str, code: int = 1008) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """The limits of one voice connection; every field has a safe default.
+
+    ```python
+    from langchain_openrouter_audio.voice.limits import SessionLimits
+
+    limits = SessionLimits(max_cost_usd=0.25, idle_timeout_s=120)
+    # voice_app(agent, limits=limits)
+    ```
+    """
+
+    hello_timeout_s: float = 10.0
+    """A connection that has not said ``hello`` by then is closed (1008)."""
+    idle_timeout_s: float = 300.0
+    """No speech, turn or reply for this long (streaming silence counts as idle): closed (1001)."""
+    max_session_s: float = 3600.0
+    """A connection is closed (1001) after this long, whatever it does."""
+    send_timeout_s: float = 10.0
+    """A frame the client does not take within this time (it stopped reading): the session
+    ends, its slot and upstream stream are freed."""
+    max_frame_s: float = 1.0
+    """Longest audio frame accepted (the page sends 20 ms); a longer one closes (1009)."""
+    max_input_s: float = 4000.0
+    """Seconds of audio a connection may send in all (at any pace); beyond: closed (1009)."""
+    max_message_bytes: int = 16_384
+    """Largest control (text) message; beyond: closed (1009)."""
+    max_pending_utterances: int = 4
+    """Utterances waiting for their turn; one more closes the connection (1008)."""
+    max_turns_per_minute: int = 30
+    """Turns started in any 60 s; one more closes the connection (1008). Interrupted turns
+    are billed too, and OpenRouter reports no cost for a cancelled call."""
+    turn_timeout_s: float | None = 120.0
+    """Longest agent call of one turn (tools included); then the turn fails with a message."""
+    max_cost_usd: float | None = 1.0
+    """OpenRouter's billed cost of the conversation after which no new model call starts; the
+    connection is told and closed (1008). None: no limit."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None and field.name in ("turn_timeout_s", "max_cost_usd"):
+                continue
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{field.name} must be a positive number, got {value!r}")
