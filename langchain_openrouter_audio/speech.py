@@ -35,7 +35,7 @@ from pydantic import ConfigDict, Field, field_validator
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
-from langchain_openrouter_audio._driver import ReplyDriver
+from langchain_openrouter_audio._driver import ReplyDriver, SpeechChunk
 from langchain_openrouter_audio._formats import MIME_TO_FORMAT
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
@@ -222,15 +222,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         *,
         chunks: bool,
         summed: bool,
-    ) -> tuple[ReplyDriver, Iterator[Any]]:
+        cost: _CostLookup | None,
+    ) -> tuple[ReplyDriver, Iterator[Any], str]:
         body = self._body(messages, kwargs)
         client = self.client
         response = client.open_bytes(SPEECH_PATH, body, accept="audio/*")
         driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
-        batches = _SpeechBatches(
-            body, response, client.iter_bytes(response), self._cost_lookup(run_manager)
-        )
-        return driver, driver.steps(batches, run_manager)  # type: ignore[arg-type]
+        batches = _SpeechBatches(body, response, client.iter_bytes(response), cost)
+        gen_id = response.headers.get("x-generation-id") or ""
+        return driver, driver.steps(batches, run_manager), gen_id  # type: ignore[arg-type]
 
     def _cost_lookup(self, run_manager: Any) -> _CostLookup | None:
         if not self._wants_cost(run_manager):
@@ -245,7 +245,10 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
-        driver, steps = self._steps(messages, run_manager, kwargs, chunks=chunks, summed=False)
+        cost = self._cost_lookup(run_manager)
+        driver, steps, _ = self._steps(
+            messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
+        )
         for _ in steps:
             pass
         return ChatResult(generations=[ChatGeneration(message=driver.message())])
@@ -257,10 +260,18 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        _, steps = self._steps(messages, run_manager, kwargs, chunks=True, summed=True)
+        cost = self._cost_lookup(run_manager)
+        _, steps, gen_id = self._steps(
+            messages, run_manager, kwargs, chunks=True, summed=True, cost=None
+        )
+        last: SpeechChunk | None = None
         for step in steps:
             if step.chunk is not None:
+                last = step.chunk
                 yield step.chunk
+        # The speech is complete (the last chunk is out); only then is the cost looked up.
+        if cost is not None and last is not None:
+            _add_cost(last, cost.get(gen_id))
 
     # -- async ----------------------------------------------------------------
 
@@ -272,15 +283,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         *,
         chunks: bool,
         summed: bool,
-    ) -> tuple[ReplyDriver, AsyncIterator[Any]]:
+        cost: _CostLookup | None,
+    ) -> tuple[ReplyDriver, AsyncIterator[Any], str]:
         body = self._body(messages, kwargs)
         client = self.client
         response = await client.aopen_bytes(SPEECH_PATH, body, accept="audio/*")
         driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
-        batches = _AsyncSpeechBatches(
-            body, response, client.aiter_bytes(response), self._cost_lookup(run_manager)
-        )
-        return driver, driver.asteps(batches, run_manager)  # type: ignore[arg-type]
+        batches = _AsyncSpeechBatches(body, response, client.aiter_bytes(response), cost)
+        gen_id = response.headers.get("x-generation-id") or ""
+        return driver, driver.asteps(batches, run_manager), gen_id  # type: ignore[arg-type]
 
     async def _agenerate(
         self,
@@ -290,8 +301,9 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
-        driver, steps = await self._asteps(
-            messages, run_manager, kwargs, chunks=chunks, summed=False
+        cost = self._cost_lookup(run_manager)
+        driver, steps, _ = await self._asteps(
+            messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
         )
         async for _ in steps:
             pass
@@ -304,10 +316,19 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        _, steps = await self._asteps(messages, run_manager, kwargs, chunks=True, summed=True)
+        cost = self._cost_lookup(run_manager)
+        _, steps, gen_id = await self._asteps(
+            messages, run_manager, kwargs, chunks=True, summed=True, cost=None
+        )
+        last: SpeechChunk | None = None
         async for step in steps:
             if step.chunk is not None:
+                last = step.chunk
                 yield step.chunk
+        # The speech is complete (the last chunk is out, so a caller can move on to the
+        # next sentence); only then is the cost looked up, before the run ends.
+        if cost is not None and last is not None:
+            _add_cost(last, await cost.aget(gen_id))
 
 
 # -- the byte stream, in the shape the reply driver reads --------------------------------------
@@ -384,6 +405,16 @@ class _CostLookup:
                 return None
         logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
         return None
+
+
+def _add_cost(last: SpeechChunk, cost: float | None) -> None:
+    """The cost, looked up after the last chunk went out, joins that chunk's metadata.
+
+    langchain-core sums the chunks into the run's message (what `on_llm_end` and the cost
+    handlers read) only once the stream has ended, so the cost is counted with the run.
+    """
+    if cost is not None:
+        last.message.response_metadata["cost"] = cost
 
 
 def _cost_of(reply: dict[str, Any]) -> float | None:

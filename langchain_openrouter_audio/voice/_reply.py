@@ -86,6 +86,8 @@ class Reply:
     finishing: bool = False
     recorded: bool = False
     error: str | None = None
+    user_text: str | None = None  # what the user said, in words, once known
+    transcribing: asyncio.Task[None] | None = None  # a transcript beside the agent's call
     stopped: asyncio.Future[float] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

@@ -38,10 +38,15 @@ from langchain_openrouter_audio.voice.limits import SessionEnded
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.resample import resample_pcm16
 from langchain_openrouter_audio.voice.spoken_text import (
+    COST_GRACE_S,
+    AgentHears,
     TextSpeaker,
+    agent_hearing,
     as_speech,
     as_transcription,
+    settle,
     transcribe,
+    with_transcript,
 )
 from langchain_openrouter_audio.voice.transport import (
     ReplyEnded,
@@ -51,6 +56,7 @@ from langchain_openrouter_audio.voice.transport import (
     TranscriptDelta,
     TurnEnded,
     TurnFailed,
+    UserTranscript,
     UserTurnStarted,
     VoiceEvent,
     VoiceTransport,
@@ -71,6 +77,9 @@ FALSE_INTERRUPTION_TIMEOUT_S = 2.0
 # A short sound this soon after a reply played out is a backchannel ("mm-hm"), not a turn;
 # short, because a quick "yes" answering the reply is a turn.
 BACKCHANNEL_WINDOW_S = 0.3
+# How long a finished turn waits for a transcript made beside a speech-native agent's call
+# before it is recorded without the user's words (the transcript still reaches the UI).
+TRANSCRIPT_WAIT_S = 5.0
 
 # User audio goes through the endpointer in pieces this long at most, so a long frame is
 # cut at `max_utterance_s` like a stream of short ones.
@@ -169,6 +178,11 @@ class TurnEngine:
     or an `OpenRouterTranscription`) turns each utterance into a text `HumanMessage`, and
     `speech=` (a TTS slug or an `OpenRouterSpeech`) speaks the agent's text replies
     sentence by sentence while they still stream; a barge-in keeps the words heard.
+    With `transcription=` and an agent that hears audio itself (a speech-native model;
+    `agent_hears="auto"` decides, see `agent_hearing`), the agent still gets the recording
+    at once and the transcript is made beside its call: it reaches the UI as a
+    `UserTranscript`, the turn as `VoiceTurn.user_text` and the question in the history
+    as `additional_kwargs["transcript"]`.
 
     ```python
     engine = TurnEngine(agent, transport, record="calls/{session}.wav")
@@ -204,6 +218,7 @@ class TurnEngine:
         max_cost_usd: float | None = None,
         max_pending_utterances: int | None = None,
         max_turns_per_minute: int | None = None,
+        agent_hears: AgentHears = "auto",
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
@@ -217,6 +232,7 @@ class TurnEngine:
         self.transport = transport
         self.transcription = as_transcription(transcription)
         self.speech = as_speech(speech)
+        self.agent_hears = agent_hearing(agent_hears, agent, self.transcription, self.speech)
         self.history: list[BaseMessage] = list(messages)
         self.endpointer: EndpointerLike = endpointer or Endpointer(sample_rate=transport.input_rate)
         rate = getattr(self.endpointer, "sample_rate", transport.input_rate)
@@ -270,6 +286,7 @@ class TurnEngine:
         self._last_play_end = -(10**12)  # input sample where the last reply played out
         self.false_interruptions = 0
         self.continuations = 0
+        self._cost_lookups: set[asyncio.Task[None]] = set()  # of sentences a barge-in cut
 
     # -- the conversation ------------------------------------------------------------
 
@@ -331,6 +348,9 @@ class TurnEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if lookups := {task for task in self._cost_lookups if not task.done()}:
+            wait_s = self.speech.cost_wait_s if self.speech is not None else 0.0
+            await settle(lookups, wait_s + COST_GRACE_S)  # spoken, so billed: count it
         if self.recorder is not None:
             if reply is not None and not reply.finished.done():
                 self._record_reply(reply)  # what was played of a reply cut by the hang-up
@@ -604,12 +624,18 @@ class TurnEngine:
         config: RunnableConfig = {**self.config, "callbacks": callbacks}
         try:
             if self.transcription is not None and utterance.pcm is not None:
-                # The agent reads text: it gets what the user said, not the recording.
-                rate = self.transport.input_rate
-                heard_text = await transcribe(self.transcription, utterance.pcm, rate)
-                reply.base[-1] = HumanMessage(content=heard_text)
-                self.history = list(reply.base)
+                if self.agent_hears == "text":
+                    # The agent reads text: it gets what the user said, not the recording.
+                    rate = self.transport.input_rate
+                    heard_text = await transcribe(self.transcription, utterance.pcm, rate)
+                    reply.base[-1] = HumanMessage(content=heard_text)
+                    self.history = list(reply.base)
+                else:  # it hears the recording: the words come beside its call
+                    reply.transcribing = self._spawn(self._transcribe_aside(reply, utterance))
             await self._emit(UserTurnStarted(reply.index, round(reply.user_audio_s, 3), heard_text))
+            if heard_text is not None:
+                reply.user_text = heard_text
+                await self._emit(UserTranscript(reply.index, heard_text))
             agent_input: Any = (
                 list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
             )
@@ -624,10 +650,12 @@ class TurnEngine:
         except asyncio.CancelledError:
             if speaker is not None:
                 await speaker.cancel()
+                self._keep_cost_lookups(speaker)
             raise
         except Exception as err:
             if speaker is not None:
                 await speaker.cancel()
+                self._keep_cost_lookups(speaker)
             await self._turn_failed(reply, err)
         else:
             if self.input_key is not None and isinstance(result, dict):
@@ -656,6 +684,26 @@ class TurnEngine:
             )
         )
         self._maybe_finish(reply)
+
+    def _keep_cost_lookups(self, speaker: TextSpeaker) -> None:
+        """A cut turn's spoken sentences were billed: their lookups finish by session end."""
+        pending = {task for task in self._cost_lookups if not task.done()}
+        self._cost_lookups = pending | speaker.pending_costs
+
+    async def _transcribe_aside(self, reply: Reply, utterance: _Utterance) -> None:
+        """What the user said, for the UI and the record, while the agent hears the audio."""
+        assert self.transcription is not None
+        pcm, rate = utterance.pcm or b"", self.transport.input_rate
+        try:
+            text = await transcribe(self.transcription, pcm, rate)
+        except Exception as err:  # the turn goes on without the words
+            turn = reply.index
+            logger.warning("session %s: turn %d: no transcript: %s", self.session_id, turn, err)
+            return
+        reply.user_text = text
+        question = reply.base[-1]
+        self.history = with_transcript(self.history, question, text)
+        await self._emit(UserTranscript(reply.index, text))
 
     def _speaker(self, reply: Reply) -> TextSpeaker:
         """Speaks the agent's text replies with `speech`, sentence by sentence."""
@@ -780,9 +828,10 @@ class TurnEngine:
         reply.playback_over = True
         self.continuations += 1
         logger.debug("session %s: the user went on; turn %d dropped", self.session_id, reply.index)
-        if reply.task is not None:
-            reply.task.cancel()
-            await asyncio.gather(reply.task, return_exceptions=True)
+        for task in (reply.task, reply.transcribing):  # the call, and words for a dropped turn
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if reply.sent_bytes:
             await self.transport.clear(reply.index)
         self.history = list(reply.base[:-1])
@@ -894,6 +943,10 @@ class TurnEngine:
     async def _finish(self, reply: Reply, spoken: AIMessage | None) -> None:
         """The turn is over: record it and tell whoever listens."""
         try:
+            if reply.transcribing is not None:
+                await asyncio.wait({reply.transcribing}, timeout=TRANSCRIPT_WAIT_S)
+                if reply.user_text is not None:  # the agent's state may hold a copy of it
+                    self.history = with_transcript(self.history, reply.base[-1], reply.user_text)
             turn = VoiceTurn(
                 index=reply.index,
                 user_audio_s=reply.user_audio_s,
@@ -907,6 +960,7 @@ class TurnEngine:
                 cancelled=reply.cancelled,
                 error=reply.error,
                 first_played_s=reply.first_played_s,
+                user_text=reply.user_text,
             )
             self.turns.append(turn)
             self._record_reply(reply)

@@ -33,6 +33,7 @@ from langchain_openrouter_audio.voice.sources import (
     PcmSource,
     WavFileSource,
 )
+from langchain_openrouter_audio.voice.spoken_text import AgentHears
 from langchain_openrouter_audio.voice.transports.local import LocalTransport
 from langchain_openrouter_audio.voice.turn import VoiceSummary, VoiceTurn
 
@@ -75,6 +76,8 @@ class VoiceSession:
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
     an `on_voice_turn(turn)` method (sync or async). A turn whose agent call takes longer
     than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
+    `transcription=`, `speech=` and `agent_hears=` are `TurnEngine`'s: any chat model as
+    the agent, or the user's words (`VoiceTurn.user_text`) beside a speech-native one.
 
     Turn-taking (see `TurnEngine`): `continuation` answers a question the user went on
     with before the reply played as one; speech over a reply shorter than
@@ -113,6 +116,7 @@ class VoiceSession:
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
         turn_timeout_s: float | None = 120.0,
+        agent_hears: AgentHears = "auto",
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -140,6 +144,7 @@ class VoiceSession:
         self.transcription = transcription
         self.speech = speech
         self.turn_timeout_s = turn_timeout_s
+        self.agent_hears = agent_hears
         self.turns: list[VoiceTurn] = []
 
     async def run(self) -> VoiceSummary:
@@ -167,6 +172,7 @@ class VoiceSession:
             transcription=self.transcription,
             speech=self.speech,
             turn_timeout_s=self.turn_timeout_s,
+            agent_hears=self.agent_hears,
         )
         try:
             return await engine.run()

@@ -11,24 +11,41 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable
 
 from langchain_openrouter_audio._driver import SpeechChunk
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm16_to_wav, pcm_rate
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
+from langchain_openrouter_audio.chat_models import ChatOpenRouterAudio
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.transcription import OpenRouterTranscription
 
-__all__ = ["SentenceSplitter", "TextSpeaker", "as_speech", "as_transcription", "transcribe"]
+__all__ = [
+    "AgentHears",
+    "SentenceSplitter",
+    "TextSpeaker",
+    "agent_hearing",
+    "as_speech",
+    "as_transcription",
+    "transcribe",
+    "with_transcript",
+]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+# How long past the speech model's `cost_wait_s` a sentence's cost lookup may run (its
+# requests have timeouts of their own) before the turn stops waiting for it.
+COST_GRACE_S = 2.0
 
 # A sentence ends at . ! ? (or their run, with closing quotes/brackets) before a space.
 _SENTENCE_END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*\s+")
@@ -51,6 +68,62 @@ def as_speech(value: str | OpenRouterSpeech | None) -> OpenRouterSpeech | None:
     if value is not None and value.response_format != "pcm":
         raise ValueError("speech= must stream PCM to be played: use response_format='pcm'")
     return value
+
+
+AgentHears = Literal["auto", "audio", "text"]
+"""What the agent gets of an utterance: its recording, or its transcript (see `agent_hearing`)."""
+
+
+def agent_hearing(
+    agent_hears: AgentHears,
+    agent: Runnable[Any, Any],
+    transcription: Runnable[Any, str] | None,
+    speech: OpenRouterSpeech | None,
+) -> Literal["audio", "text"]:
+    """Whether `agent` hears the recording (`"audio"`) or reads its transcript (`"text"`).
+
+    `"auto"`: without `transcription` it hears the recording. With it, the agent reads the
+    transcript when it needs `speech` to be heard (a text agent), or when it is a
+    `ChatOpenRouterAudio` on a model that does not speak; any other agent speaks for
+    itself, so it is taken to be speech-native: it hears the recording, and the
+    transcript is made beside its call, for the page and the turn record.
+
+    >>> agent_hearing("auto", None, None, None)  # type: ignore[arg-type]
+    'audio'
+    """
+    if agent_hears not in ("auto", "audio", "text"):
+        raise ValueError(f"agent_hears must be 'auto', 'audio' or 'text', got {agent_hears!r}")
+    if agent_hears == "text" and transcription is None:
+        raise ValueError("agent_hears='text' needs transcription= (a transcription model)")
+    if agent_hears != "auto":
+        return agent_hears
+    if transcription is None:
+        return "audio"
+    if speech is not None:
+        return "text"
+    model = getattr(agent, "bound", agent)
+    if isinstance(model, ChatOpenRouterAudio) and "audio" not in model.modalities:
+        return "text"
+    return "audio"
+
+
+def with_transcript(
+    messages: list[BaseMessage], question: BaseMessage, text: str
+) -> list[BaseMessage]:
+    """`messages` with `question` (the user's recorded turn) carrying its transcript.
+
+    The recording stays what the model is sent; the words ride along in
+    `additional_kwargs["transcript"]`, which chat models do not send (as OpenAI's
+    Realtime API keeps an audio item's transcript beside its audio).
+    """
+    question.additional_kwargs["transcript"] = text
+    out = []
+    for message in messages:
+        if message is not question and question.id is not None and message.id == question.id:
+            kwargs = {**message.additional_kwargs, "transcript": text}
+            message = message.model_copy(update={"additional_kwargs": kwargs})
+        out.append(message)
+    return out
 
 
 async def transcribe(transcription: Runnable[Any, str], pcm: bytes, sample_rate: int) -> str:
@@ -119,6 +192,7 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         self._finals: dict[UUID, AIMessage] = {}
         self._queue: asyncio.Queue[tuple[UUID, str | None] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._costs: set[asyncio.Task[None]] = set()
 
     # -- marks chat models to stream (langchain-core's streaming-handler protocol) --------
 
@@ -165,18 +239,28 @@ class TextSpeaker(AsyncAudioCallbackHandler):
         self._queue.put_nowait((run_id, sentence))
 
     async def finish(self) -> None:
-        """Wait until every sentence handed over has been spoken."""
-        if self._worker is None:
-            return
-        self._queue.put_nowait(None)
-        await self._worker
+        """Wait until every sentence handed over has been spoken and its cost is known."""
+        if self._worker is not None:
+            self._queue.put_nowait(None)
+            await self._worker
+        await self.settle_costs()
 
     async def cancel(self) -> None:
-        """Stop speaking now (barge-in, a failed turn)."""
+        """Stop speaking now (barge-in, a failed turn); cost lookups go on (`settle_costs`)."""
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+
+    @property
+    def pending_costs(self) -> set[asyncio.Task[None]]:
+        """Spoken sentences whose cost is still being looked up."""
+        return {task for task in self._costs if not task.done()}
+
+    async def settle_costs(self) -> None:
+        """Wait for the cost lookups of spoken sentences (bounded: `cost_wait_s` plus a
+        grace period; a lookup still running then is dropped, with a warning)."""
+        await settle(self.pending_costs, self.speech.cost_wait_s + COST_GRACE_S)
 
     # -- speaking -------------------------------------------------------------------
 
@@ -190,11 +274,19 @@ class TextSpeaker(AsyncAudioCallbackHandler):
             # Explicit callbacks: the agent's handlers must not take the speech run for a
             # reply of the agent (the cost handler still counts it).
             config: Any = {"callbacks": [], "run_name": "speech"}
-            async for chunk in self.speech.astream(sentence, config):
+            stream = self.speech.astream(sentence, config)
+            async for chunk in stream:
                 piece, rate = _pcm_of(chunk, rate)
                 if piece:
                     pcm += piece
                     await self._on_audio(run_id, piece, rate)
+                if getattr(chunk, "chunk_position", None) == "last":
+                    # The sentence is spoken; its run goes on in the background only to
+                    # look up its cost, and the next sentence's request goes out now.
+                    task = asyncio.ensure_future(_drain(stream))
+                    self._costs.add(task)
+                    task.add_done_callback(self._costs.discard)
+                    break
             texts.append(sentence)
             self._spoken[run_id] = (texts, pcm, rate)
             await self._on_spoken(run_id, _spoken_message(" ".join(texts), pcm, rate), False)
@@ -214,6 +306,27 @@ class TextSpeaker(AsyncAudioCallbackHandler):
             usage_metadata=final.usage_metadata,
         )
         await self._on_spoken(run_id, message, True)
+
+
+async def _drain(stream: AsyncIterator[Any]) -> None:
+    """The rest of a speech run after its last chunk: its cost lookup, then its end."""
+    try:
+        async for _ in stream:
+            pass
+    except Exception as err:  # the audio was played: a failed lookup only loses the cost
+        logger.warning("speech: the rest of a spoken sentence's run failed: %s", err)
+
+
+async def settle(tasks: set[asyncio.Task[None]], timeout_s: float) -> None:
+    """Wait for `tasks` up to `timeout_s`; cancel those still running then."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in late:
+        task.cancel()
+    if late:
+        logger.warning("speech: %d cost lookups took over %.1f s; dropped", len(late), timeout_s)
+        await asyncio.gather(*late, return_exceptions=True)
 
 
 def _pcm_of(chunk: Any, rate: int) -> tuple[bytes, int]:

@@ -15,8 +15,9 @@ history, cost and latency. A `VoiceTransport` only moves audio and says what was
   a `clear`. A local sink knows this frame by frame; a browser reports it; a phone line
   echoes marks. After `clear` the engine waits (bounded) for that final report: it decides
   what the user heard, and so what the conversation keeps;
-- **events**: `send_event(event)` gets the engine's `VoiceEvent`s (transcript pieces, tool
-  calls, reply end with cost and latency, errors) for a UI; a transport may ignore them.
+- **events**: `send_event(event)` gets the engine's `VoiceEvent`s (the user's words,
+  transcript pieces, tool calls, reply end with cost and latency, errors) for a UI; a
+  transport may ignore them.
 
 Optional, for turn-taking (a transport without them works as before):
 
@@ -100,6 +101,7 @@ __all__ = [
     "TranscriptDelta",
     "TurnEnded",
     "TurnFailed",
+    "UserTranscript",
     "UserTurnStarted",
     "VoiceEvent",
     "VoiceTransport",
@@ -124,6 +126,20 @@ class UserTurnStarted:
     turn: int
     seconds: float
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class UserTranscript:
+    """What the user said in turn `turn`, in words (the transcription, or the typed text).
+
+    Sent once per turn whose words are known: with `transcription=` set, when the
+    transcript arrives (before the agent is called when the agent reads it; whenever it
+    is ready when a speech-native agent hears the recording itself); for typed text, at
+    once. Never sent for a turn without either.
+    """
+
+    turn: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,7 @@ class TurnEnded:
 VoiceEvent: TypeAlias = (
     SpeechStarted
     | UserTurnStarted
+    | UserTranscript
     | TranscriptDelta
     | ToolCalled
     | ToolReturned

@@ -21,7 +21,9 @@ class VoiceTurn:
     the agent to its first reply audio received; `first_played_s` from the utterance handed
     over to the first reply audio the transport reported played (None if none was).
     `latency_s` is end of user speech -> first audio played where the transport reported
-    it, else -> first audio received. `heard_s` is how much reply audio was played;
+    it, else -> first audio received. `user_text` is what the user said, in words: the
+    transcript (with `transcription=` set) or the typed text; None when neither is known.
+    `heard_s` is how much reply audio was played;
     `cancelled` says a barge-in cut the agent's call mid-stream (such a call reports no
     cost: OpenRouter sends `usage.cost` at the end of a stream).
     """
@@ -38,6 +40,7 @@ class VoiceTurn:
     cancelled: bool = False
     error: str | None = None
     first_played_s: float | None = None
+    user_text: str | None = None
 
     @property
     def first_audio_s(self) -> float | None:
@@ -74,7 +77,8 @@ class VoiceSummary:
         for t in self.turns:
             latency = f"{t.latency_s:.3f} s" if t.latency_s is not None else "-"
             cut = f" (interrupted after {t.heard_s:.2f} s)" if t.interrupted else ""
-            lines.append(f"turn {t.index}: latency {latency}{cut}: {t.transcript!r}")
+            said = f"{t.user_text!r} -> " if t.user_text is not None else ""
+            lines.append(f"turn {t.index}: latency {latency}{cut}: {said}{t.transcript!r}")
         if self.latencies_s:
             lines.append(
                 f"latency: median {statistics.median(self.latencies_s):.3f} s, "

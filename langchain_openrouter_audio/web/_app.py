@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import SecretStr
@@ -32,6 +32,7 @@ from langchain_openrouter_audio.voice.engine import (
     TurnEngine,
 )
 from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
+from langchain_openrouter_audio.voice.spoken_text import AgentHears, agent_hearing
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._guard import (
@@ -80,6 +81,7 @@ def voice_app(
     allow_missing_origin: bool = False,
     allowed_hosts: Sequence[str] | None = None,
     limits: SessionLimits | None = None,
+    agent_hears: AgentHears = "auto",
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -102,6 +104,9 @@ def voice_app(
     cancellation is the browser's own (the page asks for it with the microphone). With
     `transcription=` and `speech=` (model slugs or instances) any chat model can be the
     agent: it reads what was said and its text replies are spoken sentence by sentence.
+    With `transcription=` alone, a speech-native agent still hears the recording, and the
+    page shows the user's words (``user_text``) once they are transcribed beside its call
+    (`agent_hears` overrides the choice: see `TurnEngine`).
 
     Phone calls through Twilio: with `twilio_auth_token` (or ``TWILIO_AUTH_TOKEN`` set),
     ``POST /twilio/voice`` is the number's voice webhook and ``/twilio/media`` its Media
@@ -142,6 +147,8 @@ def voice_app(
         raise ValueError("sample_rate must be 16000 or 24000")
     if max_turns is not None and max_turns < 1:
         raise ValueError("max_turns must be >= 1")
+    # Bad settings fail here, not on every connection.
+    agent_hearing(agent_hears, agent, cast(Any, transcription), None)
     endpointer_factory = make_endpointer or _default_endpointer(silence_ms, min_speech_ms)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
@@ -212,6 +219,7 @@ def voice_app(
             max_cost_usd=session_limits.max_cost_usd,
             max_pending_utterances=session_limits.max_pending_utterances,
             max_turns_per_minute=session_limits.max_turns_per_minute,
+            agent_hears=agent_hears,
         )
         sessions.add(engine)
         ended: SessionEnded | None = None
@@ -261,6 +269,7 @@ def voice_app(
                 backchannel_window_s=backchannel_window_s,
                 transcription=transcription,
                 speech=speech,
+                agent_hears=agent_hears,
                 turn_timeout_s=session_limits.turn_timeout_s,
                 max_cost_usd=session_limits.max_cost_usd,
                 max_pending_utterances=session_limits.max_pending_utterances,

@@ -8,14 +8,17 @@ Text frames are JSON objects with a ``type``:
   s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n, "seconds": s}``
   after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
 - server -> page: ``ready``; ``speech_start``; ``utterance`` (turn ``n`` starts);
-  ``transcript`` pieces; ``tool_call`` and ``tool_result``; ``audio_start`` with the
-  reply's ``sample_rate``, followed by binary frames of reply speech (PCM16 little-endian
-  mono, whole samples); ``reply_end`` (``audio_bytes``, ``session_cost``, and latency:
-  ``endpoint_delay_s``, ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in, or a
-  pause while the user makes a sound: stop playing turn ``n`` now and answer ``stopped``);
-  ``error``. After a ``stop``, a new ``audio_start`` for the same turn brings the rest of
-  its reply (the user's sound was no interruption): the page plays it as a fresh start of
-  that turn and reports ``played`` seconds counted from it.
+  ``user_text`` (what the user said in turn ``n``, in words: typed text at once, speech
+  once transcribed, which may be after the reply started; speech is not sent as words
+  without a transcription model); ``transcript`` pieces; ``tool_call`` and
+  ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
+  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end``
+  (``audio_bytes``, ``session_cost``, and latency: ``endpoint_delay_s``,
+  ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in, or a pause while the user
+  makes a sound: stop playing turn ``n`` now and answer ``stopped``); ``error``. After a
+  ``stop``, a new ``audio_start`` for the same turn brings the rest of its reply (the
+  user's sound was no interruption): the page plays it as a fresh start of that turn and
+  reports ``played`` seconds counted from it.
 
 No web framework is imported here: `voice_app` wires a Starlette WebSocket to it.
 """
@@ -41,6 +44,7 @@ from langchain_openrouter_audio.voice.transport import (
     ToolReturned,
     TranscriptDelta,
     TurnFailed,
+    UserTranscript,
     UserTurnStarted,
     VoiceEvent,
 )
@@ -262,6 +266,8 @@ def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
         return {"type": "speech_start"}
     if isinstance(event, UserTurnStarted):
         return {"type": "utterance", "turn": event.turn, "seconds": event.seconds}
+    if isinstance(event, UserTranscript):
+        return {"type": "user_text", "turn": event.turn, "text": event.text}
     if isinstance(event, TranscriptDelta):
         return {"type": "transcript", "turn": event.turn, "text": event.text}
     if isinstance(event, ToolCalled):

@@ -16,6 +16,7 @@
     turns: 0,
     connected: false,
     toolCalls: [],
+    userTexts: [], // {turn, text}: the user's words, as transcribed
     error: null,
   });
   const $ = (id) => document.getElementById(id);
@@ -30,6 +31,7 @@
   let audioRate = 24000;
   let playedBefore = 0; // seconds played in finished turns
   const finishedTurns = new Map(); // turn -> seconds played
+  const userLines = new Map(); // turn -> the user's line in the log
 
   function setState(state) {
     stats.state = state;
@@ -147,12 +149,20 @@
         if (stats.state === "idle") setState("listening");
         break;
       case "utterance":
-        log("user", `(spoke for ${m.seconds.toFixed(1)} s)`);
+        userLines.set(m.turn, log("user", `(spoke for ${m.seconds.toFixed(1)} s)`));
         if (reply && !reply.done) finish(reply, true);
         reply = newReply(m.turn);
         stats.transcript = "";
         setState("thinking");
         break;
+      case "user_text": {
+        // The user's words, once transcribed (before or after the reply starts).
+        stats.userTexts.push({ turn: m.turn, text: m.text });
+        const line = userLines.get(m.turn);
+        if (line) line.lastChild.textContent = m.text;
+        else log("user", m.text);
+        break;
+      }
       case "transcript":
         // A stopped reply may be paused (a short sound): its text goes on arriving.
         if (!reply || m.turn !== reply.turn) break;
