@@ -28,7 +28,16 @@ from typing import Any
 
 # What is measured, in the order it runs. A module needs `measure(ctx) -> {title: rows}`;
 # it may add `servers(ctx)` (a context manager in the parent) and `PROFILES`.
-MODULES = ["invoke", "internals", "streaming", "web_load", "voice_dsp", "resampling", "turn_taking"]
+MODULES = [
+    "invoke",
+    "internals",
+    "streaming",
+    "web_load",
+    "voice_dsp",
+    "resampling",
+    "turn_taking",
+    "engine_turns",
+]
 
 
 def measure_side(arg: dict[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import shutil
 import subprocess
 import wave
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RATE",
     "Heard",
+    "LoudspeakerRoom",
     "Scene",
     "backchannel_over_agent",
     "door_slams",
@@ -389,6 +392,62 @@ def backchannel_over_agent(word: str = "yeah") -> Scene:
         to_pcm16(x),
         meta={"backchannel_at_s": 2.0, "backchannel_s": len(clip) / RATE},
     )
+
+
+class LoudspeakerRoom:
+    """A live loudspeaker and microphone for a whole voice loop, frame by frame.
+
+    `microphone()` yields 20 ms frames of `user` (16 kHz PCM16) plus the echo of what was
+    given to `play` so far: 6 dB down, 60 ms late, with the reverb of the echo scenes.
+    Wire `play` as the sink (any rate; resampled to 16 kHz) and `microphone()` as a source
+    that is not real time, and the agent hears itself as it would in a room.
+    `pauses()` counts how often playback stopped and went on again.
+    """
+
+    def __init__(
+        self, user: bytes, *, seed: int = 0, delay_ms: float = 60.0, gain_db: float = -6.0
+    ) -> None:
+        user += bytes(-len(user) % 640)
+        self.user = np.frombuffer(user, dtype="<i2").astype(np.float64)
+        rng = np.random.default_rng(seed)
+        k = np.arange(round(0.25 * RATE))
+        tail = rng.standard_normal(len(k)) * np.exp(-k / (0.04 * RATE)) * 0.08
+        tail[0] = 1.0
+        self.tail = tail / np.sqrt(np.sum(tail**2))
+        self.delay = round(delay_ms / 1000 * RATE)
+        self.gain = _db(gain_db)
+        self.played = np.zeros(0)  # at 16 kHz, one sample per microphone sample so far
+        self.frame = 0
+        self.written_at: list[int] = []  # the microphone frame each played frame came on
+        self.frames: list[bytes] = []
+
+    async def microphone(self) -> AsyncIterator[bytes]:
+        n = 320  # 20 ms
+        for start in range(0, len(self.user), n):
+            end = start + n
+            self.frame = start // n
+            if len(self.played) < end:  # the speaker is silent meanwhile
+                self.played = np.concatenate([self.played, np.zeros(end - len(self.played))])
+            echo = np.zeros(n)
+            first = max(start - self.delay, 0)  # echo samples m in [first, end - delay)
+            if end - self.delay > first:
+                lo = max(0, first - len(self.tail) + 1)
+                wet = np.convolve(self.played[lo : end - self.delay], self.tail)
+                echo[n - (end - self.delay - first) :] = wet[first - lo : end - self.delay - lo]
+            mixed = self.user[start:end] + echo * self.gain
+            yield np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+
+    def play(self, frame: bytes, sample_rate: int = 24000) -> None:
+        from langchain_openrouter_audio.voice.resample import resample_pcm16
+
+        self.frames.append(frame)
+        self.written_at.append(self.frame)
+        pcm = resample_pcm16(frame, sample_rate, RATE)
+        self.played = np.concatenate([self.played, np.frombuffer(pcm, "<i2").astype(np.float64)])
+
+    def pauses(self) -> int:
+        at = self.written_at
+        return sum(b - a > 1 for a, b in itertools.pairwise(at))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class Reply:
     first_played_at: float | None = None
     play_start_sample: int | None = None
     played_s: float = 0.0
+    play_offset_s: float = 0.0  # where a re-send after a pause started in the reply
+    tools_called: bool = False
     generated: bool = False  # the agent's call is over
     playback_over: bool = False  # the channel played it out, or stopped it
     interrupted: bool = False

@@ -70,6 +70,13 @@ logger = logging.getLogger(__name__)
 # How long a channel may take to say where it stopped after `clear` before the engine takes
 # its last progress report: a far end that hangs must not hang the conversation.
 STOP_ACK_TIMEOUT_S = 2.0
+# Turn-taking defaults (LiveKit's): speech shorter than this over a reply is no barge-in.
+MIN_INTERRUPTION_MS = 500
+# The longest a reply stays paused for a short sound before it plays on.
+FALSE_INTERRUPTION_TIMEOUT_S = 2.0
+# A short sound this soon after a reply played out is a backchannel ("mm-hm"), not a turn;
+# short, because a quick "yes" answering the reply is a turn.
+BACKCHANNEL_WINDOW_S = 0.3
 # How long a finished turn waits for a transcript made beside a speech-native agent's call
 # before it is recorded without the user's words (the transcript still reaches the UI).
 TRANSCRIPT_WAIT_S = 5.0
@@ -104,6 +111,18 @@ class _Utterance:
     interrupts: bool  # starts at once, cutting a reply that is playing
 
 
+@dataclass
+class _Pause:
+    """A reply held while the user makes a sound that may be no interruption."""
+
+    reply: Reply
+    at_sample: int  # input position when it paused
+    cleared: bool  # the transport cannot pause: it was cleared, the rest is sent again
+    position_s: float  # where playback stopped in the reply
+    acked: bool = False  # (cleared) the transport said where it stopped
+    resume_at: int | None = None  # (cleared) input sample when it should have played on
+
+
 class TurnEngine:
     """Runs a conversation's turns for `agent` over `transport` until the transport ends.
 
@@ -120,6 +139,25 @@ class TurnEngine:
     conversation keeps what was heard: messages before the reply being played stay whole,
     that reply is cut with `truncate_to_heard`, the rest and tool calls left without
     results are dropped. With `barge_in=False` an utterance waits for the reply to end.
+
+    Turn-taking people don't notice (with `barge_in=True` and an endpointer that reports
+    `speech_s`, as `Endpointer` does):
+
+    - **Continuation**: if the user speaks again (`min_speech_ms`) before any of the reply
+      has played, the agent's call is cancelled (its HTTP stream closes) and the next
+      utterance is answered together with the previous one, as one `HumanMessage` holding
+      both audio clips joined (`continuation=True`).
+    - **False interruptions**: speech over a playing reply pauses it at once
+      (`transport.pause` if it `can_pause`, or `clear` and the rest sent again if it
+      `can_resend`; a transport with neither keeps playing). Once it reaches
+      `min_interruption_ms` of speech it is a barge-in as above; if it stops shorter, the
+      reply plays on from where it paused (at the latest `false_interruption_timeout_s`
+      after pausing) and the sound is no turn. `false_interruptions` and `continuations`
+      count how often each happened.
+    - **Backchannels**: an utterance shorter than `min_interruption_ms` that began while a
+      reply played, or within `backchannel_window_s` after it played out, is no turn.
+    - **Echo warm-up**: while the transport's `warming_up` is True (an echo canceller
+      still learning the room), speech over a reply neither pauses nor interrupts it.
 
     `record` (a path; `{session}` is replaced by `session_id`) writes the conversation as
     a stereo WAV at the input rate: the user left, the agent's played audio right.
@@ -170,6 +208,10 @@ class TurnEngine:
         stop_timeout_s: float = STOP_ACK_TIMEOUT_S,
         record: str | Path | None = None,
         session_id: str | None = None,
+        continuation: bool = True,
+        min_interruption_ms: int = MIN_INTERRUPTION_MS,
+        false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
+        backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
         turn_timeout_s: float | None = 120.0,
@@ -180,6 +222,10 @@ class TurnEngine:
     ) -> None:
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be >= 1")
+        if min_interruption_ms < 0:
+            raise ValueError("min_interruption_ms must be >= 0")
+        if false_interruption_timeout_s <= 0 or backchannel_window_s < 0:
+            raise ValueError("need false_interruption_timeout_s > 0 and backchannel_window_s >= 0")
         if max_utterance_s is not None and max_utterance_s <= 0:
             raise ValueError("max_utterance_s must be > 0")
         self.agent = agent
@@ -205,6 +251,10 @@ class TurnEngine:
         self.max_turns = max_turns
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
+        self.continuation = continuation
+        self.min_interruption_ms = min_interruption_ms
+        self.false_interruption_timeout_s = false_interruption_timeout_s
+        self.backchannel_window_s = backchannel_window_s
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.record_path = Path(str(record).format(session=self.session_id)) if record else None
         self.turns: list[VoiceTurn] = []
@@ -228,6 +278,14 @@ class TurnEngine:
         """Why the conversation ended early (a limit), or None."""
         self._ending = asyncio.Event()
         self._turn_starts: deque[float] = deque()
+        self._pause: _Pause | None = None
+        self._held: _Utterance | None = None  # answered together with the next utterance
+        self._utterances: dict[int, _Utterance] = {}  # turn -> its question (for continuation)
+        self._overlapping = False  # the utterance under way began over a reply
+        self._during_warmup = False  # ... while the echo canceller was still learning
+        self._last_play_end = -(10**12)  # input sample where the last reply played out
+        self.false_interruptions = 0
+        self.continuations = 0
         self._cost_lookups: set[asyncio.Task[None]] = set()  # of sentences a barge-in cut
 
     # -- the conversation ------------------------------------------------------------
@@ -324,33 +382,54 @@ class TurnEngine:
             return
         endpointer = self.endpointer
         was_speaking = endpointer.speaking
+        was_in_speech = self._speech_s() > 0
         utterances = endpointer.push(pcm)
         self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
         if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
             utterances += endpointer.flush()
             self._speech_bytes = 0
+        if not was_in_speech and (self._speech_s() > 0 or utterances):
+            self._overlapping = self._over_reply()
+            self._during_warmup = self._playing(self._reply) and self._warming_up()
         if endpointer.speaking and not was_speaking:
             await self._emit(SpeechStarted())
-        if self.barge_in and endpointer.speaking and self._playing(self._reply):
-            assert self._reply is not None
-            await self._interrupt(self._reply)
+        if self.barge_in and endpointer.speaking:
+            await self._on_speech(self._reply)
         for utterance in utterances:
+            if self._is_backchannel():
+                logger.debug("session %s: a backchannel, no turn", self.session_id)
+                continue
             self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+        if self._speech_s() == 0:
+            self._overlapping = self._during_warmup = False
+        await self._maybe_resume()
 
     def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
         """`seconds` of turn `turn`'s reply were played; `done`: its playback is over."""
         reply = self._reply
         if reply is None or turn != reply.index or reply.playback_over:
             return
-        if isinstance(seconds, int | float) and seconds >= 0:  # NaN fails the comparison
-            reply.played_s = float(seconds)
-            if seconds > 0 and reply.first_played_at is None:
+        valid = isinstance(seconds, int | float) and seconds >= 0  # NaN fails the comparison
+        position = reply.play_offset_s + float(seconds) if valid else None
+        pause = self._pause
+        if pause is not None and pause.reply is reply and pause.cleared:
+            if done:  # where it stopped: the re-send starts there
+                if position is not None:
+                    pause.position_s = max(pause.position_s, position)
+                pause.acked = True
+                if pause.resume_at is not None:  # it was only waiting for this
+                    self._spawn(self._resume())
+            return
+        if position is not None:
+            reply.played_s = position
+            if position > 0 and reply.first_played_at is None:
                 now = time.perf_counter()
-                reply.first_played_at = max(now - seconds, reply.first_audio_at or now)
-                start = self._input_samples - round(seconds * self.transport.input_rate)
+                reply.first_played_at = max(now - position, reply.first_audio_at or now)
+                start = self._input_samples - round(position * self.transport.input_rate)
                 reply.play_start_sample = max(start, reply.utterance_sample)
         if done:
             reply.playback_over = True
+            self._last_play_end = self._input_samples
             if not reply.stopped.done():
                 reply.stopped.set_result(reply.played_s)
             self._maybe_finish(reply)
@@ -390,7 +469,14 @@ class TurnEngine:
             self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
         self._ptt = None
         for utterance in self.endpointer.flush():
-            self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+            if not self._is_backchannel():
+                self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+        if self._held is not None:  # the user went on, but nothing came of it: answer it
+            held, self._held = self._held, None
+            self._queue.append(held)
+            self._queued.set()
+        self._overlapping = self._during_warmup = False
+        await self._resume()
 
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
@@ -452,6 +538,11 @@ class TurnEngine:
         pending = self.max_pending_utterances
         if pending is not None and len(self._queue) >= pending:
             raise SessionEnded("too many utterances waiting for an answer")
+        held, self._held = self._held, None
+        if held is not None and held.pcm is not None and pcm is not None:
+            pcm = held.pcm + pcm  # the question the user went on with, and the rest of it
+        elif held is not None:
+            self._queue.append(held)  # typed text after it: both are turns
         self._queue.append(
             _Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
         )
@@ -517,6 +608,7 @@ class TurnEngine:
         reply.user_audio_s = seconds(utterance.pcm or b"", rate)
         reply.endpoint_delay_s = utterance.endpoint_delay_s
         self._reply = reply
+        self._utterances = {reply.index: utterance}
         reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
@@ -574,7 +666,9 @@ class TurnEngine:
                 self.history = [*reply.base, result]
         reply.generated = True
         self._touch()
-        if not reply.interrupted:
+        pause = self._pause
+        cleared = pause is not None and pause.reply is reply and pause.cleared
+        if not reply.interrupted and not cleared:  # a cleared pause ends it when it plays on
             await self.transport.end_reply(reply.index)
             if not reply.sent_bytes:
                 reply.playback_over = True  # nothing for the channel to play
@@ -658,15 +752,167 @@ class TurnEngine:
         await self._emit(TurnFailed(reply.index, message))
 
     async def _send_audio(self, reply: Reply, pcm: bytes) -> None:
+        pause = self._pause
+        if pause is not None and pause.reply is reply and pause.cleared:
+            return  # kept in the reply's audio; sent with the rest when it plays on
         if pcm and not reply.interrupted:
             await self.transport.play(reply.index, pcm)
+
+    # -- turn-taking: continuation, false interruptions, backchannels -----------------
+
+    def _speech_s(self) -> float:
+        return float(getattr(self.endpointer, "speech_s", 0.0))
+
+    def _warming_up(self) -> bool:
+        return bool(getattr(self.transport, "warming_up", False))
+
+    def _over_reply(self) -> bool:
+        """A reply is playing (or has not started yet), or played out a moment ago."""
+        reply = self._reply
+        if reply is not None and self._playing(reply):
+            return True
+        window = round(self.backchannel_window_s * self.transport.input_rate)
+        return self._input_samples - self._last_play_end <= window
+
+    def _is_backchannel(self) -> bool:
+        """The utterance just returned is short and began over a reply (or right after it)."""
+        if not self.barge_in or self._continuable(self._reply):
+            return False
+        if self._during_warmup:  # most likely the agent's own echo
+            self.false_interruptions += 1
+            return True
+        if not self._overlapping or not hasattr(self.endpointer, "last_speech_s"):
+            return False
+        speech_ms = float(getattr(self.endpointer, "last_speech_s", 0.0)) * 1000
+        if speech_ms >= self.min_interruption_ms:
+            return False
+        self.false_interruptions += 1
+        return True
+
+    def _continuable(self, reply: Reply | None) -> bool:
+        """The user went on before any of this reply played: answer both parts at once."""
+        return (
+            self.continuation
+            and reply is not None
+            and not reply.interrupted
+            and not reply.finished.done()
+            and reply.first_played_at is None
+            and reply.played_s == 0
+            and not reply.tools_called
+            and not self._queue
+            and (u := self._utterances.get(reply.index)) is not None
+            and u.pcm is not None
+        )
+
+    async def _on_speech(self, reply: Reply | None) -> None:
+        """The user is speaking (`min_speech_ms` heard) while `reply` may be under way."""
+        if reply is None:
+            return
+        if self._continuable(reply):
+            await self._abandon(reply)
+            return
+        if not self._playing(reply) or self._warming_up():
+            return
+        if not hasattr(self.endpointer, "speech_s"):
+            await self._interrupt(reply)  # no way to tell a backchannel: as before
+        elif self._speech_s() * 1000 >= self.min_interruption_ms:
+            await self._interrupt(reply)
+        elif self._pause is None and self._can_hold():
+            await self._pause_reply(reply)
+
+    async def _abandon(self, reply: Reply) -> None:
+        """Cancel a reply nobody heard yet; its question waits for the rest of it."""
+        utterance = self._utterances.pop(reply.index)
+        reply.interrupted = True
+        reply.cancelled = True
+        reply.playback_over = True
+        self.continuations += 1
+        logger.debug("session %s: the user went on; turn %d dropped", self.session_id, reply.index)
+        for task in (reply.task, reply.transcribing):  # the call, and words for a dropped turn
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if reply.sent_bytes:
+            await self.transport.clear(reply.index)
+        self.history = list(reply.base[:-1])
+        self._held = utterance
+        self._overlapping = False  # what the user says now is the rest of the question
+        self._reply = None
+        if not reply.finished.done():
+            reply.finished.set_result(None)
+        self._touch()
+
+    def _can_hold(self) -> bool:
+        """The transport can pause, or be cleared and sent the rest of a reply again."""
+        transport = self.transport
+        return bool(
+            getattr(transport, "can_pause", False) or getattr(transport, "can_resend", False)
+        )
+
+    async def _pause_reply(self, reply: Reply) -> None:
+        can_pause = bool(getattr(self.transport, "can_pause", False))
+        self._pause = _Pause(reply, self._input_samples, not can_pause, reply.played_s)
+        if can_pause:
+            await self.transport.pause(reply.index)  # type: ignore[attr-defined]
+        else:
+            await self.transport.clear(reply.index)
+
+    async def _maybe_resume(self) -> None:
+        pause = self._pause
+        if pause is None:
+            return
+        rate = self.transport.input_rate
+        if pause.resume_at is not None:  # waiting for the channel to say where it stopped
+            if self._input_samples - pause.resume_at >= round(self.stop_timeout_s * rate):
+                await self._resume()  # it never said: play on from its last report
+            return
+        timeout = round(self.false_interruption_timeout_s * rate)
+        if self._speech_s() == 0 or self._input_samples - pause.at_sample >= timeout:
+            if pause.cleared and not pause.acked:
+                pause.resume_at = self._input_samples
+                return
+            await self._resume()
+
+    async def _resume(self) -> None:
+        """Play on from where the reply paused."""
+        pause, self._pause = self._pause, None
+        if pause is None:
+            return
+        reply = pause.reply
+        if reply is not self._reply or reply.interrupted or reply.finished.done():
+            return
+        if not pause.cleared:
+            await self.transport.resume(reply.index)  # type: ignore[attr-defined]
+            return
+        # Sent again from where it stopped; the transport counts from this new start.
+        start = min(round(pause.position_s * reply.output_rate) * SAMPLE_WIDTH, len(reply.audio))
+        reply.play_offset_s = start / SAMPLE_WIDTH / reply.output_rate
+        reply.played_s = reply.play_offset_s
+        if rest := bytes(reply.audio[start:]):
+            await self.transport.play(reply.index, rest)
+        if reply.generated:
+            await self.transport.end_reply(reply.index)
+            if not rest:
+                reply.playback_over = True
+                self._maybe_finish(reply)
+        self._touch()
 
     async def _interrupt(self, reply: Reply) -> None:
         """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
         if reply.interrupted:
             return
         reply.interrupted = True
+        self._during_warmup = False  # the words that interrupted are a turn
+        pause, self._pause = self._pause, None
         self._touch()
+        if pause is not None and pause.reply is reply and pause.cleared:
+            # Already cleared for the pause: no second clear. Where it stopped is known, or
+            # comes with the channel's report (which `_settle` waits for).
+            reply.played_s = max(reply.played_s, pause.position_s)
+            if pause.acked and not reply.stopped.done():
+                reply.stopped.set_result(reply.played_s)
+            self._spawn(self._settle(reply))
+            return
         self._spawn(self._settle(reply))
         await self.transport.clear(reply.index)
 
@@ -840,6 +1086,7 @@ class _TurnCallbacks(AsyncAudioCallbackHandler):
         **kwargs: Any,
     ) -> None:
         name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        self.reply.tools_called = True
         args: Any = inputs if inputs is not None else input_str
         await self.engine._emit(ToolCalled(self.reply.index, name, args))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,34 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_openrouter_audio.speech import OpenRouterSpeech
+from langchain_openrouter_audio.voice.echo import EchoCanceller
 from langchain_openrouter_audio.voice.endpointer import Endpointer
-from langchain_openrouter_audio.voice.engine import TurnEngine
-from langchain_openrouter_audio.voice.sinks import AudioSink, CallbackSink, WavFileSink
-from langchain_openrouter_audio.voice.sources import AudioSource, PcmSource, WavFileSource
+from langchain_openrouter_audio.voice.engine import (
+    BACKCHANNEL_WINDOW_S,
+    FALSE_INTERRUPTION_TIMEOUT_S,
+    MIN_INTERRUPTION_MS,
+    TurnEngine,
+)
+from langchain_openrouter_audio.voice.sinks import (
+    AudioSink,
+    CallbackSink,
+    SpeakerSink,
+    WavFileSink,
+)
+from langchain_openrouter_audio.voice.sources import (
+    AudioSource,
+    MicrophoneSource,
+    PcmSource,
+    WavFileSource,
+)
 from langchain_openrouter_audio.voice.spoken_text import AgentHears
 from langchain_openrouter_audio.voice.transports.local import LocalTransport
 from langchain_openrouter_audio.voice.turn import VoiceSummary, VoiceTurn
 
 __all__ = ["VoiceSession", "VoiceSummary", "VoiceTurn"]
+
+logger = logging.getLogger(__name__)
+_warned_no_aec = False
 
 
 class VoiceSession:
@@ -58,6 +78,18 @@ class VoiceSession:
     than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
     `transcription=`, `speech=` and `agent_hears=` are `TurnEngine`'s: any chat model as
     the agent, or the user's words (`VoiceTurn.user_text`) beside a speech-native one.
+
+    Turn-taking (see `TurnEngine`): `continuation` answers a question the user went on
+    with before the reply played as one; speech over a reply shorter than
+    `min_interruption_ms` pauses it and it plays on (within `false_interruption_timeout_s`);
+    short sounds over or `backchannel_window_s` after a reply are no turns.
+
+    Echo cancellation: `echo_cancellation=None` (the default) turns it on for a
+    `MicrophoneSource` with a `SpeakerSink` (a warning names the `[aec]` extra if it is
+    missing), `True` turns it on for any source and sink (ImportError without the extra),
+    an `EchoCanceller` is used as given (e.g. with its `stream_delay_ms`), `False` is off.
+    What the sink plays is the canceller's far end; until it has heard `warmup_ms` of the
+    agent's speech, nothing the microphone hears interrupts a reply.
     """
 
     def __init__(
@@ -76,6 +108,11 @@ class VoiceSession:
         on_turn: Callable[[VoiceTurn], Any] | None = None,
         source_rate: int = 16000,
         record: str | Path | None = None,
+        continuation: bool = True,
+        min_interruption_ms: int = MIN_INTERRUPTION_MS,
+        false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
+        backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
+        echo_cancellation: bool | EchoCanceller | None = None,
         transcription: str | Runnable[Any, str] | None = None,
         speech: str | OpenRouterSpeech | None = None,
         turn_timeout_s: float | None = 120.0,
@@ -99,6 +136,11 @@ class VoiceSession:
         self.callbacks = list(callbacks)
         self.on_turn = on_turn
         self.record = record
+        self.continuation = continuation
+        self.min_interruption_ms = min_interruption_ms
+        self.false_interruption_timeout_s = false_interruption_timeout_s
+        self.backchannel_window_s = backchannel_window_s
+        self.echo_canceller = _echo_canceller(echo_cancellation, self.source, self.sink)
         self.transcription = transcription
         self.speech = speech
         self.turn_timeout_s = turn_timeout_s
@@ -109,7 +151,12 @@ class VoiceSession:
         """Listen to the source until it ends, answering each utterance; returns a summary."""
         engine = TurnEngine(
             self.agent,
-            LocalTransport(self.source, self.sink, frame_ms=self.frame_ms),
+            LocalTransport(
+                self.source,
+                self.sink,
+                frame_ms=self.frame_ms,
+                echo_canceller=self.echo_canceller,
+            ),
             messages=self.messages,
             endpointer=self.endpointer,
             barge_in=self.barge_in,
@@ -118,6 +165,10 @@ class VoiceSession:
             callbacks=self.callbacks,
             on_turn=self.on_turn,
             record=self.record,
+            continuation=self.continuation,
+            min_interruption_ms=self.min_interruption_ms,
+            false_interruption_timeout_s=self.false_interruption_timeout_s,
+            backchannel_window_s=self.backchannel_window_s,
             transcription=self.transcription,
             speech=self.speech,
             turn_timeout_s=self.turn_timeout_s,
@@ -144,3 +195,34 @@ def _as_sink(sink: AudioSink | Callable[[bytes], Any] | str | Path) -> AudioSink
     if isinstance(sink, AudioSink):
         return sink
     return CallbackSink(sink)
+
+
+def _echo_canceller(
+    setting: bool | EchoCanceller | None, source: AudioSource, sink: AudioSink
+) -> EchoCanceller | None:
+    global _warned_no_aec
+    if isinstance(setting, EchoCanceller):
+        if setting.sample_rate != source.sample_rate:
+            raise ValueError("the echo canceller's sample_rate must be the source's")
+        return setting
+    if setting is False:
+        return None
+    if setting is None and not (
+        isinstance(source, MicrophoneSource) and isinstance(sink, SpeakerSink)
+    ):
+        return None  # files, streams, phone lines: no loudspeaker in the room
+    try:
+        return EchoCanceller(source.sample_rate)
+    except (ImportError, ValueError) as err:
+        if setting:
+            raise
+        if isinstance(err, ValueError):  # a rate AEC3 does not run at
+            logger.warning("no echo cancellation: %s; use headphones", err)
+            return None
+        if not _warned_no_aec:
+            _warned_no_aec = True
+            logger.warning(
+                "no echo cancellation: the agent may hear itself from the loudspeaker and "
+                "stop; pip install 'langchain-openrouter-audio[aec]' or use headphones"
+            )
+        return None

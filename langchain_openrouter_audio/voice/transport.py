@@ -19,6 +19,19 @@ history, cost and latency. A `VoiceTransport` only moves audio and says what was
   transcript pieces, tool calls, reply end with cost and latency, errors) for a UI; a
   transport may ignore them.
 
+Optional, for turn-taking (a transport without them works as before):
+
+- **pausing**: speech over a reply pauses it until the engine knows it is an interruption.
+  A transport with `can_pause = True` gets `pause(turn)` (hold playback where it is, keep
+  the buffer) and `resume(turn)` (play on). One with `can_resend = True` gets `clear(turn)`
+  (and reports where it stopped, as after a barge-in); to play on, the engine sends the
+  rest of the reply again with `play(turn, pcm)` (and `end_reply(turn)` if the reply is
+  complete): the transport plays it as a fresh start of that turn and reports `played`
+  seconds counted from that start (the engine adds the position it stopped at). With
+  neither, a reply plays on under a short sound (which is still no turn);
+- **echo**: `warming_up` (a bool attribute or property) True while an echo canceller on
+  the channel is still learning: speech over a reply then neither pauses nor interrupts it.
+
 The engine keeps each reply's whole audio at `output_rate` (also what arrives after a
 barge-in), so that what was heard is cut from it exactly. A transport also gets the user's
 other input to the engine:

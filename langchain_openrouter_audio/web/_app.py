@@ -25,7 +25,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._remote import is_remote_graph
-from langchain_openrouter_audio.voice.engine import EndpointerLike, TurnEngine
+from langchain_openrouter_audio.voice.engine import (
+    BACKCHANNEL_WINDOW_S,
+    FALSE_INTERRUPTION_TIMEOUT_S,
+    MIN_INTERRUPTION_MS,
+    EndpointerLike,
+    TurnEngine,
+)
 from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.spoken_text import AgentHears, agent_hearing
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
@@ -69,6 +75,10 @@ def voice_app(
     max_utterance_s: float = 30.0,
     make_endpointer: Callable[[int], EndpointerLike] | None = None,
     record: str | Path | None = None,
+    continuation: bool = True,
+    min_interruption_ms: int = MIN_INTERRUPTION_MS,
+    false_interruption_timeout_s: float = FALSE_INTERRUPTION_TIMEOUT_S,
+    backchannel_window_s: float = BACKCHANNEL_WINDOW_S,
     transcription: str | Runnable[Any, str] | None = None,
     speech: str | OpenRouterSpeech | None = None,
     twilio_auth_token: str | SecretStr | None = None,
@@ -98,7 +108,10 @@ def voice_app(
     `record="calls/{session}.wav"` writes each connection's conversation as a stereo WAV
     (the user left, the agent as the page played it right; `{session}` is the id the page
     gets in ``ready``, or a new id per phone call). Each connection is a `TurnEngine` over
-    a `BrowserTransport`: the same engine as `VoiceSession` and the phone. With
+    a `BrowserTransport`: the same engine as `VoiceSession` and the phone, with the same
+    turn-taking settings (`continuation`, `min_interruption_ms`,
+    `false_interruption_timeout_s`, `backchannel_window_s`; see `TurnEngine`). Echo
+    cancellation is the browser's own (the page asks for it with the microphone). With
     `transcription=` and `speech=` (model slugs or instances) any chat model can be the
     agent: it reads what was said and its text replies are spoken sentence by sentence.
     With `transcription=` alone, a speech-native agent still hears the recording, and the
@@ -233,6 +246,10 @@ def voice_app(
             max_utterance_s=max_utterance_s,
             record=record,
             session_id=session_id,
+            continuation=continuation,
+            min_interruption_ms=min_interruption_ms,
+            false_interruption_timeout_s=false_interruption_timeout_s,
+            backchannel_window_s=backchannel_window_s,
             transcription=transcription,
             speech=speech,
             turn_timeout_s=session_limits.turn_timeout_s,
@@ -283,6 +300,10 @@ def voice_app(
                 on_dtmf=on_dtmf,
                 record=record,
                 session_id=uuid.uuid4().hex[:12],
+                continuation=continuation,
+                min_interruption_ms=min_interruption_ms,
+                false_interruption_timeout_s=false_interruption_timeout_s,
+                backchannel_window_s=backchannel_window_s,
                 transcription=transcription,
                 speech=speech,
                 agent_hears=agent_hears,

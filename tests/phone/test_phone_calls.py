@@ -292,3 +292,47 @@ async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
         assert call.played_seconds == pytest.approx(len(ANSWER) / 2 / 24_000, abs=0.01)
     assert first.stream_sid != second.stream_sid
     assert len(openrouter.requests) == 2
+
+
+async def test_a_yeah_over_the_reply_is_no_turn_and_the_reply_plays_on(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    serve: Callable[..., str],
+) -> None:
+    """Twilio cannot pause: the engine clears the line and sends the rest from the heard
+    position (the last echoed mark), so the caller hears all of it, a moment repeated."""
+    from langchain_openrouter_audio.testing import speech_pcm16
+    from tests._helpers import HAS_ESPEAK
+
+    if not HAS_ESPEAK:
+        pytest.skip("espeak-ng is not installed")
+    yeah = speech_pcm16("Yeah.", sample_rate=8000)
+    openrouter.responder = answering(LONG_ANSWER, LONG_WORDS)
+    turns: list[VoiceTurn] = []
+    engines: list[TurnEngine] = []
+
+    def engine_for(transport: TwilioTransport) -> TurnEngine:
+        engines.append(TurnEngine(llm, transport, on_turn=turns.append))
+        return engines[-1]
+
+    run_call = functools.partial(
+        run_phone_call, engine_for=engine_for, sessions=set(), max_sessions=None
+    )
+    routes = twilio_routes(auth_token=SecretStr(AUTH_TOKEN), public_url=None, run_call=run_call)
+    twilio = TwilioSimulator(serve(Starlette(routes=routes), llm.aclose), auth_token=AUTH_TOKEN)
+    async with twilio.call() as call:
+        await call.say(QUESTION, sample_rate=24_000)
+        await call.until_playing(timeout_s=30)
+        await call.wait(1.5)
+        await call.say(yeah, sample_rate=8000)
+        await call.until_reply_played(timeout_s=60, idle_s=2.0)
+    assert call.problems == []
+    assert len(openrouter.requests) == 1  # the "yeah" asked the model nothing
+    assert len(call.clears) == 1  # stopped for it a moment (the pause)...
+    reply_s = len(LONG_ANSWER) / 48_000
+    played_s = sum(s.seconds for s in call.played)
+    assert reply_s - 0.05 <= played_s <= reply_s + 0.5  # ...then all of it played
+    (turn,) = turns
+    assert not turn.interrupted
+    assert turn.transcript == LONG_WORDS
+    assert engines[0].false_interruptions == 1

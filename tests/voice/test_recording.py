@@ -118,7 +118,10 @@ async def test_a_session_records_both_sides_cut_at_the_barge_in(
     heard = resample_pcm16(long[: round(first.heard_s * 24000) * 2], 24000, RATE)
     start = right.find(heard) / 2 / RATE
     assert start >= q1_end
-    assert start + first.heard_s == pytest.approx(cut, abs=0.021)
+    # Playback paused at the user's first words and was cleared once they were a barge-in.
+    stopped = start + first.heard_s
+    assert q2_at / RATE <= stopped <= cut
+    assert rms(window(right, stopped, q2_end)) == 0
 
 
 def test_overlapping_agent_audio_is_mixed_and_clipped(tmp_path: Path) -> None:

@@ -123,12 +123,16 @@ async def test_barge_in_stops_playback_cancels_and_keeps_only_heard_words(
     assert not second.interrupted
     assert 0 < first.heard_s < len(voices["long"]) / 48000
 
-    # Playback stopped on the frame the user was heard: no reply frame after the clear.
+    # Playback paused as soon as the user was heard (min_speech_ms), was cleared once the
+    # speech passed min_interruption_ms, and no reply frame came after that.
     (cleared_at,) = line.clears
     q2_end = (q2_at + len(voices["q2"])) // FRAME
     assert not [n for n, _ in line.writes if cleared_at < n <= q2_end]
     first_reply = [(n, f) for n, f in line.writes if n <= cleared_at]
-    assert q2_at // FRAME <= cleared_at <= (q2_at + RATE) // FRAME  # within q2's first second
+    second = 2 * RATE  # bytes
+    assert q2_at // FRAME <= cleared_at <= (q2_at + second) // FRAME  # within q2's first second
+    last_written = max(n for n, _ in first_reply)
+    assert last_written <= (q2_at + second // 2) // FRAME  # paused within its first 0.5 s
     played = b"".join(f for _, f in first_reply)
     assert played == voices["long"][: len(played)]  # the reply's first samples, in order
     assert len(played) == round(first.heard_s * 48000)

@@ -192,3 +192,32 @@ def test_a_reload_continues_the_conversation_of_a_deployment(
         "assistant",
         "user",
     ]
+
+
+def test_a_yeah_over_the_reply_pauses_it_and_it_plays_on(example_url: str, tmp_path: Path) -> None:
+    """The page is stopped for the short sound, then gets the rest and plays it to the end."""
+    from langchain_openrouter_audio.testing import speech_pcm16
+    from tests._helpers import HAS_ESPEAK
+
+    if not HAS_ESPEAK:
+        pytest.skip("espeak-ng is not installed")
+    question = resample_pcm16(clip_pcm("question"), 24_000, FAKE_MIC_RATE)
+    yeah = speech_pcm16("Yeah.", sample_rate=FAKE_MIC_RATE)
+    mic = tmp_path / "yeah.wav"
+    with wave.open(str(mic), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(FAKE_MIC_RATE)
+        # The answer plays from about 0.8 s after the question; "yeah" 1.5 s after it.
+        w.writeframes(silence(0.5) + question + silence(1.5) + yeah + silence(20.0))
+    with browser_page(tmp_path / "profile", mic) as page:
+        page.goto(example_url)
+        page.click("#talk")
+        first = wait_for_turn(page, 1)
+        reply_bytes = len(clip_pcm("weather_answer"))
+        assert first["transcript"] == ANSWER
+        assert first["playedSeconds"] == pytest.approx(reply_bytes / 48_000, abs=0.1)  # all
+        assert first["receivedAudioBytes"] > reply_bytes  # the rest came again after the stop
+        assert page.locator("#log li.agent.cut").count() == 0
+        assert page.locator("#log li.user").count() == 1  # "yeah" was no turn
+        assert first["turns"] == 1

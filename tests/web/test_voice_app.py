@@ -538,3 +538,50 @@ async def test_typed_text_is_a_turn_and_agent_errors_stay_private(
     assert "db-7" not in error["message"]
     end = await page.until("reply_end", turn=2)
     assert end["audio_bytes"] == 0
+
+
+async def test_a_yeah_over_the_reply_pauses_it_and_the_rest_plays_on(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    """The page cannot pause: the engine stops it and sends the rest of the reply again."""
+    from langchain_openrouter_audio.testing import speech_pcm16
+    from tests._helpers import HAS_ESPEAK
+
+    if not HAS_ESPEAK:
+        pytest.skip("espeak-ng is not installed")
+    yeah = speech_pcm16("Yeah.", sample_rate=RATE)
+    assert len(yeah) / 2 / RATE < 0.6  # with its silences; under 0.5 s of speech
+    openrouter.enqueue(speech_reply(ANSWER_PCM, CLIP_WORDS["weather_answer"]))
+    page = await connect(app_url(voice_app(llm)))
+    await page.hello()
+    await page.speak(silence(0.3) + QUESTION + silence(1.0))
+    await page.until("reply_end", turn=1)
+    assert bytes(page.audio[1]) == ANSWER_PCM
+    heard = 1.0
+    await page.send(type="played", turn=1, seconds=heard, done=False)
+
+    await page.speak(silence(0.2) + yeah)  # "yeah" over the reply: the page is told to stop
+    await page.until("stop", turn=1)
+    await page.send(type="stopped", turn=1, seconds=heard, done=True)
+    page.audio.clear()
+    await page.speak(silence(1.0))  # nothing more: the reply plays on where it stopped
+    restart = await page.until("audio_start", turn=1)
+    assert restart["sample_rate"] == 24_000
+    rest = ANSWER_PCM[round(heard * 24_000) * 2 :]
+    while len(page.audio.get(1, b"")) < len(rest):
+        await page.until("audio")
+    assert bytes(page.audio[1]) == rest  # from the heard position, to the end, once
+    await page.send(type="played", turn=1, seconds=len(rest) / 48_000, done=True)
+    await page.speak(silence(0.5))
+    await asyncio.sleep(0.3)
+
+    assert len(openrouter.requests) == 1  # the "yeah" asked the model nothing
+    assert not [e for e in page.events if e["type"] == "utterance" and e["turn"] != 1]
+    # A question after it still carries the whole answer as heard.
+    openrouter.enqueue(speech_reply(ANSWER_PCM, CLIP_WORDS["weather_answer"]))
+    await page.speak(QUESTION + silence(1.0))
+    await page.until("reply_end", turn=2)
+    assert spoken_history(openrouter.requests[1]) == [CLIP_WORDS["weather_answer"]]

@@ -15,8 +15,11 @@ Text frames are JSON objects with a ``type``:
   ``tool_call`` and ``tool_result``; ``audio_start`` with the reply's ``sample_rate``,
   followed by binary frames of reply speech (PCM16 little-endian mono, whole samples);
   ``reply_end`` (``audio_bytes``, ``session_cost``, and latency: ``endpoint_delay_s``,
-  ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in: stop playing turn ``n`` now
-  and answer ``stopped``); ``error``.
+  ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in, or a pause while the user
+  makes a sound: stop playing turn ``n`` now and answer ``stopped``); ``error``. After a
+  ``stop``, a new ``audio_start`` for the same turn brings the rest of its reply (the
+  user's sound was no interruption): the page plays it as a fresh start of that turn and
+  reports ``played`` seconds counted from it.
 
 No web framework is imported here: `voice_app` wires a Starlette WebSocket to it.
 """
@@ -87,6 +90,7 @@ class BrowserTransport:
     """
 
     output_rate = 24_000
+    can_resend = True  # after a `stop`, a new `audio_start` for the turn plays the rest
 
     def __init__(
         self,
@@ -256,6 +260,7 @@ class BrowserTransport:
         return None  # `reply_end` goes out with the engine's ReplyEnded event
 
     async def clear(self, turn: int) -> None:
+        self._announced = None  # audio sent after this (the rest of a paused reply) restarts
         await self.send({"type": "stop", "turn": turn})
 
     async def send_event(self, event: VoiceEvent) -> None:

@@ -111,6 +111,7 @@ class TwilioTransport:
     """
 
     output_rate = PHONE_RATE
+    can_resend = True  # a reply paused by `clear` can be sent again from where it stopped
 
     def __init__(
         self,
@@ -279,9 +280,16 @@ class TwilioTransport:
     # -- engine -> Twilio ---------------------------------------------------------------
 
     async def play(self, turn: int, pcm: bytes) -> None:
-        """Send reply audio as 20 ms ``media`` pieces, with marks between them."""
+        """Send reply audio as 20 ms ``media`` pieces, with marks between them.
+
+        After a ``clear`` the engine only sends more of a turn to play the rest of a reply it
+        paused (`can_resend`): that starts afresh, its position counted from 0 again.
+        """
         reply = self._reply(turn)
-        if reply.cleared or not self._started:
+        if reply.cleared:
+            self._forget(turn)
+            reply = self._replies[turn] = _Reply(turn)
+        if not self._started:
             return
         reply.pending += pcm16_to_mulaw(pcm)
         while len(reply.pending) >= FRAME_BYTES:

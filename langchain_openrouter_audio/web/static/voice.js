@@ -123,7 +123,7 @@
     if (!r || r.done || !ctx) return;
     const played = playedOf(r);
     stats.playedSeconds = playedBefore + played;
-    if (r.ended && ctx.currentTime >= r.next) {
+    if (r.ended && ctx.currentTime >= r.next && (r.segments.length || !r.resumed)) {
       finish(r, false);
     } else if (r.segments.length && performance.now() - lastReport > 250) {
       lastReport = performance.now();
@@ -168,7 +168,8 @@
         break;
       }
       case "transcript":
-        if (!reply || m.turn !== reply.turn || reply.done) break;
+        // A stopped reply may be paused (a short sound): its text goes on arriving.
+        if (!reply || m.turn !== reply.turn) break;
         reply.transcript += m.text;
         stats.transcript = reply.transcript;
         if (!reply.el) reply.el = log("agent", "");
@@ -184,6 +185,17 @@
       case "audio_start":
         audioTurn = m.turn;
         audioRate = m.sample_rate;
+        if (reply && reply.turn === m.turn && reply.stopped) {
+          // The rest of a reply paused for a short sound: play it as a fresh start.
+          const paused = reply;
+          reply = newReply(m.turn);
+          reply.el = paused.el;
+          reply.transcript = paused.transcript;
+          reply.ended = paused.ended;
+          reply.resumed = true; // its audio follows: not over before that has played
+          if (reply.el) reply.el.classList.remove("cut");
+          stats.turns -= 1; // counted again when it finishes
+        }
         if (reply && reply.turn === m.turn) reply.rate = m.sample_rate;
         break;
       case "reply_end":
