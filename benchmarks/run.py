@@ -123,6 +123,13 @@ def main() -> None:
     parser.add_argument("--pyinstrument", action="store_true", help="with --profile")
     parser.add_argument("--clients", type=int, default=60, help="web_load: WebSocket clients")
     parser.add_argument("--turns", type=int, default=2, help="web_load: questions per client")
+    parser.add_argument(
+        "--remote",
+        type=int,
+        default=0,
+        metavar="N",
+        help="web_load: N voice workers in front of one langgraph dev instead",
+    )
     parser.add_argument("--turn-model", help="turn_taking: smart-turn v3 .onnx file")
     parser.add_argument("--call", nargs=2, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
@@ -133,7 +140,7 @@ def main() -> None:
     if args.call:
         harness.call(*args.call)
         return
-    ctx = {"quick": args.quick, "clients": args.clients, "turns": args.turns}
+    ctx = {"quick": args.quick, "clients": args.clients, "turns": args.turns, "remote": args.remote}
     ctx["turn_model"] = args.turn_model
     if args.profile:
         profile(args.profile, ctx, args.pyinstrument)

@@ -12,13 +12,15 @@ uvicorn.run(voice_app(ChatOpenRouterAudio()), port=8000)
 
 WebSocket protocol at ``/ws`` (text frames are JSON objects with a ``type``):
 
-- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first; then binary frames of
+- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first (with a `RemoteGraph`
+  agent, ``"conversation": id`` from an earlier ``ready`` resumes it); then binary frames of
   microphone audio, raw PCM16 little-endian mono at that rate (the page sends 20 ms frames);
   ``{"type": "ptt_start"}`` / ``{"type": "ptt_end"}`` around push-to-talk speech (bypasses
   endpointing); ``{"type": "played", "turn": n, "seconds": s, "done": bool}`` playback
   progress; ``{"type": "stopped", "turn": n, "seconds": s}`` after a ``stop``;
   ``{"type": "text", "text": "..."}`` typed text, answered like an utterance.
-- server -> page: ``ready``; ``speech_start`` (the user started talking); ``utterance``
+- server -> page: ``ready`` (``session``; with a `RemoteGraph` agent ``conversation`` and
+  ``resumed``); ``speech_start`` (the user started talking); ``utterance``
   (an utterance ended: turn ``n`` starts); ``transcript`` pieces; ``tool_call`` and
   ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
   frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end`` with

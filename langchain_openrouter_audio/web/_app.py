@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.speech import OpenRouterSpeech
+from langchain_openrouter_audio.voice._remote import is_remote_graph
 from langchain_openrouter_audio.voice.engine import (
     BACKCHANNEL_WINDOW_S,
     FALSE_INTERRUPTION_TIMEOUT_S,
@@ -35,6 +36,13 @@ from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.spoken_text import AgentHears, agent_hearing
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+from langchain_openrouter_audio.web._conversations import (
+    Conversations,
+    ThreadPer,
+)
+from langchain_openrouter_audio.web._conversations import (
+    conversation_secret as conversation_secret_of,
+)
 from langchain_openrouter_audio.web._guard import (
     Authenticate,
     Gate,
@@ -82,6 +90,8 @@ def voice_app(
     allowed_hosts: Sequence[str] | None = None,
     limits: SessionLimits | None = None,
     agent_hears: AgentHears = "auto",
+    thread_per: ThreadPer = "conversation",
+    conversation_secret: str | SecretStr | None = None,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -134,6 +144,16 @@ def voice_app(
     default). A connection ended by a limit is closed with a code and a short reason; a
     failure inside a turn shows the page only a reference to the log line.
 
+    A `RemoteGraph` agent (a LangGraph deployment) keeps the conversation in a deployment
+    thread, so it survives reconnects and voice-worker restarts: ``ready`` carries a
+    ``conversation`` id that a later ``hello`` sends back (``{"type": "hello", ...,
+    "conversation": id}``) to continue from the thread's messages, on any worker.
+    ``thread_per="user"`` gives each authenticated user one thread instead (it needs
+    `authenticate`). Thread ids are an HMAC of the conversation id and the user keyed by
+    `conversation_secret` (or ``VOICE_CONVERSATION_SECRET``; every worker needs the same
+    one), so one user cannot open another's thread. Other agents keep the conversation in
+    the connection: a reconnect starts a new one. See docs/deploy.md.
+
     ```python
     import uvicorn
     from langchain_openrouter_audio import ChatOpenRouterAudio
@@ -154,6 +174,12 @@ def voice_app(
     page = page.replace("{{title}}", html.escape(title)).replace("{{rate}}", str(sample_rate))
     session_limits = limits or SessionLimits()
     sessions: set[TurnEngine] = set()
+    conversations: Conversations | None = None
+    if is_remote_graph(agent):
+        if thread_per == "user" and authenticate is None:
+            raise ValueError('thread_per="user" needs authenticate')
+        secret = conversation_secret_of(conversation_secret)
+        conversations = Conversations(agent, secret=secret, per=thread_per)
     gate = Gate(
         allowed_origins=allowed_origins,
         authenticate=authenticate,
@@ -197,8 +223,19 @@ def voice_app(
                     return str(frame["text"])
 
         session_id = uuid.uuid4().hex[:12]
+        engine: TurnEngine  # made below; the page's hello comes once it runs
+        on_hello = None
+        if conversations is not None:
+            on_hello = functools.partial(
+                _open_conversation, conversations, lambda: engine, admission.user
+            )
         transport = BrowserTransport(
-            send, receive, sample_rate=sample_rate, session_id=session_id, limits=session_limits
+            send,
+            receive,
+            sample_rate=sample_rate,
+            session_id=session_id,
+            limits=session_limits,
+            on_hello=on_hello,
         )
         engine = TurnEngine(
             agent,
@@ -290,6 +327,24 @@ def voice_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.sessions = sessions
     return app
+
+
+async def _open_conversation(
+    conversations: Conversations,
+    engine_of: Callable[[], TurnEngine],
+    user: str | None,
+    hello: dict[str, Any],
+) -> dict[str, Any]:
+    """Points the connection's engine at the conversation the page asks for (its deployment
+    thread and messages); returns what ``ready`` tells the page about it."""
+    conversation = await conversations.open(hello.get("conversation"), user)
+    engine = engine_of()
+    configurable = {**engine.config.get("configurable", {}), "thread_id": conversation.thread_id}
+    engine.config = {**engine.config, "configurable": configurable}
+    engine.history = list(conversation.messages)
+    if conversation.id is None:
+        return {"resumed": conversation.resumed}
+    return {"conversation": conversation.id, "resumed": conversation.resumed}
 
 
 async def _close(websocket: WebSocket, ended: SessionEnded | None) -> None:

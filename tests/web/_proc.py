@@ -28,6 +28,8 @@ def serving(
 ) -> Iterator[Path]:
     """Start `cmd`, wait until `ready_url` answers 200, yield the log file path; then kill it.
 
+    `env` is added to the environment of a user without an OpenRouter key.
+
     The process gets its own session so the whole group (uvicorn/langgraph workers) dies.
     """
     log = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
@@ -35,7 +37,7 @@ def serving(
         proc = subprocess.Popen(
             list(cmd),
             cwd=cwd,
-            env=offline_env(),
+            env={**offline_env(), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - fixtures of another test module are imported and used by name
 """The web voice agent example in headless Chromium with a fake microphone.
 
 The microphone plays a WAV of the shipped spoken question (with silence around it) in a
@@ -22,6 +23,7 @@ import pytest
 from langchain_openrouter_audio.voice import resample_pcm16
 from tests._helpers import CLIP_WORDS, ROOT, clip_pcm, free_port
 from tests.web._proc import serving
+from tests.web.test_voice_worker_restart import deployment, upstream, worker  # noqa: F401 - fixtures
 
 CHROMIUM = next(
     (p for p in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium") if p and Path(p).exists()),
@@ -154,6 +156,42 @@ def test_speaking_over_the_reply_stops_it(example_url: str, tmp_path: Path) -> N
         assert cut["state"] in ("listening", "thinking")  # the user is talking, not the agent
         assert 0 < cut["playedSeconds"] < reply_seconds - 0.1  # stopped early
         assert cut["receivedAudioBytes"] > 0
+
+
+def test_a_reload_continues_the_conversation_of_a_deployment(
+    deployment: str, upstream: Any, tmp_path: Path
+) -> None:
+    """The page keeps a LangGraph deployment's conversation id in sessionStorage: after a
+    reload its next question is asked with the turns before it."""
+    served, ws_url = worker(deployment)
+    page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
+    stored = "() => sessionStorage.getItem('voice-conversation')"
+    with served, browser_page(tmp_path / "profile", mic) as page:
+        page.goto(page_url)
+        page.click("#talk")
+        first = wait_for_turn(page, 1)
+        assert first["transcript"] == ANSWER
+        assert first["resumed"] is False
+        conversation = page.evaluate(stored)
+        assert len(conversation) == 32
+        page.click("#talk")  # hang up
+        asked = len(upstream.requests)
+
+        page.reload()
+        page.click("#talk")
+        again = wait_for_turn(page, 1)
+        assert again["resumed"] is True
+        assert again["transcript"] == ANSWER
+        assert page.evaluate(stored) == conversation
+    request = upstream.requests[asked]  # the first model call of the turn after the reload
+    assert [m["role"] for m in request.json["messages"] if m["role"] != "system"] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
 
 
 def test_a_yeah_over_the_reply_pauses_it_and_it_plays_on(example_url: str, tmp_path: Path) -> None:

@@ -15,8 +15,10 @@ pytest.importorskip("websockets", reason="the websockets client is not installed
 remote = pytest.importorskip("langgraph.pregel.remote", reason="langgraph is not installed")
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
 
-from langchain_openrouter_audio.voice._remote import remote_thread_id  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
 from langchain_openrouter_audio.web import voice_app  # noqa: E402
+from langchain_openrouter_audio.web._conversations import Conversations  # noqa: E402
 from tests._helpers import CLIP_WORDS  # noqa: E402
 from tests.web.test_langgraph_server import clip, server_url  # noqa: E402, F401
 from tests.web.test_voice_app import (  # noqa: E402, F401
@@ -24,6 +26,13 @@ from tests.web.test_voice_app import (  # noqa: E402, F401
     Served,
     connect,
 )
+
+SECRET = "the voice workers' shared secret"
+
+
+def thread_of(graph: Any, conversation: str | None, user: str | None = None) -> str:
+    """The deployment thread `voice_app(graph, conversation_secret=SECRET)` uses."""
+    return Conversations(graph, secret=SecretStr(SECRET)).thread_id(conversation, user)
 
 
 class ClosesClient:
@@ -54,7 +63,7 @@ async def test_speech_of_a_remote_graph_reaches_the_page(
 ) -> None:
     _, answer_pcm = clip("weather_answer")
     graph = remote.RemoteGraph("voice_agent", url=server_url)
-    page: Page = await connect(app_url(voice_app(graph), graph))
+    page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
     await page.hello()
     for turn in (1, 2):
         await page.send(type="text", text="What is the weather in Paris?")
@@ -69,9 +78,9 @@ async def test_speech_of_a_remote_graph_reaches_the_page(
         await page.send(type="played", turn=turn, seconds=len(answer_pcm) / 48_000, done=True)
 
     # The conversation is the server thread's too.
-    session = next(e["session"] for e in page.events if e["type"] == "ready")
+    conversation = next(e["conversation"] for e in page.events if e["type"] == "ready")
     async with langgraph_sdk.get_client(url=server_url) as client:
-        state = await client.threads.get_state(remote_thread_id(session))
+        state = await client.threads.get_state(thread_of(graph, conversation))
     kinds = [m["type"] for m in state["values"]["messages"]]
     assert kinds == ["human", "ai", "tool", "ai"] * 2
     assert state["values"]["messages"][4]["content"] == "What is the weather in Paris?"
@@ -81,7 +90,7 @@ async def test_a_barge_in_cuts_the_reply_in_the_server_thread(
     server_url: str, app_url: Callable[[Any, Any], str], connect: Any
 ) -> None:
     graph = remote.RemoteGraph("voice_agent", url=server_url)
-    page: Page = await connect(app_url(voice_app(graph), graph))
+    page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
     await page.hello()
     await page.send(type="text", text="What is the weather in Paris?")
     await page.until("reply_end", turn=1)
@@ -92,9 +101,9 @@ async def test_a_barge_in_cuts_the_reply_in_the_server_thread(
     await page.send(type="text", text="And in Rome?")
     await page.until("reply_end", turn=2)
 
-    session = next(e["session"] for e in page.events if e["type"] == "ready")
+    conversation = next(e["conversation"] for e in page.events if e["type"] == "ready")
     async with langgraph_sdk.get_client(url=server_url) as client:
-        state = await client.threads.get_state(remote_thread_id(session))
+        state = await client.threads.get_state(thread_of(graph, conversation))
     messages = state["values"]["messages"]
     assert [m["type"] for m in messages] == [
         "human",
@@ -111,3 +120,133 @@ async def test_a_barge_in_cuts_the_reply_in_the_server_thread(
     words = CLIP_WORDS["weather_answer"].split()
     assert 0 < len(text.split()) < len(words)  # cut where the user stopped hearing it
     assert CLIP_WORDS["weather_answer"].startswith(text.rstrip(".…- "))
+
+
+async def hello_with(page: Page, conversation: str) -> dict[str, Any]:
+    await page.send(type="hello", sample_rate=16_000, conversation=conversation)
+    return await page.until("ready")
+
+
+async def ask(page: Page, turn: int, text: str) -> None:
+    await page.send(type="text", text=text)
+    end = await page.until("reply_end", turn=turn)
+    await page.send(type="played", turn=turn, seconds=end["audio_bytes"] / 48_000, done=True)
+
+
+async def test_a_reconnect_continues_the_conversation_from_the_server_thread(
+    server_url: str, app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    url = app_url(voice_app(graph, conversation_secret=SECRET), graph)
+    page: Page = await connect(url)
+    first = await page.hello()
+    conversation = first["conversation"]
+    assert len(conversation) == 32
+    assert first["resumed"] is False
+    await ask(page, 1, "What is the weather in Paris?")
+    await page.ws.close()
+
+    page = await connect(url)
+    again = await hello_with(page, conversation)
+    assert again["conversation"] == conversation
+    assert again["resumed"] is True
+    assert again["session"] != first["session"]  # a new connection, the same conversation
+    await ask(page, 1, "And in Rome?")
+    assert not [e for e in page.events if e["type"] == "error"]
+
+    async with langgraph_sdk.get_client(url=server_url) as client:
+        state = await client.threads.get_state(thread_of(graph, conversation))
+    messages = state["values"]["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai"] * 2
+    assert [m["content"] for m in messages if m["type"] == "human"] == [
+        "What is the weather in Paris?",
+        "And in Rome?",
+    ]
+
+
+async def test_an_unknown_or_malformed_conversation_starts_a_new_one(
+    server_url: str, app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    url = app_url(voice_app(graph, conversation_secret=SECRET), graph)
+    for asked in ("0" * 32, "../../threads", "x" * 5000):
+        page: Page = await connect(url)
+        ready = await hello_with(page, asked)
+        assert ready["resumed"] is False
+        assert ready["conversation"] != asked
+        assert len(ready["conversation"]) == 32
+
+
+async def test_another_user_cannot_join_a_conversation_by_its_id(
+    server_url: str, app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    async def by_query(connection: Any) -> str | None:
+        return connection.query_params.get("user") or None
+
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    app = voice_app(graph, conversation_secret=SECRET, authenticate=by_query)
+    url = app_url(app, graph)
+    alice: Page = await connect(url + "?user=alice")
+    conversation = (await alice.hello())["conversation"]
+    await ask(alice, 1, "What is the weather in Paris?")
+
+    mallory: Page = await connect(url + "?user=mallory")
+    ready = await hello_with(mallory, conversation)  # Alice's id, leaked
+    assert ready["resumed"] is False
+    assert ready["conversation"] != conversation
+    assert thread_of(graph, conversation, "mallory") != thread_of(graph, conversation, "alice")
+
+    back: Page = await connect(url + "?user=alice")
+    ready = await hello_with(back, conversation)
+    assert ready["resumed"] is True
+    assert ready["conversation"] == conversation
+    async with langgraph_sdk.get_client(url=server_url) as client:
+        state = await client.threads.get_state(thread_of(graph, conversation, "alice"))
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"]
+
+
+async def test_one_thread_per_user(
+    server_url: str, app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    async def by_query(connection: Any) -> str | None:
+        return connection.query_params.get("user") or None
+
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    app = voice_app(graph, conversation_secret=SECRET, authenticate=by_query, thread_per="user")
+    url = app_url(app, graph)
+    page: Page = await connect(url + "?user=bob")
+    ready = await page.hello()
+    assert "conversation" not in ready
+    assert ready["resumed"] is False
+    await ask(page, 1, "What is the weather in Paris?")
+    await page.ws.close()
+
+    page = await connect(url + "?user=bob")  # no id needed: the user is the conversation
+    assert (await page.hello())["resumed"] is True
+    other: Page = await connect(url + "?user=carol")
+    assert (await other.hello())["resumed"] is False
+
+
+def test_thread_per_user_needs_authentication(server_url: str) -> None:
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    with pytest.raises(ValueError, match="authenticate"):
+        voice_app(graph, thread_per="user", conversation_secret=SECRET)
+
+
+async def test_an_unreachable_deployment_ends_a_resume_instead_of_emptying_it(
+    app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    import websockets
+
+    from tests._helpers import free_port
+
+    graph = remote.RemoteGraph("voice_agent", url=f"http://127.0.0.1:{free_port()}")
+    page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
+    await page.send(type="hello", sample_rate=16_000, conversation="ab" * 16)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await page.until("ready")
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        1011,
+        "conversation unavailable, try again",
+    )

@@ -2,18 +2,19 @@
 
 Text frames are JSON objects with a ``type``:
 
-- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first; then binary frames of
-  microphone audio, raw PCM16 little-endian mono at that rate; ``ptt_start`` / ``ptt_end``
-  around push-to-talk speech (no endpointing); ``{"type": "played", "turn": n, "seconds":
-  s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n, "seconds": s}``
-  after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
-- server -> page: ``ready``; ``speech_start``; ``utterance`` (turn ``n`` starts);
-  ``user_text`` (what the user said in turn ``n``, in words: typed text at once, speech
-  once transcribed, which may be after the reply started; speech is not sent as words
-  without a transcription model); ``transcript`` pieces; ``tool_call`` and
-  ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
-  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end``
-  (``audio_bytes``, ``session_cost``, and latency: ``endpoint_delay_s``,
+- page -> server: ``{"type": "hello", "sample_rate": 16000}`` first (with
+  ``"conversation": id`` to resume one, when `voice_app` fronts a deployment); then binary
+  frames of microphone audio, raw PCM16 little-endian mono at that rate; ``ptt_start`` /
+  ``ptt_end`` around push-to-talk speech (no endpointing); ``{"type": "played", "turn": n,
+  "seconds": s, "done": bool}`` playback progress; ``{"type": "stopped", "turn": n,
+  "seconds": s}`` after a ``stop``; ``{"type": "text", "text": "..."}`` typed text.
+- server -> page: ``ready`` (``session``, and what `on_hello` adds); ``speech_start``;
+  ``utterance`` (turn ``n`` starts); ``user_text`` (what the user said in turn ``n``, in
+  words: typed text at once, speech once transcribed, which may be after the reply started;
+  speech is not sent as words without a transcription model); ``transcript`` pieces;
+  ``tool_call`` and ``tool_result``; ``audio_start`` with the reply's ``sample_rate``,
+  followed by binary frames of reply speech (PCM16 little-endian mono, whole samples);
+  ``reply_end`` (``audio_bytes``, ``session_cost``, and latency: ``endpoint_delay_s``,
   ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in, or a pause while the user
   makes a sound: stop playing turn ``n`` now and answer ``stopped``); ``error``. After a
   ``stop``, a new ``audio_start`` for the same turn brings the rest of its reply (the
@@ -49,7 +50,7 @@ from langchain_openrouter_audio.voice.transport import (
     VoiceEvent,
 )
 
-__all__ = ["BrowserTransport", "Receive", "Send"]
+__all__ = ["BrowserTransport", "OnHello", "Receive", "Send"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ Send = Callable[[dict[str, Any] | bytes], Awaitable[None]]
 
 Receive = Callable[[], Awaitable[str | bytes | None]]
 """The page's next frame: text, bytes, or None once the connection is closed."""
+
+OnHello = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Sees the page's first ``hello``; returns fields added to ``ready`` (or raises
+`SessionEnded` to end the connection)."""
 
 # Largest turn number and played position (a day) a page may report.
 _MAX_TURN = 1_000_000_000
@@ -75,6 +80,8 @@ class BrowserTransport:
     `limits` (a `SessionLimits`) bounds what the page may do: a connection that does not
     say hello, stays idle, lasts too long, stops reading, sends oversized frames or too
     much audio is ended, and `ended` says why (a `SessionEnded` with a close code).
+    `on_hello(hello)` runs once, before ``ready``: what it returns is added to ``ready``
+    (`voice_app` opens the conversation the page asks to resume there).
 
     ```python
     transport = BrowserTransport(send, receive, sample_rate=16000)
@@ -93,6 +100,7 @@ class BrowserTransport:
         sample_rate: int = 16_000,
         session_id: str | None = None,
         limits: SessionLimits | None = None,
+        on_hello: OnHello | None = None,
     ) -> None:
         self.input_rate = sample_rate
         self.session_id = session_id or uuid.uuid4().hex[:12]
@@ -109,6 +117,8 @@ class BrowserTransport:
         self._max_frame = round(self.limits.max_frame_s * sample_rate) * 2
         self._max_input = round(self.limits.max_input_s * sample_rate) * 2
         self._last_activity = time.monotonic()
+        self._on_hello = on_hello
+        self._ready_extra: dict[str, Any] | None = None  # what on_hello added, once
 
     # -- page -> engine -------------------------------------------------------------
 
@@ -188,10 +198,17 @@ class BrowserTransport:
                 error = f"sample_rate must be one of {[self.input_rate]}"
                 await self.send({"type": "error", "message": error})
                 return
+            if self._ready_extra is None:
+                try:
+                    hello = await self._on_hello(message) if self._on_hello else {}
+                except SessionEnded as ended:
+                    self.end(ended)
+                    return
+                self._ready_extra = hello
             self._ready = True
             self._last_activity = time.monotonic()
             ready = {"type": "ready", "session": self.session_id, "sample_rate": self.input_rate}
-            await self.send(ready)
+            await self.send({**ready, **self._ready_extra})
         elif not self._ready:
             await self.send({"type": "error", "message": "send hello first"})
         elif kind in ("ptt_start", "ptt_end"):

@@ -8,6 +8,7 @@
   const params = new URLSearchParams(location.search);
   const PROCESSING = params.get("processing") !== "0"; // echo cancellation etc.
   const FIRST_LEAD_S = 0.08; // buffer ahead of the first chunk so jitter does not cut it
+  const CONVERSATION_KEY = "voice-conversation"; // sessionStorage: per tab, gone when it closes
   const stats = (window.voiceStats = {
     state: "idle",
     transcript: "",
@@ -143,6 +144,9 @@
     switch (m.type) {
       case "ready":
         stats.connected = true;
+        // A remote agent's conversation: a reconnect (this tab, any worker) continues it.
+        if (typeof m.conversation === "string") sessionStorage.setItem(CONVERSATION_KEY, m.conversation);
+        stats.resumed = m.resumed === true; // earlier turns of this conversation were found
         setState("idle");
         break;
       case "speech_start":
@@ -229,7 +233,12 @@
     const base = location.pathname.replace(/[^/]*$/, "");
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => send({ type: "hello", sample_rate: MIC_RATE });
+    ws.onopen = () => {
+      const hello = { type: "hello", sample_rate: MIC_RATE };
+      const conversation = sessionStorage.getItem(CONVERSATION_KEY);
+      if (conversation) hello.conversation = conversation;
+      send(hello);
+    };
     ws.onmessage = onMessage;
     ws.onclose = (e) => {
       stats.connected = false;

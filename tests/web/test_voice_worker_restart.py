@@ -1,0 +1,123 @@
+# ruff: noqa: F811 - fixtures of other test modules are imported and used by name
+"""A conversation outlives the voice worker: it lives in the LangGraph deployment's thread.
+
+Two `voice_app` workers (separate uvicorn processes, one shared conversation secret) front
+one real `langgraph dev`, whose agent talks to this test's local OpenRouter server. A page
+talks to worker A, A is killed, the page reconnects to worker B with its conversation id,
+and the model request of B's first turn holds the turns spoken on A.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette", reason="the [web] extra is not installed")
+pytest.importorskip("uvicorn", reason="the [web] extra is not installed")
+pytest.importorskip("websockets", reason="the websockets client is not installed")
+pytest.importorskip("langgraph.pregel.remote", reason="langgraph is not installed")
+
+from langchain_openrouter_audio.testing import (
+    OpenRouterTestServer,
+    answer_like_a_model,
+)
+from tests._helpers import CLIP_WORDS, free_port
+from tests.web._proc import serving
+from tests.web.test_langgraph_server import EXAMPLE
+from tests.web.test_voice_app import Page, connect  # noqa: F401
+
+CLI = Path(sys.executable).with_name("langgraph")
+SECRET = "a secret every voice worker shares"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[OpenRouterTestServer]:
+    with OpenRouterTestServer(api_key="deployment-key") as server:
+        server.responder = answer_like_a_model
+        yield server
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    upstream: OpenRouterTestServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`langgraph dev` serving the example agent, its model pointed at `upstream`."""
+    cli = str(CLI) if CLI.exists() else shutil.which("langgraph")
+    if cli is None:
+        pytest.skip("the langgraph CLI is not installed (pip install 'langgraph-cli[inmem]')")
+    workdir = tmp_path_factory.mktemp("deployment")
+    for name in ("langgraph.json", "voice_agent.py"):
+        shutil.copy(EXAMPLE / name, workdir / name)
+    port = free_port()
+    cmd = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    env = {
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+        "LANGSMITH_TRACING": "false",
+        "OPENROUTER_API_KEY": upstream.api_key,
+        "OPENROUTER_BASE_URL": upstream.base_url,
+    }
+    with serving(cmd, f"http://127.0.0.1:{port}/ok", cwd=workdir, env=env, timeout_s=90):
+        yield f"http://127.0.0.1:{port}"
+
+
+def worker(deployment: str) -> tuple[Any, str]:
+    """A voice worker process in front of `deployment`: its context and its socket URL."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "tests.web._remote_worker:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {"LANGGRAPH_URL": deployment, "VOICE_CONVERSATION_SECRET": SECRET}
+    served = serving(cmd, f"http://127.0.0.1:{port}/healthz", env=env, timeout_s=60)
+    return served, f"ws://127.0.0.1:{port}/ws"
+
+
+def user_texts(request: Any) -> list[str]:
+    return [m["content"] for m in request.json["messages"] if m["role"] == "user"]
+
+
+async def test_a_conversation_continues_on_another_worker(
+    deployment: str, upstream: OpenRouterTestServer, connect: Any
+) -> None:
+    served_a, url_a = worker(deployment)
+    with served_a:
+        page: Page = await connect(url_a)
+        ready = await page.hello()
+        assert ready["resumed"] is False
+        conversation = ready["conversation"]
+        await page.send(type="text", text="What is the weather in Paris?")
+        end = await page.until("reply_end", turn=1)
+        assert end["audio_bytes"] > 0
+        await page.send(type="played", turn=1, seconds=end["audio_bytes"] / 48_000, done=True)
+    # Worker A is gone (its process group killed); the page reconnects elsewhere.
+    asked_on_a = len(upstream.requests)
+
+    served_b, url_b = worker(deployment)
+    with served_b:
+        page = await connect(url_b)
+        await page.send(type="hello", sample_rate=16_000, conversation=conversation)
+        ready = await page.until("ready")
+        assert ready["conversation"] == conversation
+        assert ready["resumed"] is True
+        await page.send(type="text", text="And in Rome?")
+        await page.until("reply_end", turn=1)
+        assert not [e for e in page.events if e["type"] == "error"]
+
+    first_on_b = upstream.requests[asked_on_a]
+    assert user_texts(first_on_b) == ["What is the weather in Paris?", "And in Rome?"]
+    roles = [m["role"] for m in first_on_b.json["messages"] if m["role"] != "system"]
+    assert roles == ["user", "assistant", "tool", "assistant", "user"]
+    spoken = first_on_b.json["messages"][-2]
+    assert CLIP_WORDS["weather_answer"] in str(spoken)  # A's answer, as it was heard
