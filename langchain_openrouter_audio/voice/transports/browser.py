@@ -188,8 +188,10 @@ class BrowserTransport:
             self.end(SessionEnded("control message too long", code=1009))
             return
         try:
+            if _nesting(raw) > _MAX_NESTING:
+                raise ValueError("nested too deep")
             message = json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep
+        except (ValueError, RecursionError):
             await self.send({"type": "error", "message": "control messages must be JSON"})
             return
         kind = message.get("type") if isinstance(message, dict) else None
@@ -304,3 +306,30 @@ def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
             "first_played_s": event.first_played_s,
         }
     return None
+
+
+# The protocol's messages are flat objects. Depth is checked before parsing because the
+# parser's own limit differs between Python versions (3.13 parses 5,000 levels).
+_MAX_NESTING = 8
+
+
+def _nesting(raw: str) -> int:
+    """How deep `raw`'s arrays and objects nest, strings skipped (any text: no parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
