@@ -255,6 +255,17 @@ def _decode_json(data: bytes | bytearray) -> Any:
         return None
 
 
+def _error_status(parsed: Any) -> int:
+    """The HTTP status an error object in a 200 reply stands for.
+
+    Its `code` names the error (and whether it is retried); without a valid one
+    it counts as a gateway error.
+    """
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, int) and 400 <= code < 600 else 502
+
+
 class _ChunkReader:
     """Response bytes in, batches of decoded OpenRouter chunks out, until `[DONE]`.
 
@@ -614,20 +625,8 @@ class CompletionsClient:
     def _reply(
         self, response: httpx.Response, body: bytes | bytearray, cut: bool
     ) -> dict[str, Any]:
-        """A whole (non-streamed) reply's JSON, or the typed error it carries."""
-        if cut:
-            msg = f"OpenRouter sent a reply of over {MAX_BODY_BYTES} bytes; refusing to read it all"
-            raise OpenRouterError(msg, status_code=response.status_code)
-        parsed = _decode_json(body)
-        if not isinstance(parsed, dict):
-            msg = "OpenRouter sent a reply that is not a JSON object"
-            raise self.redact(OpenRouterError(msg, status_code=response.status_code))
-        if isinstance(error := parsed.get("error"), dict):
-            # A 200 carrying an error: the request failed after all. Its code names the
-            # error (and whether it is retried); without one it counts as a gateway error.
-            code = error.get("code")
-            status = code if isinstance(code, int) and 400 <= code < 600 else 502
-            raise self.redact(error_for_status(status, parsed))
+        """A whole (non-streamed) chat reply's JSON, or the typed error it carries."""
+        parsed = self._json_reply(response, body, cut)
         if not isinstance(choices := parsed.get("choices"), list) or not choices:
             # A whole reply is all there is: without a choice it answers nothing.
             msg = "OpenRouter sent a reply with no choices"
@@ -769,6 +768,7 @@ class CompletionsClient:
     def _json_reply(
         self, response: httpx.Response, body: bytes | bytearray, cut: bool
     ) -> dict[str, Any]:
+        """A whole reply's JSON object, or the typed error it carries."""
         if cut:
             msg = f"OpenRouter sent a reply of over {MAX_BODY_BYTES} bytes; refusing to read it all"
             raise OpenRouterError(msg, status_code=response.status_code)
@@ -776,10 +776,9 @@ class CompletionsClient:
         if not isinstance(parsed, dict):
             msg = "OpenRouter sent a reply that is not a JSON object"
             raise self.redact(OpenRouterError(msg, status_code=response.status_code))
-        if isinstance(error := parsed.get("error"), dict):
-            code = error.get("code")
-            status = code if isinstance(code, int) and 400 <= code < 600 else 502
-            raise self.redact(error_for_status(status, parsed))
+        if isinstance(parsed.get("error"), dict):
+            # A 200 carrying an error: the request failed after all.
+            raise self.redact(error_for_status(_error_status(parsed), parsed))
         return parsed
 
     def post_json(self, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], httpx.Headers]:
@@ -833,11 +832,10 @@ class CompletionsClient:
             return self._error(response, body, cut)
         # A JSON body where audio was asked for is an error; its code names it.
         parsed = _decode_json(body)
-        error = parsed.get("error") if isinstance(parsed, dict) else None
-        code = error.get("code") if isinstance(error, dict) else None
-        status = code if isinstance(code, int) and 400 <= code < 600 else 502
         text = body.decode("utf-8", "replace")
-        return self.redact(error_for_status(status, parsed if parsed is not None else text))
+        return self.redact(
+            error_for_status(_error_status(parsed), parsed if parsed is not None else text)
+        )
 
     @staticmethod
     def iter_bytes(response: httpx.Response) -> Iterator[bytes]:

@@ -24,10 +24,15 @@ from pydantic import (
 )
 
 from langchain_openrouter_audio._client import CompletionsClient
-from langchain_openrouter_audio.chat_models import DEFAULT_BASE_URL, ChatOpenRouterAudio
+from langchain_openrouter_audio.chat_models import (
+    DEFAULT_BASE_URL,
+    ChatOpenRouterAudio,
+    open_client,
+)
 
 __all__ = ["OpenRouterConnection"]
 
+# Guards lazy creation of the client, as the chat model's does.
 _CLIENT_LOCK = threading.Lock()
 
 
@@ -97,15 +102,7 @@ class OpenRouterConnection(BaseModel):
         if self._client is None:
             with _CLIENT_LOCK:
                 if self._client is None:
-                    self._client = CompletionsClient(
-                        base_url=self.base_url,
-                        headers=self._headers(),
-                        timeout=self.timeout,
-                        max_retries=self.max_retries,
-                        http_client=self.http_client,
-                        http_async_client=self.http_async_client,
-                        secrets=(self.api_key.get_secret_value(),) if self.api_key else (),
-                    )
+                    self._client = open_client(self)
         return self._client
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -115,18 +112,6 @@ class OpenRouterConnection(BaseModel):
             type(self).__pydantic_validator__.validate_assignment(copied, name, value)
         copied._client = None
         return copied
-
-    def _headers(self) -> dict[str, str]:
-        if self.api_key is None or not self.api_key.get_secret_value():
-            msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
-            raise ValueError(msg)
-        headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
-        if self.app_url:
-            headers["HTTP-Referer"] = self.app_url
-        if self.app_title:
-            headers["X-Title"] = headers["X-OpenRouter-Title"] = self.app_title
-        headers.update(self.default_headers or {})
-        return headers
 
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""

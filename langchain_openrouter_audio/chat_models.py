@@ -17,7 +17,7 @@ import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -91,6 +91,44 @@ _BODY_FIELDS = (
 
 # Guards lazy creation of a model's HTTP client when threads race to the first call.
 _CLIENT_LOCK = threading.Lock()
+
+
+class ConnectionSettings(Protocol):
+    """The fields a `CompletionsClient` is made from (the chat model's and the runnables')."""
+
+    api_key: SecretStr | None
+    base_url: str
+    timeout: float | httpx.Timeout | None
+    max_retries: int
+    app_url: str | None
+    app_title: str | None
+    default_headers: dict[str, str] | None
+    http_client: httpx.Client | None
+    http_async_client: httpx.AsyncClient | None
+
+
+def open_client(settings: ConnectionSettings) -> CompletionsClient:
+    """A client for these settings; without an API key, a `ValueError` before any network call."""
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    if not key:
+        msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
+        raise ValueError(msg)
+    headers = {"Authorization": f"Bearer {key}"}
+    if settings.app_url:
+        headers["HTTP-Referer"] = settings.app_url
+    if settings.app_title:
+        headers["X-Title"] = headers["X-OpenRouter-Title"] = settings.app_title
+    headers.update(settings.default_headers or {})
+    return CompletionsClient(
+        base_url=settings.base_url,
+        headers=headers,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        http_client=settings.http_client,
+        http_async_client=settings.http_async_client,
+        secrets=(key,),
+    )
+
 
 _SECRET_SUFFIXES = ("key", "token", "secret", "password")
 
@@ -378,16 +416,7 @@ class ChatOpenRouterAudio(BaseChatModel):
         if self._client is None:
             with _CLIENT_LOCK:
                 if self._client is None:
-                    headers = self._headers()
-                    self._client = CompletionsClient(
-                        base_url=self.base_url,
-                        headers=headers,
-                        timeout=self.timeout,
-                        max_retries=self.max_retries,
-                        http_client=self.http_client,
-                        http_async_client=self.http_async_client,
-                        secrets=(self.api_key.get_secret_value(),) if self.api_key else (),
-                    )
+                    self._client = open_client(self)
         return self._client
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -446,18 +475,6 @@ class ChatOpenRouterAudio(BaseChatModel):
         """
         if self._client is not None:
             await self._client.aclose()
-
-    def _headers(self) -> dict[str, str]:
-        if self.api_key is None or not self.api_key.get_secret_value():
-            msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
-            raise ValueError(msg)
-        headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
-        if self.app_url:
-            headers["HTTP-Referer"] = self.app_url
-        if self.app_title:
-            headers["X-Title"] = headers["X-OpenRouter-Title"] = self.app_title
-        headers.update(self.default_headers or {})
-        return headers
 
     # -- request --------------------------------------------------------------
 

@@ -474,7 +474,6 @@ class _AsyncSpeechBatches:
         cost: _CostLookup | None,
     ) -> None:
         self.done = False
-        self._pieces = pieces
         self._batches = self._read(body, response, pieces, cost)
 
     def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]:

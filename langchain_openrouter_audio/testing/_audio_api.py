@@ -21,9 +21,11 @@ import time
 import wave
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import cache
 from typing import Any
 
+from ._answers import CLIPS, clip_wav
+from ._answers import clip_transcript as words_of_clip
 from ._gateway import Rejection, gateway_error
 
 __all__ = [
@@ -73,7 +75,6 @@ TRANSCRIPTION_MODELS: dict[str, float | None] = {
 """STT slugs the transcription endpoint serves; chat models are refused."""
 
 _STT_FORMATS = ("wav", "mp3", "flac", "m4a", "ogg", "webm", "aac")
-_ASSETS = Path(__file__).with_name("assets")
 _MP3_FRAME_HEADER = b"\xff\xfb\x90\x64"  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz, mono
 _MP3_FRAME_BYTES = 417
 
@@ -288,12 +289,13 @@ def clip_transcript(audio_b64: str) -> str | None:
         audio = base64.b64decode(audio_b64)
     except (binascii.Error, ValueError):
         return None
-    transcripts = json.loads((_ASSETS / "transcripts.json").read_text("utf-8"))
-    for name, text in transcripts.items():
-        clip = _ASSETS / f"{name}.wav"
-        if clip.is_file() and clip.read_bytes() == audio:
-            return str(text)
-    return None
+    return _words_of_clips().get(audio)
+
+
+@cache
+def _words_of_clips() -> dict[bytes, str]:
+    # Read once: every transcription request looks its audio up here.
+    return {clip_wav(name): words_of_clip(name) for name in CLIPS}
 
 
 # -- generation --------------------------------------------------------------------------------

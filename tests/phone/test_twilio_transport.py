@@ -298,14 +298,38 @@ async def test_a_call_ends_at_max_call_s() -> None:
         '{"event": "start", "start": {"streamSid": "MZ1", "mediaFormat": '
         '{"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1}}}',
         '{"event": "media", "pad": "' + "x" * 20_000 + '"}',
+        '{"event": "start", "start": "MZ1"}',
     ],
-    ids=["other-format", "oversized"],
+    ids=["other-format", "oversized", "start-not-an-object"],
 )
 async def test_a_peer_breaking_the_protocol_ends_the_call(message: str) -> None:
     engine = Silent()
     transport = TwilioTransport(send_nowhere, lines_of(message))
     await asyncio.wait_for(transport.run(engine), 5)
     assert engine.calls == ["end"]
+
+
+async def test_misshaped_messages_after_start_are_ignored() -> None:
+    engine = Silent()
+    start = (
+        '{"event": "start", "start": {"streamSid": "MZ1", "callSid": "CA1", "customParameters": '
+        '["From"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}'
+    )
+    misshaped = [
+        '{"event": "media", "media": "' + "/" * 216 + '"}',
+        '{"event": "media", "media": {"payload": 7}}',
+        '{"event": "mark", "mark": ["1.1"]}',
+        '{"event": "dtmf", "dtmf": "1"}',
+    ]
+    media = '{"event": "media", "media": {"payload": "' + "/" * 216 + '"}}'
+    transport = TwilioTransport(
+        send_nowhere, lines_of(start, *misshaped, media), idle_timeout_s=0.2
+    )
+    await asyncio.wait_for(transport.run(engine), 5)
+    assert engine.calls == ["audio", "end"]
+    assert transport.call.call_sid == "CA1"
+    assert transport.call.custom_parameters == {}
+    assert transport.call.dtmf == ""
 
 
 def test_bad_options_are_refused() -> None:
@@ -320,3 +344,7 @@ def test_bad_options_are_refused() -> None:
         TwilioTransport(send, receive, dtmf_pause_s=-1)
     with pytest.raises(ValueError, match="max_call_s"):
         TwilioTransport(send, receive, max_call_s=0)
+    with pytest.raises(ValueError, match="start_timeout_s"):
+        TwilioTransport(send, receive, start_timeout_s=0)
+    with pytest.raises(ValueError, match="idle_timeout_s"):
+        TwilioTransport(send, receive, idle_timeout_s=-1)

@@ -130,6 +130,8 @@ class TwilioTransport:
             raise ValueError("mark_every must be >= 1")
         if dtmf_pause_s < 0:
             raise ValueError("dtmf_pause_s must be >= 0")
+        if start_timeout_s <= 0 or idle_timeout_s <= 0:
+            raise ValueError("start_timeout_s and idle_timeout_s must be > 0")
         if max_call_s is not None and max_call_s <= 0:
             raise ValueError("max_call_s must be > 0 (or None)")
         self.input_rate = input_rate
@@ -205,7 +207,7 @@ class TwilioTransport:
             return
         kind = message.get("event")
         if kind == "start":
-            self._on_start(message.get("start") or {})
+            self._on_start(_object(message, "start"))
         elif not self._started:
             return  # `connected` and anything before `start`
         elif kind == "media":
@@ -215,9 +217,9 @@ class TwilioTransport:
                     pcm = self._upsampler.push(pcm)
                 await engine.audio(pcm)
         elif kind == "mark":
-            self._on_mark((message.get("mark") or {}).get("name"))
+            self._on_mark(_object(message, "mark").get("name"))
         elif kind == "dtmf":
-            digit = (message.get("dtmf") or {}).get("digit")
+            digit = _object(message, "dtmf").get("digit")
             if isinstance(digit, str) and len(digit) == 1 and digit in "0123456789*#ABCD":
                 self.call.dtmf += digit
                 await self._on_key(engine, digit)
@@ -245,13 +247,13 @@ class TwilioTransport:
             await engine.dtmf(keys)
 
     def _on_start(self, start: dict[str, Any]) -> None:
-        media_format = start.get("mediaFormat") or {}
+        media_format = _object(start, "mediaFormat")
         if (media_format.get("encoding"), media_format.get("sampleRate")) != (
             "audio/x-mulaw",
             PHONE_RATE,
         ):
             raise _NotTwilio(f"unsupported media format {media_format!r}")
-        parameters = start.get("customParameters") or {}
+        parameters = _object(start, "customParameters")
         self.call = TwilioCall(
             stream_sid=str(start.get("streamSid", "")),
             call_sid=str(start.get("callSid", "")),
@@ -375,8 +377,15 @@ class TwilioTransport:
                 self._stopped = True
 
 
+def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
+    """``message[key]`` when it is a JSON object, else an empty one: the peer is not trusted
+    with shapes (a ``start`` without one is refused for its missing media format)."""
+    value = message.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _decode_media(message: dict[str, Any]) -> bytes | None:
-    media = message.get("media") or {}
+    media = _object(message, "media")
     if media.get("track", "inbound") != "inbound":
         return None
     try:
@@ -384,4 +393,4 @@ def _decode_media(message: dict[str, Any]) -> bytes | None:
     except (binascii.Error, TypeError, ValueError):
         logger.warning("Twilio stream: a media payload that is not base64")
         return None
-    return mulaw_to_pcm16(mulaw)
+    return mulaw_to_pcm16(mulaw) if mulaw else None
