@@ -36,6 +36,8 @@ __all__ = ["is_remote_graph", "remote_thread_id", "run_remote_turn"]
 
 _RATE = re.compile(r"rate=(\d+)")
 _DEFAULT_RATE = 24_000  # gpt-audio models speak PCM16 at 24 kHz
+# What the remote run may claim its speech is at (the peer's text, so checked).
+_PLAYABLE_RATES = frozenset({8_000, 16_000, 22_050, 24_000, 44_100, 48_000})
 # The message id that makes LangGraph's `add_messages` drop every message before it.
 _REMOVE_ALL = "__remove_all__"
 
@@ -112,7 +114,9 @@ async def run_remote_turn(
                     continue  # not speech we can play; the final state still has the reply
                 rate = _DEFAULT_RATE
                 if match := _RATE.search(str(block.get("mime_type") or "")):
-                    rate = int(match[1])
+                    rate = int(match[1]) if len(match[1]) <= 6 else 0
+                if rate not in _PLAYABLE_RATES:
+                    continue  # a rate no speech model streams: not audio we can play
                 await engine._send_audio(reply, reply.add_audio(run_id, pcm, rate))
     await _end(engine, reply, current, calls)
     if isinstance(state, dict) and isinstance(state.get("messages"), list):

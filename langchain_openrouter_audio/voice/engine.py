@@ -239,11 +239,7 @@ class TurnEngine:
         if rate != transport.input_rate:
             raise ValueError("the endpointer's sample_rate must be the transport's input_rate")
         self.barge_in = barge_in
-        if input_key == "auto":
-            # A chat model, also one with tools bound (a RunnableBinding), takes the list.
-            model = getattr(agent, "bound", agent)
-            input_key = None if isinstance(model, BaseLanguageModel) else "messages"
-        self.input_key = input_key
+        self.input_key = agent_input_key(agent, input_key)
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self.callbacks = list(callbacks)
         self.on_turn = on_turn
@@ -1114,3 +1110,15 @@ def _callbacks(config: RunnableConfig) -> list[Any]:
     if isinstance(callbacks, BaseCallbackManager):
         return list(callbacks.handlers)
     return [callbacks]  # a single handler
+
+
+def agent_input_key(agent: Runnable[Any, Any], input_key: str | None) -> str | None:
+    """Where the agent takes the conversation: None (the message list) or a state key.
+
+    `"auto"`: a chat model, also one with tools bound (a `RunnableBinding`), takes the
+    list; anything else (a graph) takes `{"messages": [...]}`.
+    """
+    if input_key != "auto":
+        return input_key
+    model = getattr(agent, "bound", agent)
+    return None if isinstance(model, BaseLanguageModel) else "messages"

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
@@ -20,6 +19,7 @@ from langchain_openrouter_audio.voice.engine import (
     FALSE_INTERRUPTION_TIMEOUT_S,
     MIN_INTERRUPTION_MS,
     TurnEngine,
+    agent_input_key,
 )
 from langchain_openrouter_audio.voice.sinks import (
     AudioSink,
@@ -127,11 +127,7 @@ class VoiceSession:
             raise ValueError("the endpointer's sample_rate must be the source's")
         self.barge_in = barge_in
         self.frame_ms = frame_ms
-        if input_key == "auto":
-            # A chat model, also one with tools bound (a RunnableBinding), takes the list.
-            model = getattr(agent, "bound", agent)
-            input_key = None if isinstance(model, BaseLanguageModel) else "messages"
-        self.input_key = input_key
+        self.input_key = agent_input_key(agent, input_key)
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
         self.callbacks = list(callbacks)
         self.on_turn = on_turn

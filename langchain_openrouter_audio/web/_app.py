@@ -34,6 +34,7 @@ from langchain_openrouter_audio.voice.engine import (
 )
 from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.spoken_text import AgentHears, agent_hearing
+from langchain_openrouter_audio.voice.transport import VoiceTransport
 from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._conversations import (
@@ -186,6 +187,33 @@ def voice_app(
         allow_missing_origin=allow_missing_origin,
     )
 
+    def engine_for(
+        transport: VoiceTransport, *, session_id: str, config: RunnableConfig | None
+    ) -> TurnEngine:
+        """One conversation's engine: the same settings for a page and a call."""
+        return TurnEngine(
+            agent,
+            transport,
+            endpointer=endpointer_factory(transport.input_rate),
+            config=config,
+            max_turns=max_turns,
+            max_utterance_s=max_utterance_s,
+            on_dtmf=on_dtmf,
+            record=record,
+            session_id=session_id,
+            continuation=continuation,
+            min_interruption_ms=min_interruption_ms,
+            false_interruption_timeout_s=false_interruption_timeout_s,
+            backchannel_window_s=backchannel_window_s,
+            transcription=transcription,
+            speech=speech,
+            agent_hears=agent_hears,
+            turn_timeout_s=session_limits.turn_timeout_s,
+            max_cost_usd=session_limits.max_cost_usd,
+            max_pending_utterances=session_limits.max_pending_utterances,
+            max_turns_per_minute=session_limits.max_turns_per_minute,
+        )
+
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
@@ -237,26 +265,8 @@ def voice_app(
             limits=session_limits,
             on_hello=on_hello,
         )
-        engine = TurnEngine(
-            agent,
-            transport,
-            endpointer=endpointer_factory(sample_rate),
-            config=config_for_user(config, admission.user),
-            max_turns=max_turns,
-            max_utterance_s=max_utterance_s,
-            record=record,
-            session_id=session_id,
-            continuation=continuation,
-            min_interruption_ms=min_interruption_ms,
-            false_interruption_timeout_s=false_interruption_timeout_s,
-            backchannel_window_s=backchannel_window_s,
-            transcription=transcription,
-            speech=speech,
-            turn_timeout_s=session_limits.turn_timeout_s,
-            max_cost_usd=session_limits.max_cost_usd,
-            max_pending_utterances=session_limits.max_pending_utterances,
-            max_turns_per_minute=session_limits.max_turns_per_minute,
-            agent_hears=agent_hears,
+        engine = engine_for(
+            transport, session_id=session_id, config=config_for_user(config, admission.user)
         )
         sessions.add(engine)
         ended: SessionEnded | None = None
@@ -290,28 +300,7 @@ def voice_app(
     if phone_token is not None:
 
         def phone_engine(transport: TwilioTransport) -> TurnEngine:
-            return TurnEngine(
-                agent,
-                transport,
-                endpointer=endpointer_factory(transport.input_rate),
-                config=config,
-                max_turns=max_turns,
-                max_utterance_s=max_utterance_s,
-                on_dtmf=on_dtmf,
-                record=record,
-                session_id=uuid.uuid4().hex[:12],
-                continuation=continuation,
-                min_interruption_ms=min_interruption_ms,
-                false_interruption_timeout_s=false_interruption_timeout_s,
-                backchannel_window_s=backchannel_window_s,
-                transcription=transcription,
-                speech=speech,
-                agent_hears=agent_hears,
-                turn_timeout_s=session_limits.turn_timeout_s,
-                max_cost_usd=session_limits.max_cost_usd,
-                max_pending_utterances=session_limits.max_pending_utterances,
-                max_turns_per_minute=session_limits.max_turns_per_minute,
-            )
+            return engine_for(transport, session_id=uuid.uuid4().hex[:12], config=config)
 
         # Calls and pages share `max_sessions`: both hold an agent conversation.
         run_call = functools.partial(

@@ -157,6 +157,16 @@ async def test_a_huge_control_message_is_refused(
     assert await closed_with(page) == (1009, "control message too long")
 
 
+async def test_the_control_message_limit_counts_bytes_not_characters(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    page = await connect(app_url(voice_app(llm)))
+    await page.hello()
+    text = "\u20ac" * 6_000  # 6,000 characters under the 16 KiB limit, 18,000 bytes of UTF-8
+    await page.ws.send(json.dumps({"type": "text", "text": text}, ensure_ascii=False))
+    assert await closed_with(page) == (1009, "control message too long")
+
+
 # -- slots held: no hello, idle, a client that stops reading -------------------------------
 
 

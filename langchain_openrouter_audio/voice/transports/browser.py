@@ -184,7 +184,9 @@ class BrowserTransport:
             await engine.audio(pcm)
 
     async def _on_text(self, engine: EngineHandle, raw: str) -> None:
-        if len(raw) > self.limits.max_message_bytes:  # characters: at most as many bytes
+        limit = self.limits.max_message_bytes
+        # Characters first (a longer text is too long in any encoding), then UTF-8 bytes.
+        if len(raw) > limit or len(raw.encode("utf-8", "surrogatepass")) > limit:
             self.end(SessionEnded("control message too long", code=1009))
             return
         try:
