@@ -35,7 +35,8 @@ from langchain_openrouter_audio.voice.transport import (
 )
 
 if TYPE_CHECKING:
-    from langchain_openrouter_audio.voice.engine import TurnEngine, Utterance
+    from langchain_openrouter_audio.voice._utterance import Utterance
+    from langchain_openrouter_audio.voice.engine import TurnEngine
 
 __all__ = ["BUDGET_MESSAGE", "AgentCall", "Budget", "agent_input_key", "recent_turns"]
 

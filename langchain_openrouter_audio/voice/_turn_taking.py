@@ -20,7 +20,8 @@ from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH
 from langchain_openrouter_audio.voice._reply import Reply
 
 if TYPE_CHECKING:
-    from langchain_openrouter_audio.voice.engine import TurnEngine, Utterance
+    from langchain_openrouter_audio.voice._utterance import Utterance
+    from langchain_openrouter_audio.voice.engine import TurnEngine
 
 __all__ = ["Pause", "TurnTaking"]
 

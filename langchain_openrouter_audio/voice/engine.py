@@ -14,15 +14,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
 from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._agent_call import (
@@ -35,12 +33,13 @@ from langchain_openrouter_audio.voice._agent_call import (
 )
 from langchain_openrouter_audio.voice._outlet import ReplyOutlet
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
+from langchain_openrouter_audio.voice._recording_placement import place_reply, settled_until
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice._turn_taking import TurnTaking
+from langchain_openrouter_audio.voice._utterance import Utterance
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.limits import SessionEnded
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
-from langchain_openrouter_audio.voice.resample import resample_pcm16
 from langchain_openrouter_audio.voice.spoken_text import (
     COST_GRACE_S,
     AgentHears,
@@ -94,18 +93,6 @@ class EndpointerLike(Protocol):
     def push(self, pcm: bytes) -> list[bytes]: ...
 
     def flush(self) -> list[bytes]: ...
-
-
-@dataclass
-class Utterance:
-    """What the user said (audio or text), waiting for its turn."""
-
-    pcm: bytes | None
-    text: str | None
-    endpoint_delay_s: float
-    ended_at: float  # perf_counter
-    ended_sample: int  # position on the input timeline
-    interrupts: bool  # starts at once, cutting a reply that is playing
 
 
 class TurnEngine:
@@ -572,12 +559,7 @@ class TurnEngine:
     def _start(self, utterance: Utterance) -> None:
         self._count += 1
         rate = self.transport.input_rate
-        if utterance.pcm is not None:
-            wav = pcm16_to_wav(utterance.pcm, sample_rate=rate)
-            question = HumanMessage(content=[dict(audio_block_from_bytes(wav, "audio/wav"))])
-        else:
-            question = HumanMessage(content=utterance.text or "")
-        base = recent_turns([*self.history, question], self.max_turns)
+        base = recent_turns([*self.history, utterance.question(rate)], self.max_turns)
         self.history = list(base)
         reply = Reply(
             index=self._count,
@@ -633,21 +615,7 @@ class TurnEngine:
                 await asyncio.wait({reply.transcribing}, timeout=TRANSCRIPT_WAIT_S)
                 if reply.user_text is not None:  # the agent's state may hold a copy of it
                     self.history = with_transcript(self.history, reply.base[-1], reply.user_text)
-            turn = VoiceTurn(
-                index=reply.index,
-                user_audio_s=reply.user_audio_s,
-                reply=spoken,
-                transcript=spoken.text if spoken is not None else "",
-                interrupted=reply.interrupted,
-                heard_s=reply.played_s,
-                endpoint_delay_s=reply.endpoint_delay_s,
-                response_s=reply.first_audio_s,
-                cost=self.usage.total_cost - reply.cost_at_start,
-                cancelled=reply.cancelled,
-                error=reply.error,
-                first_played_s=reply.first_played_s,
-                user_text=reply.user_text,
-            )
+            turn = reply.voice_turn(spoken, self.usage.total_cost - reply.cost_at_start)
             self.turns.append(turn)
             self._record_reply(reply)
             await self._emit(TurnEnded(turn))
@@ -669,25 +637,14 @@ class TurnEngine:
     def _record_reply(self, reply: Reply) -> None:
         if self.recorder is None or reply.recorded:
             return
-        reply.recorded = True
-        heard = bytes(reply.audio[: round(reply.played_s * reply.output_rate) * SAMPLE_WIDTH])
-        pcm = resample_pcm16(heard, reply.output_rate, self.recorder.sample_rate)
-        start = reply.play_start_sample
-        if start is None:
-            start = reply.utterance_sample
-        self.recorder.agent_audio(start, pcm)
+        place_reply(self.recorder, reply)
         self._flush_recording()
 
     def _flush_recording(self) -> None:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
-        reply = self._reply
-        upto = self._input_samples
-        if reply is not None and not reply.recorded:
-            upto = reply.utterance_sample
-        if self._queue:  # a reply to these has not even started
-            upto = min(upto, self._queue[0].ended_sample)
-        self.recorder.flush(upto)
+        waiting = self._queue[0].ended_sample if self._queue else None
+        self.recorder.flush(settled_until(self._input_samples, self._reply, waiting))
 
     # -- plumbing -----------------------------------------------------------------------
 
