@@ -313,6 +313,26 @@ class TurnEngine:
         """Times the user went on before a reply played, and both parts were answered."""
         return self._turn_taking.continuations
 
+    @property
+    def continuation(self) -> bool:
+        """Speech before any of a reply played continues the question (the setting)."""
+        return self._turn_taking.continuation
+
+    @property
+    def min_interruption_ms(self) -> int:
+        """Speech over a reply shorter than this is no barge-in (the setting)."""
+        return self._turn_taking.min_interruption_ms
+
+    @property
+    def false_interruption_timeout_s(self) -> float:
+        """The longest a reply stays paused for a short sound (the setting)."""
+        return self._turn_taking.false_interruption_timeout_s
+
+    @property
+    def backchannel_window_s(self) -> float:
+        """How soon after a reply a short sound is still a backchannel (the setting)."""
+        return self._turn_taking.backchannel_window_s
+
     async def _shut_down(self, conductor: asyncio.Task[Any]) -> None:
         conductor.cancel()
         reply = self._reply
