@@ -29,8 +29,8 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_openrouter_audio.voice.transport import TranscriptDelta
 
 if TYPE_CHECKING:
+    from langchain_openrouter_audio.voice._outlet import ReplyOutlet
     from langchain_openrouter_audio.voice._reply import Reply
-    from langchain_openrouter_audio.voice.engine import TurnEngine
 
 __all__ = ["is_remote_graph", "remote_thread_id", "run_remote_turn"]
 
@@ -57,20 +57,23 @@ def is_remote_graph(agent: Runnable[Any, Any]) -> bool:
 
 
 async def run_remote_turn(
-    engine: TurnEngine,
+    outlet: ReplyOutlet,
     reply: Reply,
     agent: Runnable[Any, Any],
     agent_input: Any,
     config: RunnableConfig,
+    *,
+    session_id: str,
+    input_key: str | None,
 ) -> Any:
-    """Stream one remote run: its speech and transcript go out as they arrive; returns the
-    run's final state with its messages as LangChain messages."""
-    configurable = {"thread_id": remote_thread_id(engine.session_id)}
+    """Stream one remote run: its speech and transcript go out through `outlet` as they
+    arrive; returns the run's final state with its messages as LangChain messages."""
+    configurable = {"thread_id": remote_thread_id(session_id)}
     configurable.update(config.get("configurable", {}))
     config = {**config, "configurable": configurable}
-    if isinstance(agent_input, dict) and isinstance(agent_input.get(engine.input_key), list):
-        messages = agent_input[engine.input_key]
-        agent_input = {engine.input_key: [RemoveMessage(id=_REMOVE_ALL), *messages]}
+    if isinstance(agent_input, dict) and isinstance(agent_input.get(input_key), list):
+        messages = agent_input[input_key]
+        agent_input = {input_key: [RemoveMessage(id=_REMOVE_ALL), *messages]}
     state: Any = None
     calls: dict[UUID, AIMessageChunk] = {}  # each model call's tool calls, as they stream
     current: UUID | None = None
@@ -84,7 +87,7 @@ async def run_remote_turn(
         if not isinstance(message, dict):
             continue
         if message.get("type") == "tool":  # a tool's result, whole: its call is over
-            await _end(engine, reply, current, calls)
+            await _end(outlet, reply, current, calls)
             current = None
             reply.items.extend(convert_to_messages([message]))
             continue
@@ -92,7 +95,7 @@ async def run_remote_turn(
             continue
         run_id = uuid5(NAMESPACE_URL, str(message.get("id")))
         if run_id != current:
-            await _end(engine, reply, current, calls)
+            await _end(outlet, reply, current, calls)
             current = run_id
             reply.run(run_id)  # its place in the reply, spoken or not
             calls[run_id] = AIMessageChunk(content="", id=str(message.get("id")))
@@ -100,13 +103,13 @@ async def run_remote_turn(
             calls[run_id] += AIMessageChunk(content="", tool_call_chunks=pieces)
         content = message.get("content")
         if isinstance(content, str) and content:
-            await _transcript(engine, reply, run_id, content)
+            await _transcript(outlet, reply, run_id, content)
             continue
         for block in content if isinstance(content, list) else []:
             if not isinstance(block, dict):
                 continue
             if block.get("type") == "text" and isinstance(block.get("text"), str):
-                await _transcript(engine, reply, run_id, block["text"])
+                await _transcript(outlet, reply, run_id, block["text"])
             elif block.get("type") == "audio" and isinstance(block.get("base64"), str):
                 try:
                     pcm = base64.b64decode(block["base64"], validate=True)
@@ -117,15 +120,15 @@ async def run_remote_turn(
                     rate = int(match[1]) if len(match[1]) <= 6 else 0
                 if rate not in _PLAYABLE_RATES:
                     continue  # a rate no speech model streams: not audio we can play
-                await engine._send_audio(reply, reply.add_audio(run_id, pcm, rate))
-    await _end(engine, reply, current, calls)
+                await outlet.audio(reply, reply.add_audio(run_id, pcm, rate))
+    await _end(outlet, reply, current, calls)
     if isinstance(state, dict) and isinstance(state.get("messages"), list):
         return {**state, "messages": convert_to_messages(state["messages"])}
     return state
 
 
 async def _end(
-    engine: TurnEngine, reply: Reply, run_id: UUID | None, calls: dict[UUID, AIMessageChunk]
+    outlet: ReplyOutlet, reply: Reply, run_id: UUID | None, calls: dict[UUID, AIMessageChunk]
 ) -> None:
     """A model call of the remote run is over: its last speech goes out, and a call that
     asked for tools is kept as that message (a barge-in keeps it if its results came)."""
@@ -136,10 +139,10 @@ async def _end(
     if chunk.tool_calls:
         text = reply.run(run_id).text
         message = AIMessage(content=text, tool_calls=chunk.tool_calls, id=chunk.id)
-    await engine._send_audio(reply, reply.end_run(run_id, message))
+    await outlet.audio(reply, reply.end_run(run_id, message))
 
 
-async def _transcript(engine: TurnEngine, reply: Reply, run_id: UUID, text: str) -> None:
+async def _transcript(outlet: ReplyOutlet, reply: Reply, run_id: UUID, text: str) -> None:
     reply.run(run_id).text += text
     if not reply.interrupted:
-        await engine._emit(TranscriptDelta(reply.index, text))
+        await outlet.event(TranscriptDelta(reply.index, text))

@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH
 from langchain_openrouter_audio.voice.resample import Resampler
 from langchain_openrouter_audio.voice.truncate import cut_words, truncate_to_heard
+from langchain_openrouter_audio.voice.turn import VoiceTurn
 
 __all__ = ["Reply"]
 
@@ -160,6 +161,24 @@ class Reply:
         return pcm
 
     # -- barge-in -----------------------------------------------------------------
+
+    def voice_turn(self, spoken: AIMessage | None, cost: float) -> VoiceTurn:
+        """The finished turn as users see it; `spoken` is the reply the user heard."""
+        return VoiceTurn(
+            index=self.index,
+            user_audio_s=self.user_audio_s,
+            reply=spoken,
+            transcript=spoken.text if spoken is not None else "",
+            interrupted=self.interrupted,
+            heard_s=self.played_s,
+            endpoint_delay_s=self.endpoint_delay_s,
+            response_s=self.first_audio_s,
+            cost=cost,
+            cancelled=self.cancelled,
+            error=self.error,
+            first_played_s=self.first_played_s,
+            user_text=self.user_text,
+        )
 
     def heard(self, heard_s: float) -> list[BaseMessage]:
         """What this turn added to the conversation, as far as the user heard it.

@@ -8,56 +8,52 @@ and measures cost and latency. The transport only moves audio and says what was 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler, BaseCallbackManager
-from langchain_core.language_models import BaseLanguageModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
-from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, get_openrouter_callback
 from langchain_openrouter_audio.speech import OpenRouterSpeech
+from langchain_openrouter_audio.voice._agent_call import (
+    BUDGET_MESSAGE,
+    AgentCall,
+    recent_turns,
+)
+from langchain_openrouter_audio.voice._agent_call import (
+    agent_input_key as agent_input_key,  # importable from here, as ever
+)
+from langchain_openrouter_audio.voice._outlet import ReplyOutlet
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
-from langchain_openrouter_audio.voice._remote import is_remote_graph, run_remote_turn
+from langchain_openrouter_audio.voice._recording_placement import place_reply, settled_until
 from langchain_openrouter_audio.voice._reply import Reply
+from langchain_openrouter_audio.voice._turn_taking import TurnTaking
+from langchain_openrouter_audio.voice._utterance import Utterance
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.limits import SessionEnded
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
-from langchain_openrouter_audio.voice.resample import resample_pcm16
 from langchain_openrouter_audio.voice.spoken_text import (
     COST_GRACE_S,
     AgentHears,
-    TextSpeaker,
     agent_hearing,
     as_speech,
     as_transcription,
     settle,
-    transcribe,
     with_transcript,
 )
 from langchain_openrouter_audio.voice.transport import (
     ReplyEnded,
     SpeechStarted,
-    ToolCalled,
-    ToolReturned,
-    TranscriptDelta,
     TurnEnded,
     TurnFailed,
-    UserTranscript,
-    UserTurnStarted,
     VoiceEvent,
     VoiceTransport,
 )
@@ -97,30 +93,6 @@ class EndpointerLike(Protocol):
     def push(self, pcm: bytes) -> list[bytes]: ...
 
     def flush(self) -> list[bytes]: ...
-
-
-@dataclass
-class _Utterance:
-    """What the user said (audio or text), waiting for its turn."""
-
-    pcm: bytes | None
-    text: str | None
-    endpoint_delay_s: float
-    ended_at: float  # perf_counter
-    ended_sample: int  # position on the input timeline
-    interrupts: bool  # starts at once, cutting a reply that is playing
-
-
-@dataclass
-class _Pause:
-    """A reply held while the user makes a sound that may be no interruption."""
-
-    reply: Reply
-    at_sample: int  # input position when it paused
-    cleared: bool  # the transport cannot pause: it was cleared, the rest is sent again
-    position_s: float  # where playback stopped in the reply
-    acked: bool = False  # (cleared) the transport said where it stopped
-    resume_at: int | None = None  # (cleared) input sample when it should have played on
 
 
 class TurnEngine:
@@ -247,16 +219,20 @@ class TurnEngine:
         self.max_turns = max_turns
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
-        self.continuation = continuation
-        self.min_interruption_ms = min_interruption_ms
-        self.false_interruption_timeout_s = false_interruption_timeout_s
-        self.backchannel_window_s = backchannel_window_s
+        self._turn_taking = TurnTaking(
+            self,
+            continuation=continuation,
+            min_interruption_ms=min_interruption_ms,
+            false_interruption_timeout_s=false_interruption_timeout_s,
+            backchannel_window_s=backchannel_window_s,
+        )
+        self._outlet = ReplyOutlet(transport, self._turn_taking.held_back)
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.record_path = Path(str(record).format(session=self.session_id)) if record else None
         self.turns: list[VoiceTurn] = []
         self.usage = OpenRouterCallbackHandler()  # replaced by the run's own block
         self.recorder: ConversationRecorder | None = None
-        self._queue: deque[_Utterance] = deque()
+        self._queue: deque[Utterance] = deque()
         self._queued = asyncio.Event()
         self._reply: Reply | None = None
         self._count = 0
@@ -274,14 +250,7 @@ class TurnEngine:
         """Why the conversation ended early (a limit), or None."""
         self._ending = asyncio.Event()
         self._turn_starts: deque[float] = deque()
-        self._pause: _Pause | None = None
-        self._held: _Utterance | None = None  # answered together with the next utterance
-        self._utterances: dict[int, _Utterance] = {}  # turn -> its question (for continuation)
-        self._overlapping = False  # the utterance under way began over a reply
-        self._during_warmup = False  # ... while the echo canceller was still learning
-        self._last_play_end = -(10**12)  # input sample where the last reply played out
-        self.false_interruptions = 0
-        self.continuations = 0
+        self._utterances: dict[int, Utterance] = {}  # turn -> its question (for continuation)
         self._cost_lookups: set[asyncio.Task[None]] = set()  # of sentences a barge-in cut
 
     # -- the conversation ------------------------------------------------------------
@@ -334,6 +303,36 @@ class TurnEngine:
         reply = self._reply
         return bool(self._queue) or (reply is not None and not reply.finished.done())
 
+    @property
+    def false_interruptions(self) -> int:
+        """Short sounds over a reply that were no turn (the reply paused or played on)."""
+        return self._turn_taking.false_interruptions
+
+    @property
+    def continuations(self) -> int:
+        """Times the user went on before a reply played, and both parts were answered."""
+        return self._turn_taking.continuations
+
+    @property
+    def continuation(self) -> bool:
+        """Speech before any of a reply played continues the question (the setting)."""
+        return self._turn_taking.continuation
+
+    @property
+    def min_interruption_ms(self) -> int:
+        """Speech over a reply shorter than this is no barge-in (the setting)."""
+        return self._turn_taking.min_interruption_ms
+
+    @property
+    def false_interruption_timeout_s(self) -> float:
+        """The longest a reply stays paused for a short sound (the setting)."""
+        return self._turn_taking.false_interruption_timeout_s
+
+    @property
+    def backchannel_window_s(self) -> float:
+        """How soon after a reply a short sound is still a backchannel (the setting)."""
+        return self._turn_taking.backchannel_window_s
+
     async def _shut_down(self, conductor: asyncio.Task[Any]) -> None:
         conductor.cancel()
         reply = self._reply
@@ -378,27 +377,27 @@ class TurnEngine:
             return
         endpointer = self.endpointer
         was_speaking = endpointer.speaking
-        was_in_speech = self._speech_s() > 0
+        policy = self._turn_taking
+        was_in_speech = policy.speech_s() > 0
         utterances = endpointer.push(pcm)
         self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
         if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
             utterances += endpointer.flush()
             self._speech_bytes = 0
-        if not was_in_speech and (self._speech_s() > 0 or utterances):
-            self._overlapping = self._over_reply()
-            self._during_warmup = self._playing(self._reply) and self._warming_up()
+        if not was_in_speech and (policy.speech_s() > 0 or utterances):
+            policy.speech_began()
         if endpointer.speaking and not was_speaking:
             await self._emit(SpeechStarted())
         if self.barge_in and endpointer.speaking:
-            await self._on_speech(self._reply)
+            await policy.on_speech(self._reply)
         for utterance in utterances:
-            if self._is_backchannel():
+            if policy.is_backchannel():
                 logger.debug("session %s: a backchannel, no turn", self.session_id)
                 continue
             self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
-        if self._speech_s() == 0:
-            self._overlapping = self._during_warmup = False
-        await self._maybe_resume()
+        if policy.speech_s() == 0:
+            policy.speech_over()
+        await policy.maybe_resume()
 
     def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
         """`seconds` of turn `turn`'s reply were played; `done`: its playback is over."""
@@ -407,14 +406,7 @@ class TurnEngine:
             return
         valid = isinstance(seconds, int | float) and seconds >= 0  # NaN fails the comparison
         position = reply.play_offset_s + float(seconds) if valid else None
-        pause = self._pause
-        if pause is not None and pause.reply is reply and pause.cleared:
-            if done:  # where it stopped: the re-send starts there
-                if position is not None:
-                    pause.position_s = max(pause.position_s, position)
-                pause.acked = True
-                if pause.resume_at is not None:  # it was only waiting for this
-                    self._spawn(self._resume())
+        if self._turn_taking.played_while_held(reply, position, done):
             return
         if position is not None:
             reply.played_s = position
@@ -425,7 +417,7 @@ class TurnEngine:
                 reply.play_start_sample = max(start, reply.utterance_sample)
         if done:
             reply.playback_over = True
-            self._last_play_end = self._input_samples
+            self._turn_taking.last_play_end = self._input_samples
             if not reply.stopped.done():
                 reply.stopped.set_result(reply.played_s)
             self._maybe_finish(reply)
@@ -437,7 +429,7 @@ class TurnEngine:
             self._ptt = bytearray()
             if self._playing(self._reply):
                 assert self._reply is not None
-                await self._interrupt(self._reply)
+                await self._turn_taking.interrupt(self._reply)
         else:
             audio, self._ptt = self._ptt, None
             if audio:
@@ -465,14 +457,15 @@ class TurnEngine:
             self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
         self._ptt = None
         for utterance in self.endpointer.flush():
-            if not self._is_backchannel():
+            if not self._turn_taking.is_backchannel():
                 self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
-        if self._held is not None:  # the user went on, but nothing came of it: answer it
-            held, self._held = self._held, None
+        policy = self._turn_taking
+        if policy.held is not None:  # the user went on, but nothing came of it: answer it
+            held, policy.held = policy.held, None
             self._queue.append(held)
             self._queued.set()
-        self._overlapping = self._during_warmup = False
-        await self._resume()
+        policy.speech_over()
+        await policy.resume()
 
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
@@ -534,13 +527,13 @@ class TurnEngine:
         pending = self.max_pending_utterances
         if pending is not None and len(self._queue) >= pending:
             raise SessionEnded("too many utterances waiting for an answer")
-        held, self._held = self._held, None
+        held, self._turn_taking.held = self._turn_taking.held, None
         if held is not None and held.pcm is not None and pcm is not None:
             pcm = held.pcm + pcm  # the question the user went on with, and the rest of it
         elif held is not None:
             self._queue.append(held)  # typed text after it: both are turns
         self._queue.append(
-            _Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
+            Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
         )
         self._queued.set()
         self._touch()
@@ -557,7 +550,7 @@ class TurnEngine:
             previous = self._reply
             if previous is not None and not previous.finished.done():
                 if self._queue[0].interrupts and self._playing(previous):
-                    await self._interrupt(previous)
+                    await self._turn_taking.interrupt(previous)
                 await asyncio.shield(previous.finished)
                 continue
             if not await self._may_start():
@@ -567,7 +560,7 @@ class TurnEngine:
     async def _may_start(self) -> bool:
         """The limits allow another turn; if not, the user is told and the conversation ends."""
         if self._over_budget():
-            await self._emit(TurnFailed(self._count + 1, _BUDGET_MESSAGE))
+            await self._emit(TurnFailed(self._count + 1, BUDGET_MESSAGE))
             self.end(SessionEnded("spending limit reached"))
             return False
         if self.max_turns_per_minute is not None:
@@ -583,15 +576,10 @@ class TurnEngine:
     def _over_budget(self) -> bool:
         return self.max_cost_usd is not None and self.usage.total_cost >= self.max_cost_usd
 
-    def _start(self, utterance: _Utterance) -> None:
+    def _start(self, utterance: Utterance) -> None:
         self._count += 1
         rate = self.transport.input_rate
-        if utterance.pcm is not None:
-            wav = pcm16_to_wav(utterance.pcm, sample_rate=rate)
-            question = HumanMessage(content=[dict(audio_block_from_bytes(wav, "audio/wav"))])
-        else:
-            question = HumanMessage(content=utterance.text or "")
-        base = _recent([*self.history, question], self.max_turns)
+        base = recent_turns([*self.history, utterance.question(rate)], self.max_turns)
         self.history = list(base)
         reply = Reply(
             index=self._count,
@@ -608,62 +596,12 @@ class TurnEngine:
         reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
-    async def _generate(self, reply: Reply, utterance: _Utterance) -> None:
-        """The agent's call; its speech goes out as it streams."""
-        heard_text = utterance.text
-        speaker = self._speaker(reply) if self.speech is not None else None
-        callbacks: list[Any] = [_TurnCallbacks(self, reply), *self.callbacks]
-        callbacks += [speaker] if speaker is not None else []
-        if self.max_cost_usd is not None:
-            callbacks.append(_Budget(self))
-        callbacks += _callbacks(self.config)
-        config: RunnableConfig = {**self.config, "callbacks": callbacks}
-        try:
-            if self.transcription is not None and utterance.pcm is not None:
-                if self.agent_hears == "text":
-                    # The agent reads text: it gets what the user said, not the recording.
-                    rate = self.transport.input_rate
-                    heard_text = await transcribe(self.transcription, utterance.pcm, rate)
-                    reply.base[-1] = HumanMessage(content=heard_text)
-                    self.history = list(reply.base)
-                else:  # it hears the recording: the words come beside its call
-                    reply.transcribing = self._spawn(self._transcribe_aside(reply, utterance))
-            await self._emit(UserTurnStarted(reply.index, round(reply.user_audio_s, 3), heard_text))
-            if heard_text is not None:
-                reply.user_text = heard_text
-                await self._emit(UserTranscript(reply.index, heard_text))
-            agent_input: Any = (
-                list(reply.base) if self.input_key is None else {self.input_key: list(reply.base)}
-            )
-            call = (
-                run_remote_turn(self, reply, self.agent, agent_input, config)
-                if is_remote_graph(self.agent)
-                else self.agent.ainvoke(agent_input, config)
-            )
-            result = await asyncio.wait_for(call, self.turn_timeout_s)
-            if speaker is not None:
-                await speaker.finish()  # the last sentences are still being spoken
-        except asyncio.CancelledError:
-            if speaker is not None:
-                await speaker.cancel()
-                self._keep_cost_lookups(speaker)
-            raise
-        except Exception as err:
-            if speaker is not None:
-                await speaker.cancel()
-                self._keep_cost_lookups(speaker)
-            await self._turn_failed(reply, err)
-        else:
-            if self.input_key is not None and isinstance(result, dict):
-                messages = result.get(self.input_key)
-                if isinstance(messages, list):
-                    self.history = list(messages)
-            elif isinstance(result, BaseMessage):
-                self.history = [*reply.base, result]
+    async def _generate(self, reply: Reply, utterance: Utterance) -> None:
+        """The agent's call (its speech goes out as it streams), then the reply's end."""
+        await AgentCall(self, reply, utterance).run()
         reply.generated = True
         self._touch()
-        pause = self._pause
-        cleared = pause is not None and pause.reply is reply and pause.cleared
+        cleared = self._turn_taking.held_back(reply)
         if not reply.interrupted and not cleared:  # a cleared pause ends it when it plays on
             await self.transport.end_reply(reply.index)
             if not reply.sent_bytes:
@@ -681,252 +619,6 @@ class TurnEngine:
         )
         self._maybe_finish(reply)
 
-    def _keep_cost_lookups(self, speaker: TextSpeaker) -> None:
-        """A cut turn's spoken sentences were billed: their lookups finish by session end."""
-        pending = {task for task in self._cost_lookups if not task.done()}
-        self._cost_lookups = pending | speaker.pending_costs
-
-    async def _transcribe_aside(self, reply: Reply, utterance: _Utterance) -> None:
-        """What the user said, for the UI and the record, while the agent hears the audio."""
-        assert self.transcription is not None
-        pcm, rate = utterance.pcm or b"", self.transport.input_rate
-        try:
-            text = await transcribe(self.transcription, pcm, rate)
-        except Exception as err:  # the turn goes on without the words
-            turn = reply.index
-            logger.warning("session %s: turn %d: no transcript: %s", self.session_id, turn, err)
-            return
-        reply.user_text = text
-        question = reply.base[-1]
-        self.history = with_transcript(self.history, question, text)
-        await self._emit(UserTranscript(reply.index, text))
-
-    def _speaker(self, reply: Reply) -> TextSpeaker:
-        """Speaks the agent's text replies with `speech`, sentence by sentence."""
-        assert self.speech is not None
-
-        async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
-            await self._send_audio(reply, reply.add_audio(run_id, pcm, rate))
-
-        async def on_spoken(run_id: UUID, message: AIMessage, done: bool) -> None:
-            run = reply.run(run_id)
-            run.message = message
-            # Not over until spoken: a barge-in keeps only what was heard of it.
-            run.ended = False
-            if done:  # over now: send what the resampler still holds
-                await self._send_audio(reply, reply.end_run(run_id, None))
-
-        return TextSpeaker(self.speech, on_audio, on_spoken)
-
-    async def _turn_failed(self, reply: Reply, err: Exception) -> None:
-        """Tell the user, in words that reveal nothing inside; the log has the detail."""
-        ref = _reference()
-        reply.error = f"{type(err).__name__}: {err} (ref {ref})"
-        if isinstance(err, SessionEnded):  # the spending limit, reached inside the turn
-            logger.warning("session %s: turn %d: %s", self.session_id, reply.index, err.reason)
-            await self._emit(TurnFailed(reply.index, _BUDGET_MESSAGE))
-            self.end(err)
-            return
-        if isinstance(err, (TimeoutError, asyncio.TimeoutError)):  # distinct before 3.11
-            message = f"That took too long to answer; please try again. (ref {ref})"
-            logger.warning(
-                "session %s: turn %d timed out after %s s (ref %s)",
-                self.session_id,
-                reply.index,
-                self.turn_timeout_s,
-                ref,
-            )
-        else:
-            message = f"The agent failed to answer; please try again. (ref {ref})"
-            logger.error(
-                "session %s: turn %d failed (ref %s)",
-                self.session_id,
-                reply.index,
-                ref,
-                exc_info=err,
-            )
-        await self._emit(TurnFailed(reply.index, message))
-
-    async def _send_audio(self, reply: Reply, pcm: bytes) -> None:
-        pause = self._pause
-        if pause is not None and pause.reply is reply and pause.cleared:
-            return  # kept in the reply's audio; sent with the rest when it plays on
-        if pcm and not reply.interrupted:
-            await self.transport.play(reply.index, pcm)
-
-    # -- turn-taking: continuation, false interruptions, backchannels -----------------
-
-    def _speech_s(self) -> float:
-        return float(getattr(self.endpointer, "speech_s", 0.0))
-
-    def _warming_up(self) -> bool:
-        return bool(getattr(self.transport, "warming_up", False))
-
-    def _over_reply(self) -> bool:
-        """A reply is playing (or has not started yet), or played out a moment ago."""
-        reply = self._reply
-        if reply is not None and self._playing(reply):
-            return True
-        window = round(self.backchannel_window_s * self.transport.input_rate)
-        return self._input_samples - self._last_play_end <= window
-
-    def _is_backchannel(self) -> bool:
-        """The utterance just returned is short and began over a reply (or right after it)."""
-        if not self.barge_in or self._continuable(self._reply):
-            return False
-        if self._during_warmup:  # most likely the agent's own echo
-            self.false_interruptions += 1
-            return True
-        if not self._overlapping or not hasattr(self.endpointer, "last_speech_s"):
-            return False
-        speech_ms = float(getattr(self.endpointer, "last_speech_s", 0.0)) * 1000
-        if speech_ms >= self.min_interruption_ms:
-            return False
-        self.false_interruptions += 1
-        return True
-
-    def _continuable(self, reply: Reply | None) -> bool:
-        """The user went on before any of this reply played: answer both parts at once."""
-        return (
-            self.continuation
-            and reply is not None
-            and not reply.interrupted
-            and not reply.finished.done()
-            and reply.first_played_at is None
-            and reply.played_s == 0
-            and not reply.tools_called
-            and not self._queue
-            and (u := self._utterances.get(reply.index)) is not None
-            and u.pcm is not None
-        )
-
-    async def _on_speech(self, reply: Reply | None) -> None:
-        """The user is speaking (`min_speech_ms` heard) while `reply` may be under way."""
-        if reply is None:
-            return
-        if self._continuable(reply):
-            await self._abandon(reply)
-            return
-        if not self._playing(reply) or self._warming_up():
-            return
-        if not hasattr(self.endpointer, "speech_s"):
-            await self._interrupt(reply)  # no way to tell a backchannel: as before
-        elif self._speech_s() * 1000 >= self.min_interruption_ms:
-            await self._interrupt(reply)
-        elif self._pause is None and self._can_hold():
-            await self._pause_reply(reply)
-
-    async def _abandon(self, reply: Reply) -> None:
-        """Cancel a reply nobody heard yet; its question waits for the rest of it."""
-        utterance = self._utterances.pop(reply.index)
-        reply.interrupted = True
-        reply.cancelled = True
-        reply.playback_over = True
-        self.continuations += 1
-        logger.debug("session %s: the user went on; turn %d dropped", self.session_id, reply.index)
-        for task in (reply.task, reply.transcribing):  # the call, and words for a dropped turn
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if reply.sent_bytes:
-            await self.transport.clear(reply.index)
-        self.history = list(reply.base[:-1])
-        self._held = utterance
-        self._overlapping = False  # what the user says now is the rest of the question
-        self._reply = None
-        if not reply.finished.done():
-            reply.finished.set_result(None)
-        self._touch()
-
-    def _can_hold(self) -> bool:
-        """The transport can pause, or be cleared and sent the rest of a reply again."""
-        transport = self.transport
-        return bool(
-            getattr(transport, "can_pause", False) or getattr(transport, "can_resend", False)
-        )
-
-    async def _pause_reply(self, reply: Reply) -> None:
-        can_pause = bool(getattr(self.transport, "can_pause", False))
-        self._pause = _Pause(reply, self._input_samples, not can_pause, reply.played_s)
-        if can_pause:
-            await self.transport.pause(reply.index)  # type: ignore[attr-defined]
-        else:
-            await self.transport.clear(reply.index)
-
-    async def _maybe_resume(self) -> None:
-        pause = self._pause
-        if pause is None:
-            return
-        rate = self.transport.input_rate
-        if pause.resume_at is not None:  # waiting for the channel to say where it stopped
-            if self._input_samples - pause.resume_at >= round(self.stop_timeout_s * rate):
-                await self._resume()  # it never said: play on from its last report
-            return
-        timeout = round(self.false_interruption_timeout_s * rate)
-        if self._speech_s() == 0 or self._input_samples - pause.at_sample >= timeout:
-            if pause.cleared and not pause.acked:
-                pause.resume_at = self._input_samples
-                return
-            await self._resume()
-
-    async def _resume(self) -> None:
-        """Play on from where the reply paused."""
-        pause, self._pause = self._pause, None
-        if pause is None:
-            return
-        reply = pause.reply
-        if reply is not self._reply or reply.interrupted or reply.finished.done():
-            return
-        if not pause.cleared:
-            await self.transport.resume(reply.index)  # type: ignore[attr-defined]
-            return
-        # Sent again from where it stopped; the transport counts from this new start.
-        start = min(round(pause.position_s * reply.output_rate) * SAMPLE_WIDTH, len(reply.audio))
-        reply.play_offset_s = start / SAMPLE_WIDTH / reply.output_rate
-        reply.played_s = reply.play_offset_s
-        if rest := bytes(reply.audio[start:]):
-            await self.transport.play(reply.index, rest)
-        if reply.generated:
-            await self.transport.end_reply(reply.index)
-            if not rest:
-                reply.playback_over = True
-                self._maybe_finish(reply)
-        self._touch()
-
-    async def _interrupt(self, reply: Reply) -> None:
-        """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
-        if reply.interrupted:
-            return
-        reply.interrupted = True
-        self._during_warmup = False  # the words that interrupted are a turn
-        pause, self._pause = self._pause, None
-        self._touch()
-        if pause is not None and pause.reply is reply and pause.cleared:
-            # Already cleared for the pause: no second clear. Where it stopped is known, or
-            # comes with the channel's report (which `_settle` waits for).
-            reply.played_s = max(reply.played_s, pause.position_s)
-            if pause.acked and not reply.stopped.done():
-                reply.stopped.set_result(reply.played_s)
-            self._spawn(self._settle(reply))
-            return
-        self._spawn(self._settle(reply))
-        await self.transport.clear(reply.index)
-
-    async def _settle(self, reply: Reply) -> None:
-        """After a barge-in: learn where playback stopped, keep only what was heard."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reply.stopped), self.stop_timeout_s)
-        reply.playback_over = True
-        # The call runs on (unheard) until then: what it said may still count as heard.
-        reply.cancelled = not reply.generated
-        if reply.task is not None:
-            reply.task.cancel()
-            await asyncio.gather(reply.task, return_exceptions=True)
-        kept = reply.heard(reply.played_s)
-        self.history = [*reply.base, *kept]
-        spoken = kept[-1] if kept and isinstance(kept[-1], AIMessage) else None
-        await self._finish(reply, spoken)
-
     def _maybe_finish(self, reply: Reply) -> None:
         if reply.interrupted or reply.finishing:
             return
@@ -943,21 +635,7 @@ class TurnEngine:
                 await asyncio.wait({reply.transcribing}, timeout=TRANSCRIPT_WAIT_S)
                 if reply.user_text is not None:  # the agent's state may hold a copy of it
                     self.history = with_transcript(self.history, reply.base[-1], reply.user_text)
-            turn = VoiceTurn(
-                index=reply.index,
-                user_audio_s=reply.user_audio_s,
-                reply=spoken,
-                transcript=spoken.text if spoken is not None else "",
-                interrupted=reply.interrupted,
-                heard_s=reply.played_s,
-                endpoint_delay_s=reply.endpoint_delay_s,
-                response_s=reply.first_audio_s,
-                cost=self.usage.total_cost - reply.cost_at_start,
-                cancelled=reply.cancelled,
-                error=reply.error,
-                first_played_s=reply.first_played_s,
-                user_text=reply.user_text,
-            )
+            turn = reply.voice_turn(spoken, self.usage.total_cost - reply.cost_at_start)
             self.turns.append(turn)
             self._record_reply(reply)
             await self._emit(TurnEnded(turn))
@@ -979,30 +657,19 @@ class TurnEngine:
     def _record_reply(self, reply: Reply) -> None:
         if self.recorder is None or reply.recorded:
             return
-        reply.recorded = True
-        heard = bytes(reply.audio[: round(reply.played_s * reply.output_rate) * SAMPLE_WIDTH])
-        pcm = resample_pcm16(heard, reply.output_rate, self.recorder.sample_rate)
-        start = reply.play_start_sample
-        if start is None:
-            start = reply.utterance_sample
-        self.recorder.agent_audio(start, pcm)
+        place_reply(self.recorder, reply)
         self._flush_recording()
 
     def _flush_recording(self) -> None:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
-        reply = self._reply
-        upto = self._input_samples
-        if reply is not None and not reply.recorded:
-            upto = reply.utterance_sample
-        if self._queue:  # a reply to these has not even started
-            upto = min(upto, self._queue[0].ended_sample)
-        self.recorder.flush(upto)
+        waiting = self._queue[0].ended_sample if self._queue else None
+        self.recorder.flush(settled_until(self._input_samples, self._reply, waiting))
 
     # -- plumbing -----------------------------------------------------------------------
 
     async def _emit(self, event: VoiceEvent) -> None:
-        await self.transport.send_event(event)
+        await self._outlet.event(event)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -1023,102 +690,3 @@ class TurnEngine:
     def _raise_failure(self) -> None:
         if self._failures:
             raise self._failures[0]
-
-
-_BUDGET_MESSAGE = "This conversation has reached its spending limit."
-
-
-def _reference() -> str:
-    """A short id that ties what the user is shown to the log line with the detail."""
-    return uuid.uuid4().hex[:8]
-
-
-class _Budget(AsyncCallbackHandler):
-    """Refuses to start a model call once the conversation's cost has reached the limit."""
-
-    raise_error = True  # the refusal must stop the agent, not be logged and ignored
-
-    def __init__(self, engine: TurnEngine) -> None:
-        self.engine = engine
-
-    async def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
-        if self.engine._over_budget():
-            raise SessionEnded("spending limit reached")
-
-
-class _TurnCallbacks(AsyncAudioCallbackHandler):
-    """Feeds a turn's speech to the channel and its events to the UI as the agent streams."""
-
-    def __init__(self, engine: TurnEngine, reply: Reply) -> None:
-        super().__init__()
-        self.engine = engine
-        self.reply = reply
-
-    async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
-        pcm = self.reply.add_audio(kwargs["run_id"], chunk, sample_rate)
-        await self.engine._send_audio(self.reply, pcm)
-
-    async def on_transcript_chunk(self, text: str, **kwargs: Any) -> None:
-        self.reply.run(kwargs["run_id"]).text += text
-        if not self.reply.interrupted:
-            await self.engine._emit(TranscriptDelta(self.reply.index, text))
-
-    async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        generations = response.generations[0] if response.generations else []
-        message = getattr(generations[0], "message", None) if generations else None
-        await self.engine._send_audio(self.reply, self.reply.end_run(run_id, message))
-        await super().on_llm_end(response, run_id=run_id, **kwargs)
-
-    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self.reply.end_run(run_id, None)
-        await super().on_llm_error(error, run_id=run_id, **kwargs)
-
-    async def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
-        self.reply.tools_called = True
-        args: Any = inputs if inputs is not None else input_str
-        await self.engine._emit(ToolCalled(self.reply.index, name, args))
-
-    async def on_tool_end(self, output: Any, **kwargs: Any) -> None:
-        if isinstance(output, ToolMessage):
-            self.reply.items.append(output)
-        text = getattr(output, "content", output)
-        await self.engine._emit(ToolReturned(self.reply.index, str(text)))
-
-
-def _recent(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:
-    """The last `turns` turns: each user question re-sends its audio, so old ones cost."""
-    if turns is None:
-        return history
-    starts = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
-    return history[starts[-turns] :] if len(starts) > turns else history
-
-
-def _callbacks(config: RunnableConfig) -> list[Any]:
-    callbacks = config.get("callbacks")
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, list):
-        return list(callbacks)
-    if isinstance(callbacks, BaseCallbackManager):
-        return list(callbacks.handlers)
-    return [callbacks]  # a single handler
-
-
-def agent_input_key(agent: Runnable[Any, Any], input_key: str | None) -> str | None:
-    """Where the agent takes the conversation: None (the message list) or a state key.
-
-    `"auto"`: a chat model, also one with tools bound (a `RunnableBinding`), takes the
-    list; anything else (a graph) takes `{"messages": [...]}`.
-    """
-    if input_key != "auto":
-        return input_key
-    model = getattr(agent, "bound", agent)
-    return None if isinstance(model, BaseLanguageModel) else "messages"
