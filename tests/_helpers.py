@@ -18,7 +18,7 @@ import struct
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from langchain_openrouter_audio import (
 from langchain_openrouter_audio.audio import audio_block_from_bytes, pcm16_to_wav
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler, AudioCallbackHandler
 from langchain_openrouter_audio.testing import OpenRouterTestServer, Reply, speech_pcm16, tone_pcm16
+from langchain_openrouter_audio.voice import CallbackSink, PcmSource
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -290,3 +291,36 @@ def capture_sse(reply: Reply, *, body: dict[str, Any] | None = None) -> bytes:
         with httpx.stream("POST", url, json=request, headers=headers, timeout=10) as response:
             assert response.status_code == 200
             return b"".join(response.iter_bytes())
+
+
+# -- a frame-counting line for voice sessions -------------------------------------------------
+
+
+class Line:
+    """A non-real-time 16 kHz source that counts 20 ms frames, and a sink that notes when
+    (at which input frame) each reply frame is written or the sink is cleared."""
+
+    RATE = 16000
+    FRAME = 640  # 20 ms at 16 kHz
+
+    def __init__(self, stream: bytes) -> None:
+        self.stream = stream
+        self.frame = 0
+        self.writes: list[tuple[int, bytes]] = []
+        self.clears: list[int] = []
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        for pos in range(0, len(self.stream), self.FRAME):
+            self.frame = pos // self.FRAME
+            yield self.stream[pos : pos + self.FRAME]
+        self.frame = len(self.stream) // self.FRAME + 1
+
+    def source(self) -> PcmSource:
+        return PcmSource(self._chunks(), sample_rate=self.RATE, realtime=False)
+
+    def sink(self, sample_rate: int = 24000) -> CallbackSink:
+        return CallbackSink(
+            lambda f: self.writes.append((self.frame, f)),
+            on_clear=lambda: self.clears.append(self.frame),
+            sample_rate=sample_rate,
+        )

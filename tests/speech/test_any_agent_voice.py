@@ -7,7 +7,6 @@ sentence by the server's TTS endpoint while the text still streams.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tool_call_reply,
 )
-from langchain_openrouter_audio.voice import CallbackSink, PcmSource, VoiceSession
+from langchain_openrouter_audio.voice import VoiceSession
 from langchain_openrouter_audio.voice.spoken_text import SentenceSplitter
-from tests._helpers import EXAMPLES, HAS_ESPEAK, make_llm, run_offline, wav_frames
+from tests._helpers import EXAMPLES, HAS_ESPEAK, Line, make_llm, run_offline, wav_frames
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed")
 
@@ -39,32 +38,6 @@ ANSWER = " ".join(SENTENCES)
 
 def silence(ms: int) -> bytes:
     return bytes(2 * RATE * ms // 1000)
-
-
-class Line:
-    """A non-real-time source that counts frames, and a sink that notes when it is written."""
-
-    def __init__(self, stream: bytes) -> None:
-        self.stream = stream
-        self.frame = 0
-        self.writes: list[tuple[int, bytes]] = []
-        self.clears: list[int] = []
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        for pos in range(0, len(self.stream), FRAME):
-            self.frame = pos // FRAME
-            yield self.stream[pos : pos + FRAME]
-        self.frame = len(self.stream) // FRAME + 1
-
-    def source(self) -> PcmSource:
-        return PcmSource(self._chunks(), sample_rate=RATE, realtime=False)
-
-    def sink(self, sample_rate: int = 24000) -> CallbackSink:
-        return CallbackSink(
-            lambda f: self.writes.append((self.frame, f)),
-            on_clear=lambda: self.clears.append(self.frame),
-            sample_rate=sample_rate,
-        )
 
 
 def _models(server: OpenRouterTestServer) -> tuple[OpenRouterTranscription, OpenRouterSpeech]:

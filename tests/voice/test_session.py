@@ -31,7 +31,7 @@ from langchain_openrouter_audio.voice import (
     WavFileSink,
     WavFileSource,
 )
-from tests._helpers import HAS_ESPEAK, make_llm
+from tests._helpers import HAS_ESPEAK, Line, make_llm
 
 from .conftest import click, silence
 
@@ -54,31 +54,6 @@ def voices() -> dict[str, bytes]:
         "long": speech_pcm16(LONG),
         "short": speech_pcm16(SHORT),
     }
-
-
-class Line:
-    """A non-real-time source that counts frames, and a sink that notes when it is written."""
-
-    def __init__(self, stream: bytes) -> None:
-        self.stream = stream
-        self.frame = 0
-        self.writes: list[tuple[int, bytes]] = []
-        self.clears: list[int] = []
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        for pos in range(0, len(self.stream), FRAME):
-            self.frame = pos // FRAME
-            yield self.stream[pos : pos + FRAME]
-        self.frame = len(self.stream) // FRAME + 1
-
-    def source(self) -> PcmSource:
-        return PcmSource(self._chunks(), sample_rate=RATE, realtime=False)
-
-    def sink(self) -> CallbackSink:
-        return CallbackSink(
-            lambda f: self.writes.append((self.frame, f)),
-            on_clear=lambda: self.clears.append(self.frame),
-        )
 
 
 def conversation(voices: dict[str, bytes], gap_ms: int = 2500) -> tuple[bytes, int]:
