@@ -71,11 +71,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         ...  # [{"type": "audio", "base64": ..., "mime_type": "audio/pcm;rate=24000"}]
     ```
 
+    A text longer than `max_input_chars` is split at sentence ends and spoken
+    request by request, in order, into that same one reply (see the field).
+
     Cost: the endpoint streams bytes, so its cost is looked up afterwards
     (`GET /generation?id=...`, with a short wait while the record appears).
     That happens when `fetch_cost=True`, or, with the default `None`, when a
     cost handler listens (`get_openrouter_callback()`); it lands in
-    `response_metadata["cost"]`.
+    `response_metadata["cost"]` (summed over the requests of a split text, whose
+    generation ids are in `response_metadata["generation_ids"]`).
     """
 
     # A misspelt option must fail, not be ignored (BaseChatModel ignores unknown ones).

@@ -13,9 +13,11 @@ import io
 import re
 import wave
 from typing import Any
+from uuid import UUID
 
 import pytest
 import soundfile as sf
+from langchain_core.messages import AIMessage
 
 from langchain_openrouter_audio import (
     AudioCallbackHandler,
@@ -33,9 +35,11 @@ from langchain_openrouter_audio.testing import (
     error_reply,
     rate_limit_reply,
     speech_pcm16,
+    text_reply,
 )
 from langchain_openrouter_audio.testing._audio_api import mp3_from_pcm
-from tests._helpers import HAS_ESPEAK, summed, summed_pcm
+from langchain_openrouter_audio.voice.spoken_text import TextSpeaker
+from tests._helpers import HAS_ESPEAK, make_llm, summed, summed_pcm
 
 pytestmark = pytest.mark.skipif(not HAS_ESPEAK, reason="needs espeak-ng")
 
@@ -391,3 +395,50 @@ def test_the_limit_is_checked() -> None:
     with pytest.raises(ValueError, match="max_input_chars"):
         OpenRouterSpeech(api_key="k", max_input_chars=0)
     assert OpenRouterSpeech(api_key="k").max_input_chars == LIMIT
+
+
+# -- the voice loop: a text agent's reply, spoken sentence by sentence ------------------------
+
+
+async def test_a_long_single_sentence_reply_is_spoken_whole_in_the_voice_loop(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # The voice loop speaks each sentence on its own; a sentence with no clause mark
+    # over the speech model's cap reaches it whole, and only it is split further.
+    long_sentence = " ".join(["the tide kept rising over the old stone quay"] * 100) + "."
+    answer = f"Here is the story. {long_sentence} That is all."
+    pieces = split_for_speech(long_sentence, LIMIT)
+    spoken = ["Here is the story.", *pieces, "That is all."]
+    assert len(long_sentence) > 2 * LIMIT
+    openrouter_server.enqueue(text_reply(answer, text_piece_chars=40))
+    expected = _serve_pieces(openrouter_server, len(spoken))
+    openrouter_server.speech_input_limit = 4096
+    tts = _model(openrouter_server)
+    agent = make_llm(openrouter_server, model="openai/gpt-4o")
+    heard: list[bytes] = []
+    done: list[AIMessage] = []
+
+    async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
+        assert rate == 24000
+        heard.append(pcm)
+
+    async def on_spoken(run_id: UUID, message: AIMessage, finished: bool) -> None:
+        if finished:
+            done.append(message)
+
+    speaker = TextSpeaker(tts, on_audio, on_spoken)
+    try:
+        reply = await agent.ainvoke("Tell me a story.", config={"callbacks": [speaker]})
+        await speaker.finish()
+    finally:
+        for model in (tts, agent):
+            model.close()
+            await model.aclose()
+    assert reply.text == answer
+    inputs = [r.json["input"] for r in _speech_requests(openrouter_server)]
+    assert inputs == spoken  # one request per sentence; the long one in pieces, no more
+    assert all(len(text) <= LIMIT for text in inputs)
+    assert b"".join(heard) == expected
+    (message,) = done
+    assert message.text == answer
+    assert audio_pcm(message) == expected
