@@ -15,7 +15,6 @@ save_audio(tts.invoke("Your table for two is booked for eight."), "booked.wav")
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -46,8 +45,6 @@ from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_i
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
 
 __all__ = ["OpenRouterSpeech"]
-
-logger = logging.getLogger("langchain_openrouter_audio")
 
 _CALL_OPTIONS = frozenset({"voice", "speed", "instructions", "response_format", "model"})
 
