@@ -23,6 +23,7 @@ from langchain_openrouter_audio import (
     AudioCallbackHandler,
     BadRequestError,
     IncompleteStreamError,
+    MalformedStreamError,
     OpenRouterSpeech,
     audio_bytes,
     audio_pcm,
@@ -34,6 +35,7 @@ from langchain_openrouter_audio.testing import (
     Reply,
     error_reply,
     rate_limit_reply,
+    raw_reply,
     speech_pcm16,
     text_reply,
 )
@@ -344,6 +346,26 @@ async def test_a_cut_second_piece_keeps_what_arrived_and_is_not_repeated(
     assert partial is not None
     assert audio_pcm(partial) == clip(0) + clip(1)[:4800]
     # A piece that delivered audio is never sent again: no audio twice.
+    assert len(_speech_requests(openrouter_server)) == 2
+
+
+def test_a_piece_at_another_rate_is_never_joined(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # A later request served at 16 kHz (another provider, say) would play at the wrong
+    # speed inside a 24 kHz reply: it stops there, with what came before it.
+    other = raw_reply(
+        speech_pcm16("Slower.", sample_rate=16000), content_type="audio/pcm;rate=16000"
+    )
+    openrouter_server.enqueue_speech(Reply(pcm=clip(0)), other)
+    tts = _model(openrouter_server)
+    try:
+        with pytest.raises(MalformedStreamError, match=r"piece 2 of .* unlike") as err:
+            tts.invoke(story(5000))
+    finally:
+        tts.close()
+    assert err.value.partial is not None
+    assert audio_pcm(err.value.partial) == clip(0)
     assert len(_speech_requests(openrouter_server)) == 2
 
 
