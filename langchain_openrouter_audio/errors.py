@@ -176,7 +176,9 @@ class StreamError(OpenRouterError):
 
 class IncompleteStreamError(StreamError):
     """The stream was cut, stalled past `timeout`, or ended with neither `[DONE]`
-    nor a finish reason."""
+    nor a finish reason; or, for a long text that `OpenRouterSpeech` speaks over
+    several requests, a later request failed (its status, code and metadata are here,
+    the request's own error is `__cause__`)."""
 
 
 class MalformedStreamError(IncompleteStreamError):

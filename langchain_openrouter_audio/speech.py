@@ -15,11 +15,7 @@ save_audio(tts.invoke("Your table for two is booked for eight."), "booked.wav")
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import httpx
@@ -33,24 +29,24 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from pydantic import ConfigDict, Field, field_validator
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
-from langchain_openrouter_audio._client import CompletionsClient
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
 from langchain_openrouter_audio._driver import ReplyDriver, SpeechChunk
 from langchain_openrouter_audio._formats import MIME_TO_FORMAT
+from langchain_openrouter_audio._speech_stream import (
+    SPEECH_PATH,
+    AsyncSpeechBatches,
+    CostLookup,
+    SpeechBatches,
+    SpeechPlan,
+)
+from langchain_openrouter_audio._text_split import split_for_speech
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
-from langchain_openrouter_audio.errors import NotFoundError, OpenRouterError
 
 __all__ = ["OpenRouterSpeech"]
 
-logger = logging.getLogger("langchain_openrouter_audio")
-
-SPEECH_PATH = "/audio/speech"
-GENERATION_PATH = "/generation"
 _CALL_OPTIONS = frozenset({"voice", "speed", "instructions", "response_format", "model"})
-# Pauses between looks for the generation record, which shows up a moment after the call.
-_COST_POLL_S = (0.1, 0.2, 0.4, 0.8, 1.0, 1.5)
 
 
 class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
@@ -72,11 +68,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         ...  # [{"type": "audio", "base64": ..., "mime_type": "audio/pcm;rate=24000"}]
     ```
 
+    A text longer than `max_input_chars` is split at sentence ends and spoken
+    request by request, in order, into that same one reply (see the field).
+
     Cost: the endpoint streams bytes, so its cost is looked up afterwards
     (`GET /generation?id=...`, with a short wait while the record appears).
     That happens when `fetch_cost=True`, or, with the default `None`, when a
     cost handler listens (`get_openrouter_callback()`); it lands in
-    `response_metadata["cost"]`.
+    `response_metadata["cost"]` (summed over the requests of a split text, whose
+    generation ids are in `response_metadata["generation_ids"]`).
     """
 
     # A misspelt option must fail, not be ignored (BaseChatModel ignores unknown ones).
@@ -101,6 +101,19 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     """Look up the call's cost: True always, False never, None when a cost handler listens."""
     cost_wait_s: float = 4.0
     """Longest wait for the generation record that holds the cost."""
+    max_input_chars: int | None = 2000
+    """Longest text sent in one request; a longer one is split (None: never split).
+
+    A text over this many characters is cut at paragraph and sentence ends (a longer
+    sentence at clause ends, then between words) and each piece is spoken by its own
+    request, in order, with the same model, voice, instructions and format; the reply
+    is one text and one audio. TTS models cap their input: gpt-4o-mini-tts at 4,096
+    characters and 2,000 tokens, Voxtral at "4K", AssemblyAI at 5,000, Gemini Flash
+    TTS at 8,192; OpenRouter's schema states none. The default, 2,000, stays under all
+    of those for text in alphabetic scripts (a token is several characters there), with
+    room for `instructions`, and keeps one request to about two minutes of speech.
+    Lower it for scripts where a character is about a token (Chinese, Japanese: 1,000),
+    raise it for a model known to take more."""
 
     @field_validator("speed")
     @classmethod
@@ -108,6 +121,13 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         if speed is not None and not 0.25 <= speed <= 4.0:
             raise ValueError(f"speed must be between 0.25 and 4.0, got {speed}")
         return speed
+
+    @field_validator("max_input_chars")
+    @classmethod
+    def _check_max_input_chars(cls, limit: int | None) -> int | None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"max_input_chars must be a positive number or None, got {limit}")
+        return limit
 
     @field_validator("voice")
     @classmethod
@@ -181,6 +201,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
             body["provider"] = provider
         return body
 
+    def _plan(self, messages: list[BaseMessage], options: dict[str, Any]) -> SpeechPlan:
+        """The requests that speak the text: one, or one per piece of a long text."""
+        body = self._body(messages, options)
+        text = body["input"]
+        pieces = (
+            [text] if self.max_input_chars is None else split_for_speech(text, self.max_input_chars)
+        )
+        return SpeechPlan(text, [{**body, "input": piece} for piece in pieces])
+
     def _wants_cost(self, run_manager: Any) -> bool:
         if self.fetch_cost is not None:
             return self.fetch_cost
@@ -222,20 +251,20 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         *,
         chunks: bool,
         summed: bool,
-        cost: _CostLookup | None,
-    ) -> tuple[ReplyDriver, Iterator[Any], str]:
-        body = self._body(messages, kwargs)
+        cost: CostLookup | None,
+    ) -> tuple[ReplyDriver, Iterator[Any], SpeechPlan]:
+        plan = self._plan(messages, kwargs)
         client = self.client
-        response = client.open_bytes(SPEECH_PATH, body, accept="audio/*")
+        response = client.open_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
         driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
-        batches = _SpeechBatches(body, response, client.iter_bytes(response), cost)
-        gen_id = response.headers.get("x-generation-id") or ""
-        return driver, driver.steps(batches, run_manager), gen_id  # type: ignore[arg-type]
+        plan.metadata = driver.asm.metadata
+        batches = SpeechBatches(plan, response, client, cost)
+        return driver, driver.steps(batches, run_manager), plan  # type: ignore[arg-type]
 
-    def _cost_lookup(self, run_manager: Any) -> _CostLookup | None:
+    def _cost_lookup(self, run_manager: Any) -> CostLookup | None:
         if not self._wants_cost(run_manager):
             return None
-        return _CostLookup(self.client, self.cost_wait_s)
+        return CostLookup(self.client, self.cost_wait_s)
 
     def _generate(
         self,
@@ -261,7 +290,7 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         cost = self._cost_lookup(run_manager)
-        _, steps, gen_id = self._steps(
+        _, steps, plan = self._steps(
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
@@ -271,7 +300,7 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
                 yield step.chunk
         # The speech is complete (the last chunk is out); only then is the cost looked up.
         if cost is not None and last is not None:
-            _add_cost(last, cost.get(gen_id))
+            _add_cost(last, cost.total(plan.generation_ids))
 
     # -- async ----------------------------------------------------------------
 
@@ -283,15 +312,15 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         *,
         chunks: bool,
         summed: bool,
-        cost: _CostLookup | None,
-    ) -> tuple[ReplyDriver, AsyncIterator[Any], str]:
-        body = self._body(messages, kwargs)
+        cost: CostLookup | None,
+    ) -> tuple[ReplyDriver, AsyncIterator[Any], SpeechPlan]:
+        plan = self._plan(messages, kwargs)
         client = self.client
-        response = await client.aopen_bytes(SPEECH_PATH, body, accept="audio/*")
+        response = await client.aopen_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
         driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
-        batches = _AsyncSpeechBatches(body, response, client.aiter_bytes(response), cost)
-        gen_id = response.headers.get("x-generation-id") or ""
-        return driver, driver.asteps(batches, run_manager), gen_id  # type: ignore[arg-type]
+        plan.metadata = driver.asm.metadata
+        batches = AsyncSpeechBatches(plan, response, client, cost)
+        return driver, driver.asteps(batches, run_manager), plan  # type: ignore[arg-type]
 
     async def _agenerate(
         self,
@@ -317,7 +346,7 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         cost = self._cost_lookup(run_manager)
-        _, steps, gen_id = await self._asteps(
+        _, steps, plan = await self._asteps(
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
@@ -328,83 +357,7 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         # The speech is complete (the last chunk is out, so a caller can move on to the
         # next sentence); only then is the cost looked up, before the run ends.
         if cost is not None and last is not None:
-            _add_cost(last, await cost.aget(gen_id))
-
-
-# -- the byte stream, in the shape the reply driver reads --------------------------------------
-
-
-def _opening(body: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
-    """The first chunk: the reply's identity and the text being spoken."""
-    return {
-        "id": response.headers.get("x-generation-id") or "",
-        "model": body["model"],
-        "choices": [{"index": 0, "delta": {"audio": {"transcript": body["input"]}}}],
-    }
-
-
-def _audio(piece: bytes) -> dict[str, Any]:
-    data = base64.b64encode(piece).decode("ascii")
-    return {"choices": [{"index": 0, "delta": {"audio": {"data": data}}}]}
-
-
-def _closing(cost: float | None) -> dict[str, Any]:
-    chunk: dict[str, Any] = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    if cost is not None:
-        chunk["usage"] = {"cost": cost}
-    return chunk
-
-
-class _CostLookup:
-    """Reads a generation's `total_cost`, waiting briefly while the record appears."""
-
-    def __init__(self, client: CompletionsClient, wait_s: float) -> None:
-        self._client = client
-        self._wait_s = wait_s
-
-    def _pauses(self) -> Iterator[float]:
-        left = self._wait_s
-        for pause in _COST_POLL_S:
-            if left <= 0:
-                return
-            yield min(pause, left)
-            left -= pause
-
-    def get(self, gen_id: str) -> float | None:
-        if not gen_id:
-            return None
-        pauses = self._pauses()
-        while True:
-            try:
-                return _cost_of(self._client.get_json(GENERATION_PATH, {"id": gen_id}))
-            except NotFoundError:
-                pause = next(pauses, None)
-                if pause is None:
-                    break
-                time.sleep(pause)
-            except (OpenRouterError, ValueError) as err:
-                logger.warning("could not read the cost of %s: %s", gen_id, err)
-                return None
-        logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
-        return None
-
-    async def aget(self, gen_id: str) -> float | None:
-        if not gen_id:
-            return None
-        pauses = self._pauses()
-        while True:
-            try:
-                return _cost_of(await self._client.aget_json(GENERATION_PATH, {"id": gen_id}))
-            except NotFoundError:
-                pause = next(pauses, None)
-                if pause is None:
-                    break
-                await asyncio.sleep(pause)
-            except (OpenRouterError, ValueError) as err:
-                logger.warning("could not read the cost of %s: %s", gen_id, err)
-                return None
-        logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
-        return None
+            _add_cost(last, await cost.atotal(plan.generation_ids))
 
 
 def _add_cost(last: SpeechChunk, cost: float | None) -> None:
@@ -415,87 +368,3 @@ def _add_cost(last: SpeechChunk, cost: float | None) -> None:
     """
     if cost is not None:
         last.message.response_metadata["cost"] = cost
-
-
-def _cost_of(reply: dict[str, Any]) -> float | None:
-    data = reply.get("data")
-    cost = data.get("total_cost") if isinstance(data, dict) else None
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-        return float(cost)
-    return None
-
-
-class _SpeechBatches:
-    """The speech body as batches of chat-style chunks, so one driver serves both paths."""
-
-    def __init__(
-        self,
-        body: dict[str, Any],
-        response: httpx.Response,
-        pieces: Iterator[bytes],
-        cost: _CostLookup | None,
-    ) -> None:
-        self.done = False
-        self._batches = self._read(body, response, pieces, cost)
-
-    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
-        return self._batches
-
-    def close(self) -> None:
-        self._batches.close()
-
-    def _read(
-        self,
-        body: dict[str, Any],
-        response: httpx.Response,
-        pieces: Iterator[bytes],
-        cost: _CostLookup | None,
-    ) -> Generator[list[dict[str, Any]], None, None]:
-        try:
-            yield [_opening(body, response)]
-            for piece in pieces:
-                yield [_audio(piece)]
-        finally:
-            pieces.close()  # type: ignore[attr-defined]
-            response.close()
-        gen_id = response.headers.get("x-generation-id") or ""
-        self.done = True
-        yield [_closing(cost.get(gen_id) if cost is not None else None)]
-
-
-class _AsyncSpeechBatches:
-    """Async `_SpeechBatches`."""
-
-    def __init__(
-        self,
-        body: dict[str, Any],
-        response: httpx.Response,
-        pieces: AsyncIterator[bytes],
-        cost: _CostLookup | None,
-    ) -> None:
-        self.done = False
-        self._batches = self._read(body, response, pieces, cost)
-
-    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]:
-        return self._batches
-
-    async def aclose(self) -> None:
-        await self._batches.aclose()
-
-    async def _read(
-        self,
-        body: dict[str, Any],
-        response: httpx.Response,
-        pieces: AsyncIterator[bytes],
-        cost: _CostLookup | None,
-    ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        try:
-            yield [_opening(body, response)]
-            async for piece in pieces:
-                yield [_audio(piece)]
-        finally:
-            await pieces.aclose()  # type: ignore[attr-defined]
-            await response.aclose()
-        gen_id = response.headers.get("x-generation-id") or ""
-        self.done = True
-        yield [_closing(await cost.aget(gen_id) if cost is not None else None)]

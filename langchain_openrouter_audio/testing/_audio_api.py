@@ -39,6 +39,7 @@ __all__ = [
     "mp3_from_pcm",
     "new_audio_generation_id",
     "speech_cost",
+    "speech_too_long",
     "transcription_usage",
     "zod_error",
 ]
@@ -150,6 +151,39 @@ def check_speech(body: Any) -> Rejection | None:
     if only is not None and fmt != only:
         return gateway_error(400, f"{model} does not support response_format '{fmt}'")
     return None
+
+
+def speech_too_long(body: dict[str, Any], limit: int | None) -> Rejection | None:
+    """The 400 a provider's input cap gets when ``body["input"]`` is over ``limit``, or None.
+
+    OpenRouter's schema has no cap; the provider refuses, and OpenRouter relays its
+    error as it relays every provider 400 (``"Provider returned error"``, the
+    provider's JSON in ``metadata.raw``). The raw error is OpenAI's for a string over
+    its maximum length; how the live service words this one is unconfirmed.
+
+    Examples:
+        >>> speech_too_long({"input": "x" * 5}, 4)[1]["error"]["message"]
+        'Provider returned error'
+    """
+    text = str(body.get("input", ""))
+    if limit is None or len(text) <= limit:
+        return None
+    raw = json.dumps(
+        {
+            "error": {
+                "message": (
+                    f"Invalid 'input': string too long. Expected a string with maximum "
+                    f"length {limit}, but got a string with length {len(text)} instead."
+                ),
+                "type": "invalid_request_error",
+                "param": "input",
+                "code": "string_above_max_length",
+            }
+        },
+        separators=(",", ":"),
+    )
+    metadata = {"raw": raw, "provider_name": "OpenAI", "is_byok": False}
+    return 400, {"error": {"code": 400, "message": "Provider returned error", "metadata": metadata}}
 
 
 def speech_cost(body: dict[str, Any]) -> float:

@@ -239,6 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*rejection)
             return
         body: dict[str, Any] = request.json
+        rejection = _audio_api.speech_too_long(body, self._owner.speech_input_limit)
+        if rejection is not None:
+            self._send_json(*rejection)
+            return
         reply = self._scripted(self._owner._speech_queue)
         if reply is _SENT:
             return
@@ -498,8 +502,9 @@ class OpenRouterTestServer:
     ``responder(request)`` once the queue is empty. Every request is recorded.
 
     It also serves OpenRouter's dedicated audio endpoints: ``POST /audio/speech``
-    (raw PCM or MP3 bytes, chunked, with ``X-Generation-Id``; see `enqueue_speech`),
-    ``POST /audio/transcriptions`` (JSON; see `enqueue_transcription`) and
+    (raw PCM or MP3 bytes, chunked, with ``X-Generation-Id``; see `enqueue_speech`; an
+    ``input`` over `speech_input_limit` characters, when set, gets the 400 a provider's
+    input cap gives), ``POST /audio/transcriptions`` (JSON; see `enqueue_transcription`),
     ``GET /generation?id=`` (the cost of a speech or transcription call; the first
     `generation_misses` lookups of each id answer 404, as the real record comes late),
     and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
@@ -531,6 +536,7 @@ class OpenRouterTestServer:
         self._transcription_queue: deque[Reply] = deque()
         self.transcript: str | None = None
         self.generation_misses = 0
+        self.speech_input_limit: int | None = None
         self.extra_models: list[dict[str, Any]] = []
         self._generations: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
@@ -648,6 +654,7 @@ class OpenRouterTestServer:
             self.responder = None
             self.transcript = None
             self.generation_misses = 0
+            self.speech_input_limit = None
             self.requests.clear()
 
     # -- used by the handler ----------------------------------------------------

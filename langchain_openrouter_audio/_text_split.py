@@ -1,0 +1,69 @@
+"""Long text cut into pieces a TTS model takes in one request, at natural boundaries.
+
+Paragraphs first, then sentences; a sentence longer than the limit is cut at clause
+boundaries (`,` `;` `:` dashes), then between words. A single "word" longer than the
+limit (a URL, a run of digits) is the only thing ever cut mid-word. Neighbouring
+units are packed together up to the limit, so a long text costs as few requests as
+its boundaries allow. Not public API.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["split_for_speech"]
+
+# Each pattern matches the end of one unit, the whitespace after it included, so the
+# units of a text join back into exactly that text.
+_LEVELS = (
+    re.compile(r"\n[ \t]*\n\s*"),  # paragraph
+    # . ! ? ... (or their run, with closing quotes/brackets) before a space; CJK full stops.
+    re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*\s+|[\u3002\uff01\uff1f]+[\u300d\u300f]*\s*"),
+    re.compile(r"[,;:\u2013\u2014]\s+|[\uff0c\uff1b\uff1a\u3001]\s*"),  # clause
+    re.compile(r"\s+"),  # word
+)
+
+
+def split_for_speech(text: str, limit: int) -> list[str]:
+    """`text` as pieces of at most `limit` characters, in order, whitespace-trimmed.
+
+    >>> split_for_speech("One. Two. Three.", 10)
+    ['One. Two.', 'Three.']
+    >>> split_for_speech("Short enough.", 100)
+    ['Short enough.']
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1 character, got {limit}")
+    text = text.strip()
+    if len(text) <= limit:
+        return [text] if text else []
+    pieces: list[str] = []
+    current = ""
+    for unit in _units(text, limit, 0):
+        if len(current) + len(unit.rstrip()) <= limit:
+            current += unit
+            continue
+        if current.strip():
+            pieces.append(current.strip())
+        current = unit
+    if current.strip():
+        pieces.append(current.strip())
+    return pieces
+
+
+def _units(text: str, limit: int, level: int) -> list[str]:
+    """`text` cut at `level`'s boundaries; a unit still over `limit` is cut finer."""
+    if len(text.rstrip()) <= limit:
+        return [text]
+    if level == len(_LEVELS):
+        # One "word" over the limit: nothing but a hard cut is left.
+        return [text[i : i + limit] for i in range(0, len(text), limit)]
+    out: list[str] = []
+    start = 0
+    for match in _LEVELS[level].finditer(text):
+        if match.end() > start:
+            out.extend(_units(text[start : match.end()], limit, level + 1))
+            start = match.end()
+    if start < len(text):
+        out.extend(_units(text[start:], limit, level + 1))
+    return out
