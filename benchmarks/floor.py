@@ -1,17 +1,10 @@
 """The floor: the least work any client must do for a spoken OpenRouter reply.
 
-Plain httpx, no LangChain: POST the same body the client sends, read the SSE
-stream, split it into lines, `json.loads` each `data:` line, base64-decode
-each audio piece, join the pieces once and put a WAV header in front.
-
-`floor_invoke` (sync) and `afloor_invoke` (async) return the WAV bytes and the
-transcript. `on_first_piece`, if given, is called with the first decoded PCM
-piece as soon as it exists (time-to-first-audio measurements).
-
-`encode_block=True` additionally base64-encodes the WAV into a `str`, which is
-what any LangChain chat model has to do to put the audio in an `AIMessage`
-content block (`{"type": "audio", "base64": ...}`): the floor for a LangChain
-client, as opposed to the floor for any client.
+Plain httpx, no LangChain: POST the body the client sends, split the SSE stream into lines,
+`json.loads` each `data:` line, base64-decode each audio piece, join them once behind a WAV
+header. `encode_block=True` also base64-encodes the WAV into a `str`, as any LangChain chat
+model must to put audio in an `AIMessage` content block: the floor for a LangChain client.
+`on_first_piece` is called with the first decoded piece (time to first audio).
 """
 
 from __future__ import annotations
@@ -41,7 +34,7 @@ def wav_header(pcm_len: int, sample_rate: int = 24_000) -> bytes:
 
 
 class _State:
-    """Line splitting and decoding shared by the sync and async floors."""
+    """Line splitting and decoding, shared by the sync and async floors."""
 
     __slots__ = ("buf", "done", "on_first_piece", "pcm_len", "pieces", "transcript")
 
