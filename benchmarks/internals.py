@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from benchmarks import harness as h
-from benchmarks.floor import _State, floor_invoke
+from benchmarks.floor import FloorParser, floor_invoke
 from langchain_openrouter_audio import audio_pcm
 
 
@@ -122,8 +122,8 @@ def breakdown(url: str, seconds: int) -> list[dict[str, Any]]:
         with client.stream("POST", endpoint, content=h.request_body(), headers=h.headers()) as r:
             chunks = list(r.iter_bytes())
 
-    def floor_parse() -> _State:
-        state = _State(None)
+    def floor_parse() -> FloorParser:
+        state = FloorParser(None)
         for chunk in chunks:
             state.feed(chunk)
         return state

@@ -114,22 +114,8 @@ class Watch:
     def full_gcs(self) -> int:
         return sum(generation == 2 for generation, _ in self.pauses)
 
-
-async def watched(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
-    """Run `fn` under a `Watch`: wall time, longest stall, GC pauses, its result."""
-    gc.collect()
-    async with Watch() as watch:
-        start = time.perf_counter()
-        result = await fn()
-        wall = time.perf_counter() - start
-    return {
-        "wall": wall,
-        "stall": max(watch.lags, default=0.0),
-        "result": result,
-        "gc_max": watch.longest_gc(),
-        "gc_total": sum(pause for _, pause in watch.pauses),
-        "full": watch.full_gcs(),
-    }
+    def stall(self) -> float:
+        return max(self.lags, default=0.0)
 
 
 async def consume(model: Any) -> int:
@@ -191,22 +177,31 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 async def watched_rounds(fns: dict[str, Any], reps: int, base: str) -> dict[str, Any]:
-    """Alternating rounds under `watched`: each one's median time, ratio to `base`, stalls."""
-    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fns}
+    """Alternating rounds, each under a `Watch`: each call's median time, its ratio to
+    `base`, its longest stall, and the GC pauses of `astream` (it returns its chunk count)."""
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    watches: dict[str, list[Watch]] = {k: [] for k in fns}
+    chunks = []
     for k in h.orders(list(fns), reps):
-        runs[k].append(await watched(fns[k]))
+        gc.collect()
+        async with Watch() as watch:
+            start = time.perf_counter()
+            result = await fns[k]()
+            walls[k].append(time.perf_counter() - start)
+        watches[k].append(watch)
+        if k == "astream":
+            chunks.append(result)
     freeze(False)
-    row: dict[str, Any] = {"chunks": runs["astream"][0]["result"]}
-    for k, rs in runs.items():
-        row[k] = h.med([r["wall"] for r in rs])
+    row: dict[str, Any] = {"chunks": chunks[0]}
+    for k in fns:
+        row[k] = h.med(walls[k])
         if k != base:
-            pairs = zip(rs, runs[base], strict=True)
-            row[f"{k} / {base}"] = h.med([x["wall"] / y["wall"] for x, y in pairs])
-        row[f"longest stall, {k}"] = max(r["stall"] for r in rs)
-    a = runs["astream"]
-    row["astream: longest GC pause"] = max(r["gc_max"] for r in a)
-    row["astream: full GCs"] = max(r["full"] for r in a)
-    row["astream: GC total"] = h.med([r["gc_total"] for r in a])
+            row[f"{k} / {base}"] = h.ratio(walls, k, base)
+        row[f"longest stall, {k}"] = max(w.stall() for w in watches[k])
+    streamed = watches["astream"]
+    row["astream: longest GC pause"] = max(w.longest_gc() for w in streamed)
+    row["astream: full GCs"] = max(w.full_gcs() for w in streamed)
+    row["astream: GC total"] = h.med([sum(p for _, p in w.pauses) for w in streamed])
     return {**row, "reps": reps}
 
 
@@ -317,7 +312,7 @@ def paced(arg: dict[str, Any]) -> dict[str, Any]:
             "CPU": cpu,
             "lag p50": h.med(watch.lags),
             "lag p99": h.pct(watch.lags, 0.99),
-            "lag max": max(watch.lags),
+            "lag max": watch.stall(),
             "longest GC pause": watch.longest_gc(),
             "full GCs": watch.full_gcs(),
         }
