@@ -15,7 +15,7 @@ import gc
 import json
 import os
 import pickle
-import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -25,7 +25,6 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -167,15 +166,10 @@ class ReplayServer:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while True:  # one request after another on the same connection
                 head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *fields = head.decode("latin-1").split("\r\n")
-                length = 0
-                for field in fields:
-                    name, _, value = field.partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                body = await reader.readexactly(length)
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                body = await reader.readexactly(int(length[1]) if length else 0)
                 self.stats["requests"] += 1
-                await self._respond(request_line.split(" ")[1], body, writer)
+                await self._respond(head.split(b" ")[1].decode(), body, writer)
         writer.close()
 
     async def _respond(self, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
@@ -283,26 +277,6 @@ def in_process(ref: str, arg: Any, tree: str | None = None) -> Any:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def call(ref: str, arg: str) -> None:
-    """`--call module:function JSON`: the entry point of every child process."""
-    module, name = ref.split(":")
-    result = getattr(import_module(module), name)(json.loads(arg))
-    if result is not None:
-        print(json.dumps(result))
-
-
-def package_info() -> str:
-    """Where the measured package lives and at which commit."""
-    package = Path(import_module("langchain_openrouter_audio").__file__ or "").parent
-    git = ["git", "-C", str(package.parent)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", package.name], capture_output=True, text=True
-    )
-    commit = head.stdout.strip() or "no git commit"
-    return f"`{package}` at {commit}" + (" + changes" if dirty.stdout else "")
-
-
 # -- measuring ----------------------------------------------------------------------------
 
 
@@ -407,15 +381,3 @@ def markdown(title: str, rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(cell(c, row.get(c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
-
-
-def machine() -> dict[str, Any]:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((x.split(":")[1].strip() for x in info if "model name" in x), platform.machine())
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpus": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "load average": round(os.getloadavg()[0], 1),
-    }

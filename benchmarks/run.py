@@ -22,6 +22,8 @@ import argparse
 import contextlib
 import json
 import os
+import platform
+import subprocess
 import time
 from importlib import import_module
 from typing import Any
@@ -39,10 +41,40 @@ MODULES = [
 ]
 
 
+def call(ref: str, arg: str) -> None:
+    """`--call module:function JSON`: the entry point of every child process."""
+    module, name = ref.split(":")
+    result = getattr(import_module(module), name)(json.loads(arg))
+    if result is not None:
+        print(json.dumps(result))
+
+
+def package_info() -> str:
+    """Where the measured package lives and at which commit."""
+    package = Path(import_module("langchain_openrouter_audio").__file__ or "").parent
+    git = ["git", "-C", str(package.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", package.name], capture_output=True, text=True
+    )
+    commit = head.stdout.strip() or "no git commit"
+    return f"`{package}` at {commit}" + (" + changes" if dirty.stdout else "")
+
+
+def machine() -> dict[str, Any]:
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":")[1].strip() for x in info if "model name" in x), platform.machine())
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load average": round(os.getloadavg()[0], 1),
+    }
+
+
 def measure_side(arg: dict[str, Any]) -> dict[str, Any]:
     """In the client process of one tree: one module's tables and where its package is."""
-    from benchmarks.harness import package_info
-
     tables = import_module(f"benchmarks.{arg['module']}").measure(arg["ctx"])
     return {"package": package_info(), "tables": tables}
 
@@ -102,7 +134,7 @@ def main() -> None:
     from benchmarks import harness
 
     if args.call:
-        harness.call(*args.call)
+        call(*args.call)
         return
     ctx = {
         "quick": args.quick,
@@ -117,7 +149,7 @@ def main() -> None:
     started = time.perf_counter()
     trees: dict[str, str | None] = {"here": None}
     trees.update(t.split("=", 1) for t in args.tree)
-    results: dict[str, Any] = {"machine": harness.machine(), "quick": args.quick, "modules": {}}
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "modules": {}}
     report = [", ".join(f"{k}: {v}" for k, v in results["machine"].items())]
     print(report[0] + "\n", flush=True)
     for name in args.only or MODULES:
