@@ -106,33 +106,27 @@ def installed_peers() -> list[str]:
     return [p for p, m in PEERS.items() if importlib.util.find_spec(m) is not None]
 
 
-def sent_body(server: OpenRouterTestServer, reply: Any, call: Callable[[], Any]) -> bytes:
-    """Run `call` (our client) against the test server; return the body it sent."""
-    server.enqueue(reply)
-    call()
-    return server.requests[-1].body
-
-
-def peer_payload(server: OpenRouterTestServer, kind: str, reply: Any) -> h.Payload:
-    """A text or tool-call reply recorded for the bodies our client sends to stream it and
-    to invoke it."""
-    ours = make(OURS, server.base_url, tools=kind == "tool")
-    streamed = sent_body(server, reply, lambda: list(ours.stream(question())))
-    plain = sent_body(server, reply, lambda: ours.invoke(question()))
-    return h.Payload.of(h.record(server, reply, streamed), h.record(server, reply, plain))
-
-
 @contextlib.contextmanager
 def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every reply recorded for the very body our client sends, replayed from a process."""
     cfg = config(ctx["quick"])
     payloads: dict[str, h.Payload] = {}
     with OpenRouterTestServer(api_key=h.KEY) as server:
-        ours = h.model(server.base_url)
-        body = sent_body(server, h.speech(2), lambda: ours.invoke(h.PROMPT))
+        server.enqueue(h.speech(2))
+        h.model(server.base_url).invoke(h.PROMPT)
+        body = server.requests[-1].body
         for s in {*cfg["lengths"], cfg["conc_s"], 2}:
             payloads[f"speech{s}"] = h.Payload.of(h.record(server, h.speech(s), body))
         for kind, reply in peer_replies().items():
-            payloads[kind] = peer_payload(server, kind, reply)
+            # Text and tool calls: the body of a streamed call and of a plain one.
+            ours = make(OURS, server.base_url, tools=kind == "tool")
+            server.enqueue(reply)
+            list(ours.stream(question()))
+            server.enqueue(reply)
+            ours.invoke(question())
+            streamed, plain = [request.body for request in server.requests[-2:]]
+            sse, json_body = h.record(server, reply, streamed), h.record(server, reply, plain)
+            payloads[kind] = h.Payload.of(sse, json_body)
     payloads["ttfa"] = h.Payload(payloads["speech2"].events, mark=True)
     with h.replay_process(payloads) as (url, _path):
         yield {**ctx, "replay": url, "body": body.decode()}
