@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import importlib.util
 import io
 import time
 import wave
 from collections.abc import Callable, Iterator
-from functools import reduce
+from functools import partial, reduce
 from itertools import product
 from operator import add
 from pathlib import Path
@@ -182,39 +183,34 @@ def spoken(url: str, seconds: int, pairs: int, body: bytes, server: str) -> list
     endpoint, hdrs, pcm = f"{url}/chat/completions", h.headers(), h.pcm_of(seconds)
     model, client, aclient = h.model(url), httpx.Client(timeout=60), httpx.AsyncClient(timeout=60)
     assert audio_ok(model.invoke(h.PROMPT), pcm), "client audio differs from the PCM sent"
-    wav = floor_invoke(client, endpoint, hdrs, body)[0]
+    wav, _transcript = floor_invoke(client, endpoint, hdrs, body)
     assert wav == wav_header(len(pcm)) + pcm, "floor audio differs"
     rows = []
     with h.event_loop() as loop:
         run = loop.run_until_complete
+        floor = partial(floor_invoke, client, endpoint, hdrs, body)
+        afloor = partial(afloor_invoke, aclient, endpoint, hdrs, body)
         apis = {
             "sync": {
-                "floor": lambda: floor_invoke(client, endpoint, hdrs, body),
-                "floor+b64": lambda: floor_invoke(client, endpoint, hdrs, body, encode_block=True),
-                "client": lambda: model.invoke(h.PROMPT),
+                "floor": floor,
+                "floor + b64 block": partial(floor, encode_block=True),
+                "client": partial(model.invoke, h.PROMPT),
             }
         }
         if server == "replay":
             assert audio_ok(run(model.ainvoke(h.PROMPT)), pcm), "ainvoke audio differs"
             apis["async"] = {
-                "floor": lambda: run(afloor_invoke(aclient, endpoint, hdrs, body)),
-                "floor+b64": lambda: run(
-                    afloor_invoke(aclient, endpoint, hdrs, body, encode_block=True)
-                ),
+                "floor": lambda: run(afloor()),
+                "floor + b64 block": lambda: run(afloor(encode_block=True)),
                 "client": lambda: run(model.ainvoke(h.PROMPT)),
             }
         for api, fns in apis.items():
             t = h.paired(fns, pairs)
             row = {"server": server, "API": api, "speech": f"{seconds} s"}
-            row |= {
-                "floor": h.med(t["floor"]),
-                "floor + b64 block": h.med(t["floor+b64"]),
-                "client": h.med(t["client"]),
-                "client / floor": h.ratio(t, "client", "floor"),
-                "client / (floor + b64)": h.ratio(t, "client", "floor+b64"),
-                "pairs": pairs,
-            }
-            rows.append(row)
+            row |= {name: h.med(times) for name, times in t.items()}
+            row["client / floor"] = h.ratio(t, "client", "floor")
+            row["client / (floor + b64)"] = h.ratio(t, "client", "floor + b64 block")
+            rows.append({**row, "pairs": pairs})
         run(aclient.aclose())
     client.close()
     return rows
@@ -297,12 +293,13 @@ def proc_status(field: str) -> int:
 
 
 def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
-    """From the replay server writing the first audio event (its `/stats` mark) to each
+    """From the replay server writing the first audio event (the mark it reports) to each
     consumer seeing it, on one clock; each consumer against the floor of its kind."""
     from langgraph.graph import START, MessagesState, StateGraph
 
     url = h.replay_url(ctx["replay"], "ttfa")
     endpoint, hdrs, model = f"{url}/chat/completions", h.headers(), h.model(url)
+    client, aclient = httpx.Client(timeout=60), httpx.AsyncClient(timeout=60)
     seen: list[float] = []
 
     def stamp(*_args: Any, **_kwargs: Any) -> None:
@@ -341,16 +338,15 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
 
     graph = StateGraph(MessagesState).add_node("talk", talk).add_edge(START, "talk").compile()
     agraph = StateGraph(MessagesState).add_node("talk", atalk).add_edge(START, "talk").compile()
-    client, aclient = httpx.Client(timeout=60), httpx.AsyncClient(timeout=60)
     turn = {"messages": [("user", h.PROMPT)]}
-    latency: dict[str, list[float]] = {}
+    rounds = 5 if ctx["quick"] else 15
     with h.event_loop() as loop:
         run = loop.run_until_complete
-        # Two kinds, each with its floor first: every consumer is compared with that floor.
+        # Each kind's floor first: the other consumers of the kind are compared with it.
         kinds: dict[str, dict[str, Callable[[], Any]]] = {
             "sync": {
-                "floor (sync)": lambda: floor_invoke(
-                    client, endpoint, hdrs, body, on_first_piece=stamp
+                "floor (sync)": partial(
+                    floor_invoke, client, endpoint, hdrs, body, on_first_piece=stamp
                 ),
                 "invoke + AudioCallbackHandler": lambda: model.invoke(
                     h.PROMPT, {"callbacks": [Ear()]}
@@ -373,36 +369,24 @@ def first_audio(ctx: dict[str, Any], body: bytes) -> list[dict[str, Any]]:
                 ),
             },
         }
-
-        def timed(name: str, consumer: Callable[[], Any]) -> Callable[[], None]:
-            def once() -> None:
-                seen.clear()
-                consumer()
-                assert seen, f"{name}: no audio seen"
-                mark = httpx.get(f"{ctx['replay']}/stats").json()["mark"]
-                latency.setdefault(name, []).append(seen[0] - mark)
-
-            return once
-
         consumers = {name: fn for kind in kinds.values() for name, fn in kind.items()}
-        h.paired(
-            {name: timed(name, fn) for name, fn in consumers.items()}, 5 if ctx["quick"] else 15
-        )
+        latency: dict[str, list[float]] = {name: [] for name in consumers}
+        for name in h.orders(list(consumers), rounds + 1):  # the first round warms up
+            seen.clear()
+            gc.collect()
+            consumers[name]()
+            assert seen, f"{name}: no audio seen"
+            mark = httpx.get(f"{ctx['replay']}/stats").json()["mark"]
+            latency[name].append(seen[0] - mark)
         run(aclient.aclose())
     rows = []
     for kind in kinds.values():
         floor = h.med(latency[next(iter(kind))][1:])
         for name in kind:
             xs = latency[name][1:]  # without the warm-up
-            rows.append(
-                {
-                    "consumer": name,
-                    "median": h.med(xs),
-                    "p90": h.pct(xs, 0.9),
-                    "above the floor (median)": None if "floor" in name else h.med(xs) - floor,
-                    "n": len(xs),
-                }
-            )
+            above = None if "floor" in name else h.med(xs) - floor
+            row = {"consumer": name, "median": h.med(xs), "p90": h.pct(xs, 0.9)}
+            rows.append({**row, "above the floor (median)": above, "n": len(xs)})
     return rows
 
 
