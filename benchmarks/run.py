@@ -1,7 +1,7 @@
 """Run the benchmarks: how much the client adds to what any client must do, and how fast the
 voice loop's parts are.
 
-    python -m benchmarks                     # every module (or: python benchmarks/run.py)
+    python -m benchmarks                     # every module
     python -m benchmarks --quick             # shorter replies, fewer repetitions
     python -m benchmarks --only streaming --tree old=/tmp/old   # two trees side by side
     python -m benchmarks --profile sessions  # profile one case of this tree (pyinstrument)
@@ -12,20 +12,16 @@ Tables go to stdout as markdown; files are written only where `--out` says.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if not __package__:  # `python benchmarks/run.py`: import `benchmarks` from the repository
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import argparse
 import contextlib
 import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 # What is measured, in the order it runs.
@@ -136,13 +132,7 @@ def main() -> None:
     if args.call:
         call(*args.call)
         return
-    ctx = {
-        "quick": args.quick,
-        "clients": args.clients,
-        "turns": args.turns,
-        "remote": args.remote,
-        "turn_model": args.turn_model,
-    }
+    ctx = {k: getattr(args, k) for k in ("quick", "clients", "turns", "remote", "turn_model")}
     if args.profile:
         profile(args.profile, ctx)
         return
@@ -175,7 +165,3 @@ def main() -> None:
     if args.out:
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
         args.out.with_suffix(".md").write_text("\n\n".join(report) + "\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -16,6 +16,7 @@ import gc
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -118,20 +119,25 @@ class Watch:
         return max(self.lags, default=0.0)
 
 
-async def consume(model: Any) -> int:
+async def consume(model: Any, prompt: str = h.PROMPT) -> int:
     """Stream one reply, consuming its chunks without summing them: how many there were."""
     n = 0
-    async for _chunk in model.astream(h.PROMPT):
+    async for _chunk in model.astream(prompt):
         n += 1
     return n
 
 
-def floor(url: str) -> Callable[[], Awaitable[Any]]:
-    # The pool the package's own async client has: no cap, every connection kept.
+def floor(url: str) -> Callable[..., Awaitable[Any]]:
+    """The floor's async call on `url`, pooled as the package's own async client is (no cap,
+    every connection kept); it takes the prompt."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     client = httpx.AsyncClient(timeout=120, limits=limits)
-    endpoint = f"{url}/chat/completions"
-    return lambda: afloor_invoke(client, endpoint, h.headers(), h.request_body())
+
+    def call(prompt: str = h.PROMPT) -> Awaitable[Any]:
+        body = h.request_body(prompt)
+        return afloor_invoke(client, f"{url}/chat/completions", h.headers(), body)
+
+    return call
 
 
 def freeze(frozen: bool) -> None:
@@ -286,24 +292,14 @@ def summing(replay: str, seconds: int) -> dict[str, Any]:
 def paced(arg: dict[str, Any]) -> dict[str, Any]:
     """In a fresh process: `n` sessions at real-time pace, the event loop's lag."""
     which, n, url = arg["which"], arg["n"], arg["url"]
-    model = h.model(url)
-
-    async def one(prompt: str, client: httpx.AsyncClient) -> None:
-        if which == "floor":
-            body = h.request_body(prompt)
-            await afloor_invoke(client, f"{url}/chat/completions", h.headers(), body)
-        else:
-            async for _chunk in model.astream(prompt):
-                pass
+    one = floor(url) if which == "floor" else partial(consume, h.model(url))
 
     async def run() -> dict[str, Any]:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        client = httpx.AsyncClient(timeout=120, limits=limits)
-        await asyncio.gather(*(one("paced 1", client) for _ in range(n)))  # warm-up
+        await asyncio.gather(*(one("paced 1") for _ in range(n)))  # warm-up
         freeze(which.endswith("+gc.freeze"))
         async with Watch() as watch:
             cpu, start = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(one(f"paced {arg['seconds']}", client) for _ in range(n)))
+            await asyncio.gather(*(one(f"paced {arg['seconds']}") for _ in range(n)))
             cpu, wall = time.process_time() - cpu, time.perf_counter() - start
         return {
             "client": which,
@@ -322,8 +318,7 @@ def paced(arg: dict[str, Any]) -> dict[str, Any]:
 
 def _profile(ctx: dict[str, Any], name: str, n: int, of_floor: bool) -> Callable[[], None]:
     url = h.replay_url(ctx["replay"], name)
-    model = h.model(url)
-    one = floor(url) if of_floor else (lambda: consume(model))
+    one = floor(url) if of_floor else partial(consume, h.model(url))
     loop = asyncio.new_event_loop()
 
     async def many() -> None:
