@@ -255,9 +255,9 @@ def _command(ref: str, arg: Any, tree: str | None) -> tuple[list[str], dict[str,
 
 
 @contextlib.contextmanager
-def server_process(ref: str, arg: Any, tree: str | None = None) -> Iterator[str]:
+def server_process(ref: str, arg: Any) -> Iterator[str]:
     """Run `module:function(arg)` in a process; yield the first line it prints (its URL)."""
-    cmd, env = _command(ref, arg, tree)
+    cmd, env = _command(ref, arg, None)
     with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
         try:
             line = proc.stdout.readline().strip() if proc.stdout else ""

@@ -95,8 +95,6 @@ def echo(make: Factory) -> dict[str, Any]:
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     title = "Turn-taking on the conversation corpus (stream time)"
-    if importlib.util.find_spec("langchain_openrouter_audio.testing.corpus") is None:
-        return {title: [{"setting": "-", "note": "this tree has no testing.corpus"}]}
     noise_s = 10.0 if ctx["quick"] else 30.0
     model = ctx.get("turn_model")
     return {title: [{"setting": k, **figures(m, noise_s)} for k, m in settings(model).items()]}
