@@ -300,13 +300,16 @@ def orders(names: list[str], rounds: int) -> Iterator[str]:
         yield from names if i % 2 == 0 else names[::-1]
 
 
-def paired(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Time each function `rounds` times in alternating order (A B, B A, ...) after a warm-up.
+def paired(
+    fns: dict[str, Callable[[], Any]], rounds: int, warm: bool = True
+) -> dict[str, list[float]]:
+    """Time each function `rounds` times in alternating order (A B, B A, ...), after a
+    warm-up call of each unless `warm` is false.
 
     Alternating spreads a shared machine's slow moments over all of them alike. Async calls
     come as `lambda: loop.run_until_complete(...)`, all on one loop.
     """
-    for fn in fns.values():
+    for fn in fns.values() if warm else ():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for name in orders(list(fns), rounds):

@@ -419,8 +419,9 @@ def concurrency(url: str, cfg: dict[str, Any], body: bytes) -> list[dict[str, An
             ),
             "client": lambda: loop.run_until_complete(ours()),
         }
-        # The first two rounds run slow on every side (fresh pools): dropped.
-        t = {name: times[2:] for name, times in h.paired(fns, cfg["rounds"] + 2).items()}
+        # The first rounds run slow on both sides (fresh pools): timed, but not kept.
+        h.paired({"floor": fns["floor"], "client": fns["client"]}, 2)
+        t = h.paired(fns, cfg["rounds"], warm=False)
         return {
             "concurrent": n,
             "speech each": f"{cfg['conc_s']} s",
