@@ -114,8 +114,6 @@ def figures(settings: dict[str, Any], echo: bool) -> dict[str, Any]:
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     title = "Turn-taking in whole conversations (VoiceSession, local server)"
-    if importlib.util.find_spec("langchain_openrouter_audio.testing.corpus") is None:
-        return {title: [{"engine": "-", "note": "this tree has no testing.corpus"}]}
     from langchain_openrouter_audio.voice import VoiceSession
 
     has = inspect.signature(VoiceSession).parameters

@@ -1,17 +1,10 @@
 """The floor: the least work any client must do for a spoken OpenRouter reply.
 
-Plain httpx, no LangChain: POST the same body the client sends, read the SSE
-stream, split it into lines, `json.loads` each `data:` line, base64-decode
-each audio piece, join the pieces once and put a WAV header in front.
-
-`floor_invoke` (sync) and `afloor_invoke` (async) return the WAV bytes and the
-transcript. `on_first_piece`, if given, is called with the first decoded PCM
-piece as soon as it exists (time-to-first-audio measurements).
-
-`encode_block=True` additionally base64-encodes the WAV into a `str`, which is
-what any LangChain chat model has to do to put the audio in an `AIMessage`
-content block (`{"type": "audio", "base64": ...}`): the floor for a LangChain
-client, as opposed to the floor for any client.
+Plain httpx, no LangChain: POST the body the client sends, split the SSE stream into lines,
+`json.loads` each `data:` line, base64-decode each audio piece, join them once behind a WAV
+header. `encode_block=True` also base64-encodes the WAV into a `str`, as any LangChain chat
+model must to put audio in an `AIMessage` content block: the floor for a LangChain client.
+`on_first_piece` is called with the first decoded piece (time to first audio).
 """
 
 from __future__ import annotations
@@ -24,7 +17,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["afloor_invoke", "floor_invoke", "wav_header"]
+__all__ = ["FloorParser", "afloor_invoke", "floor_invoke", "wav_header"]
 
 _b64decode = base64.b64decode
 _loads = json.loads
@@ -40,10 +33,10 @@ def wav_header(pcm_len: int, sample_rate: int = 24_000) -> bytes:
     )
 
 
-class _State:
-    """Line splitting and decoding shared by the sync and async floors."""
+class FloorParser:
+    """Line splitting and decoding, shared by the sync and async floors."""
 
-    __slots__ = ("buf", "done", "on_first_piece", "pcm_len", "pieces", "transcript")
+    __slots__ = ("buf", "on_first_piece", "pcm_len", "pieces", "transcript")
 
     def __init__(self, on_first_piece: Callable[[bytes], Any] | None) -> None:
         self.buf = b""
@@ -51,7 +44,6 @@ class _State:
         self.pcm_len = 0
         self.transcript: list[str] = []
         self.on_first_piece = on_first_piece
-        self.done = False
 
     def feed(self, raw: bytes) -> None:
         buf = self.buf + raw if self.buf else raw
@@ -62,9 +54,8 @@ class _State:
                 continue  # blank separators and ": OPENROUTER PROCESSING" comments
             payload = line[6:]
             if payload == b"[DONE]":
-                # Keep reading to EOF all the same: a response closed before its
+                # The caller reads on to EOF all the same: a response closed before its
                 # terminating chunk is read cannot go back to the connection pool.
-                self.done = True
                 return
             for choice in _loads(payload).get("choices") or ():
                 audio = choice["delta"].get("audio")
@@ -97,11 +88,9 @@ def floor_invoke(
     encode_block: bool = False,
 ) -> tuple[bytes | str, str]:
     """Stream one spoken reply with `client`; return (WAV, transcript)."""
-    state = _State(on_first_piece)
+    state = FloorParser(on_first_piece)
     with client.stream("POST", url, content=content, headers=headers) as response:
-        if response.status_code != 200:
-            response.read()
-            raise RuntimeError(f"floor: HTTP {response.status_code}: {response.text[:200]}")
+        response.raise_for_status()
         for raw in response.iter_bytes():
             state.feed(raw)
     return state.result(encode_block)
@@ -117,11 +106,9 @@ async def afloor_invoke(
     encode_block: bool = False,
 ) -> tuple[bytes | str, str]:
     """Async `floor_invoke`."""
-    state = _State(on_first_piece)
+    state = FloorParser(on_first_piece)
     async with client.stream("POST", url, content=content, headers=headers) as response:
-        if response.status_code != 200:
-            await response.aread()
-            raise RuntimeError(f"floor: HTTP {response.status_code}: {response.text[:200]}")
+        response.raise_for_status()
         async for raw in response.aiter_bytes():
             state.feed(raw)
     return state.result(encode_block)

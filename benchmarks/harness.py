@@ -1,11 +1,10 @@
-"""What every benchmark shares: scripted replies, servers in their own processes, paired
-timing, and one output format.
+"""What every benchmark shares: scripted replies, the replay server, child processes, paired
+timing and the markdown tables.
 
-A benchmark module (`invoke`, `streaming`, ...) defines `measure(ctx) -> {title: rows}`,
-run once per measured tree in a client process of its own, and optionally `servers(ctx)`,
-a context manager run once in the parent that starts what the clients talk to and adds
-their addresses to `ctx`. Rows are dicts from column to value; floats are shown by column
-name (`cell`): times as ms, columns with a "/" or ending in "x PCM" as ratios.
+A benchmark module defines `measure(ctx) -> {title: rows}`, run once per measured tree in a
+client process of its own, and may define `servers(ctx)`, a context manager run once in the
+parent that starts what the clients talk to and adds their addresses to `ctx`. Rows are
+dicts from column to value; `cell` shows a float by its column's name.
 """
 
 from __future__ import annotations
@@ -16,17 +15,16 @@ import gc
 import json
 import os
 import pickle
-import platform
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ MODEL = "openai/gpt-audio-mini"
 PROMPT = "Read me the long story."
 PIECE = 4800  # bytes of PCM per audio event: 100 ms
 
-# -- scripted replies -----------------------------------------------------------------
+# -- scripted replies ---------------------------------------------------------------------
 
 
 def pcm_of(seconds: float) -> bytes:
@@ -59,11 +57,11 @@ def speech(seconds: float, **kw: Any) -> Any:
     return speech_reply(pcm_of(seconds), transcript_of(seconds), audio_piece_bytes=PIECE, **kw)
 
 
-def request_body(prompt: str = PROMPT, stream: bool = True) -> bytes:
-    """What the client sends for a spoken reply to `prompt`."""
+def request_body(prompt: str = PROMPT) -> bytes:
+    """What the client sends for a streamed spoken reply to `prompt`."""
     spoken = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}}
     message = {"role": "user", "content": prompt}
-    return json.dumps({"model": MODEL, "messages": [message], **spoken, "stream": stream}).encode()
+    return json.dumps({"model": MODEL, "messages": [message], **spoken, "stream": True}).encode()
 
 
 def headers(stream: bool = True) -> dict[str, str]:
@@ -72,6 +70,13 @@ def headers(stream: bool = True) -> dict[str, str]:
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if stream else "application/json",
     }
+
+
+def model(base_url: str) -> Any:
+    """The client under test, talking to `base_url`."""
+    from langchain_openrouter_audio import ChatOpenRouterAudio
+
+    return ChatOpenRouterAudio(api_key=KEY, base_url=base_url, model=MODEL)
 
 
 def record(server: Any, reply: Any, body: bytes) -> bytes:
@@ -90,148 +95,133 @@ def record(server: Any, reply: Any, body: bytes) -> bytes:
     return data
 
 
-# -- the replay server ----------------------------------------------------------------
+# -- the replay server --------------------------------------------------------------------
 # `OpenRouterTestServer` renders every reply on each request (base64 of all the PCM, one
 # json.dumps and one write per event); in the client's process it would compete for the
 # GIL and dilute every ratio. So each reply is recorded once and served byte for byte from
-# here, in a process of its own: the same chunked framing (one HTTP chunk per SSE event),
-# nothing left to compute.
+# a process of its own, with the same framing (one HTTP chunk per SSE event).
 
 _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"X-Generation-Id: gen-0-replay\r\nTransfer-Encoding: chunked\r\n\r\n"
 )
+MARK_GAP_S = 0.03  # the pause before and after a marked event
 
 
 def _chunked(events: list[bytes]) -> bytes:
-    return b"".join(b"%X\r\n%s\r\n" % (len(e), e) for e in events)
+    return b"".join(b"%X\r\n%s\r\n" % (len(event), event) for event in events)
+
+
+def _json_response(status: int, data: bytes) -> bytes:
+    head = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    return head % (status, len(data)) + data
 
 
 @dataclass
 class Payload:
-    """One recorded reply, served at `/p/<name>/api/v1`: SSE events and/or a JSON body.
+    """One recorded reply, served at `/p/<name>/api/v1`: its SSE events for a streamed
+    request, its JSON body for one without `"stream": true`.
 
-    With `mark_event` set, the server pauses `gap_s` around that event and appends
-    `time.perf_counter()` to `ReplayServer.marks` just before writing it (time to first
-    audio, measured on one clock, with the server in a thread of the client's process).
+    With `mark`, the server pauses around the reply's first audio event and notes
+    `time.perf_counter()` just before writing it, for `/stats` to report as `mark`: on Linux
+    every process reads that clock alike, so a client can take its time to first audio.
     """
 
     events: list[bytes] | None = None
     json_body: bytes | None = None
-    mark_event: int | None = None
-    gap_s: float = 0.03
+    mark: bool = False
 
     @classmethod
     def of(cls, sse: bytes | None = None, json_body: bytes | None = None) -> Payload:
         if sse is None:
-            return cls(json_body=json_body)
+            return cls(None, json_body)
         sep = b"\r\n\r\n" if b"\r\n\r\n" in sse else b"\n\n"
         parts = sse.split(sep)
-        return cls([p + sep for p in parts[:-1]] + ([parts[-1]] if parts[-1] else []), json_body)
+        events = [part + sep for part in parts[:-1]]
+        if parts[-1]:  # bytes after the last blank line
+            events.append(parts[-1])
+        return cls(events, json_body)
 
 
 class ReplayServer:
-    """The asyncio server; `start()` runs it in a daemon thread of this process."""
+    """Serves `payloads` over HTTP/1.1 keep-alive; `/stats` counts connections and requests."""
 
     def __init__(self, payloads: dict[str, Payload]) -> None:
         self.payloads = payloads
-        self.wire = {k: _chunked(p.events) + b"0\r\n\r\n" for k, p in payloads.items() if p.events}
-        self.marks: list[float] = []
-        self.connections = self.requests = self.port = 0
-        self._ready = threading.Event()
+        self.stats = {"connections": 0, "requests": 0, "mark": 0.0}
+        # Rendered once: serving is then a write of bytes that already exist.
+        self.wire = {
+            name: _chunked(p.events) + b"0\r\n\r\n" for name, p in payloads.items() if p.events
+        }
 
-    def base_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/p/{name}/api/v1"
-
-    async def serve(self, on_ready: Callable[[int], Any]) -> None:
-        server = await asyncio.start_server(self._client, "127.0.0.1", 0, backlog=2048)
-        self.port = server.sockets[0].getsockname()[1]
-        on_ready(self.port)
+    async def serve(self) -> None:
+        server = await asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=2048)
+        print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
         async with server:
             await server.serve_forever()
 
-    def start(self) -> ReplayServer:
-        run = lambda: asyncio.run(self.serve(lambda _port: self._ready.set()))  # noqa: E731
-        threading.Thread(target=run, daemon=True).start()
-        self._ready.wait(10)
-        return self
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.stats["connections"] += 1
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                self.requests += 1
-                length = next(
-                    (int(h.split(":")[1]) for h in head if h.lower().startswith("content-length")),
-                    0,
-                )
-                body = await reader.readexactly(length) if length else b""
-                await self._respond(head[0].split(" ")[1], body, writer)
+            while True:  # one request after another on the same connection
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                body = await reader.readexactly(int(length[1]) if length else 0)
+                self.stats["requests"] += 1
+                await self._respond(head.split(b" ")[1].decode(), body, writer)
         writer.close()
 
     async def _respond(self, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
-        if path == "/stats":
-            stats = {"connections": self.connections, "requests": self.requests}
-            return self._json(writer, 200, json.dumps(stats).encode())
-        parts = path.split("/")
-        name = parts[2] if len(parts) > 2 and parts[1] == "p" else ""
+        name = path.split("/")[2] if path.startswith("/p/") else ""
         payload = self.payloads.get(name)
-        if payload is None:
-            return self._json(writer, 404, b'{"error":{"code":404,"message":"no payload"}}')
-        if not (json.loads(body).get("stream") is True if body else False):
+        if path == "/stats":
+            writer.write(_json_response(200, json.dumps(self.stats).encode()))
+        elif payload is None:
+            writer.write(_json_response(404, b'{"error":{"code":404,"message":"no payload"}}'))
+        elif body and json.loads(body).get("stream") is True:
+            writer.write(_SSE_HEAD)
+            if payload.mark:
+                await self._send_marked(payload.events or [], writer)
+            else:
+                await _write(writer, self.wire[name])
+        else:
             assert payload.json_body is not None, f"no JSON body recorded for {path}"
-            return self._json(writer, 200, payload.json_body)
-        assert payload.events is not None, f"no SSE body recorded for {path}"
-        writer.write(_SSE_HEAD)
-        if payload.mark_event is None:
-            return await self._write_all(writer, self.wire[name])
-        events, m = payload.events, payload.mark_event
-        await self._write_all(writer, _chunked(events[:m]))
-        await asyncio.sleep(payload.gap_s)
-        self.marks.append(time.perf_counter())
-        writer.write(_chunked(events[m : m + 1]))
+            writer.write(_json_response(200, payload.json_body))
+
+    async def _send_marked(self, events: list[bytes], writer: asyncio.StreamWriter) -> None:
+        audio = (i for i, e in enumerate(events) if b'"audio":{' in e and b'"data":"' in e)
+        first = next(audio)
+        await _write(writer, _chunked(events[:first]))
+        # The pauses keep the marked event out of the reads before and after it.
+        await asyncio.sleep(MARK_GAP_S)
+        self.stats["mark"] = time.perf_counter()
+        await _write(writer, _chunked(events[first : first + 1]))
+        await asyncio.sleep(MARK_GAP_S)
+        await _write(writer, _chunked(events[first + 1 :]) + b"0\r\n\r\n")
+
+
+async def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    # In 256 KB slices, so a long reply waits for the client instead of piling up in memory.
+    view = memoryview(data)
+    for i in range(0, len(view), 256 * 1024):
+        writer.write(view[i : i + 256 * 1024])
         await writer.drain()
-        await asyncio.sleep(payload.gap_s)
-        await self._write_all(writer, _chunked(events[m + 1 :]) + b"0\r\n\r\n")
-
-    @staticmethod
-    async def _write_all(writer: asyncio.StreamWriter, data: bytes) -> None:
-        view = memoryview(data)
-        for i in range(0, len(view), 256 * 1024):
-            writer.write(view[i : i + 256 * 1024])
-            await writer.drain()
-
-    @staticmethod
-    def _json(writer: asyncio.StreamWriter, status: int, data: bytes) -> None:
-        head = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-        writer.write(head % (status, len(data)) + data)
-
-
-def save_payloads(payloads: dict[str, Payload]) -> str:
-    fd, name = tempfile.mkstemp(prefix="bench-replay-", suffix=".pickle")
-    with open(fd, "wb") as f:
-        pickle.dump(payloads, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return name
-
-
-def load_payloads(path: str) -> dict[str, Payload]:
-    with open(path, "rb") as f:
-        payloads: dict[str, Payload] = pickle.load(f)
-    return payloads
 
 
 def serve_replay(path: str) -> None:
     """Server process: the replay server for the payloads pickled at `path`."""
-    server = ReplayServer(load_payloads(path))
-    asyncio.run(server.serve(lambda port: print(f"http://127.0.0.1:{port}", flush=True)))
+    with open(path, "rb") as f:
+        payloads = pickle.load(f)
+    asyncio.run(ReplayServer(payloads).serve())
 
 
 @contextlib.contextmanager
 def replay_process(payloads: dict[str, Payload]) -> Iterator[tuple[str, str]]:
-    """The replay server in a process of its own: yields (its URL, the payload file)."""
-    path = save_payloads(payloads)
+    """The replay server in a process of its own: yields its URL and the payload file."""
+    fd, path = tempfile.mkstemp(prefix="bench-replay-", suffix=".pickle")
+    with open(fd, "wb") as f:
+        pickle.dump(payloads, f, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         with server_process("benchmarks.harness:serve_replay", path) as url:
             yield url, path
@@ -239,24 +229,35 @@ def replay_process(payloads: dict[str, Payload]) -> Iterator[tuple[str, str]]:
         Path(path).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def replaying(ctx: dict[str, Any], replies: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`ctx` plus `replay`, the URL of a replay process serving each of `replies` as
+    `OpenRouterTestServer` sends it for `request_body()`."""
+    from langchain_openrouter_audio.testing import OpenRouterTestServer
+
+    with OpenRouterTestServer(api_key=KEY) as server:
+        payloads = {k: Payload.of(record(server, r, request_body())) for k, r in replies.items()}
+    with replay_process(payloads) as (url, _path):
+        yield {**ctx, "replay": url}
+
+
 def replay_url(base: str, name: str) -> str:
     return f"{base}/p/{name}/api/v1"
 
 
-# -- processes --------------------------------------------------------------------------
+# -- processes ----------------------------------------------------------------------------
 
 
-def _python(ref: str, arg: Any, tree: str | None) -> tuple[list[str], dict[str, str]]:
-    env = dict(os.environ)
-    if tree:
-        env["BENCH_TREE"] = tree
+def _command(ref: str, arg: Any, tree: str | None) -> tuple[list[str], dict[str, str]]:
+    # BENCH_TREE puts another worktree's package first on the child's path (`--tree`).
+    env = {**os.environ, "BENCH_TREE": tree} if tree else dict(os.environ)
     return [sys.executable, "-m", "benchmarks", "--call", ref, json.dumps(arg)], env
 
 
 @contextlib.contextmanager
-def server_process(ref: str, arg: Any, tree: str | None = None) -> Iterator[str]:
+def server_process(ref: str, arg: Any) -> Iterator[str]:
     """Run `module:function(arg)` in a process; yield the first line it prints (its URL)."""
-    cmd, env = _python(ref, arg, tree)
+    cmd, env = _command(ref, arg, None)
     with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
         try:
             line = proc.stdout.readline().strip() if proc.stdout else ""
@@ -269,34 +270,14 @@ def server_process(ref: str, arg: Any, tree: str | None = None) -> Iterator[str]
 
 def in_process(ref: str, arg: Any, tree: str | None = None) -> Any:
     """`module:function(arg)` in a fresh process (of `tree`'s package); its JSON result."""
-    cmd, env = _python(ref, arg, tree)
+    cmd, env = _command(ref, arg, tree)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{ref} failed (exit {proc.returncode}); its error is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def call(ref: str, arg: str) -> None:
-    """`--call module:function JSON`: the entry point of every child process."""
-    module, name = ref.split(":")
-    result = getattr(import_module(module), name)(json.loads(arg))
-    if result is not None:
-        print(json.dumps(result))
-
-
-def package_info() -> str:
-    """Where the measured package lives and at which commit."""
-    package = Path(import_module("langchain_openrouter_audio").__file__ or "").parent
-    git = ["git", "-C", str(package.parent)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", package.name], capture_output=True, text=True
-    )
-    commit = head.stdout.strip() or "no git commit"
-    return f"`{package}` at {commit}" + (" + changes" if dirty.stdout else "")
-
-
-# -- timing -------------------------------------------------------------------------------
+# -- measuring ----------------------------------------------------------------------------
 
 
 def med(xs: list[float]) -> float:
@@ -305,7 +286,7 @@ def med(xs: list[float]) -> float:
 
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0
+    return xs[int(q * (len(xs) - 1))] if xs else 0.0
 
 
 def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
@@ -319,32 +300,56 @@ def orders(names: list[str], rounds: int) -> Iterator[str]:
         yield from names if i % 2 == 0 else names[::-1]
 
 
-def paired(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Time each function `rounds` times in alternating order (A B, B A, ...) after a warm-up."""
-    for fn in fns.values():
+def paired(
+    fns: dict[str, Callable[[], Any]], rounds: int, warm: bool = True
+) -> dict[str, list[float]]:
+    """Time each function `rounds` times in alternating order (A B, B A, ...), after a
+    warm-up call of each unless `warm` is false.
+
+    Alternating spreads a shared machine's slow moments over all of them alike. Async calls
+    come as `lambda: loop.run_until_complete(...)`, all on one loop.
+    """
+    for fn in fns.values() if warm else ():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for name in orders(list(fns), rounds):
         gc.collect()
-        t = time.perf_counter()
+        start = time.perf_counter()
         fns[name]()
-        times[name].append(time.perf_counter() - t)
+        times[name].append(time.perf_counter() - start)
     return times
 
 
-async def apaired(
-    fns: dict[str, Callable[[], Coroutine[Any, Any, Any]]], rounds: int, warm: bool = True
-) -> dict[str, list[float]]:
-    """`paired` for coroutine functions."""
-    for fn in fns.values() if warm else ():
-        await fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for name in orders(list(fns), rounds):
-        gc.collect()
-        t = time.perf_counter()
-        await fns[name]()
-        times[name].append(time.perf_counter() - t)
-    return times
+@contextlib.contextmanager
+def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop for timing async calls from sync code. Closing it closes the async clients
+    models made on it: each guards its client with one of the loop's async generators."""
+    loop = asyncio.new_event_loop()
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def traced(fn: Callable[[], Any]) -> tuple[int, int]:
+    """Bytes tracemalloc sees while `fn` runs: the peak, and what is held with its result."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    result = fn()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del result
+    return peak - before, current - before
+
+
+async def record_lag(period: float, lags: list[float]) -> None:
+    """Forever: sleep `period` and append how late it woke, the event loop's lag."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(period)
+        lags.append(time.perf_counter() - start - period)
 
 
 # -- output -------------------------------------------------------------------------------
@@ -357,7 +362,7 @@ def ms(x: float) -> str:
 
 
 def cell(column: str, value: Any) -> str:
-    """A value as shown in its column: ratios, MB, multiples of real time, else seconds."""
+    """A value as shown in its column: ratios, dB, MB, multiples of real time, else time."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if not isinstance(value, float):
@@ -379,15 +384,3 @@ def markdown(title: str, rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(cell(c, row.get(c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
-
-
-def machine() -> dict[str, Any]:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((x.split(":")[1].strip() for x in info if "model name" in x), platform.machine())
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpus": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "load average": round(os.getloadavg()[0], 1),
-    }

@@ -1,53 +1,47 @@
 """The client's internals, one step at a time, where `invoke` spends more than the floor.
 
-Connection reuse after a streamed reply (new TCP connections per 10 sequential calls,
-counted by the replay server); the cost of the httpx clients a model builds on first use
-against a client with its own SSL context (what every instance used to build); parse and
-assemble offline on the bytes httpx yields, against the floor's parse; and building the
-reply's audio block the old way (decode, join, WAV, encode) against `SpeechStore` (the
-received base64 joined behind a 54-byte header) and its fallback for odd-sized pieces.
+Connection reuse: new TCP connections for 10 sequential calls (the replay server counts
+them; a streamed reply not read to its end cannot go back to the pool). The httpx clients
+a model builds on first use, against a client with its own SSL context (what every
+instance used to build). Parse and assemble offline, on the bytes httpx yields, against
+the floor's parse. The reply's audio block built the old way (decode, join, WAV, encode)
+against `SpeechStore` (the received base64 joined behind a 54-byte header) and its
+fallback for odd-sized pieces.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import gc
 import time
-import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from benchmarks import harness as h
-from benchmarks.floor import _State, floor_invoke
-from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
-from langchain_openrouter_audio.testing import OpenRouterTestServer
+from benchmarks.floor import FloorParser, floor_invoke
+from langchain_openrouter_audio import audio_pcm
 
 
 def _seconds(ctx: dict[str, Any]) -> int:
     return 20 if ctx["quick"] else 60
 
 
-@contextlib.contextmanager
-def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with OpenRouterTestServer(api_key=h.KEY) as server:
-        sse = h.record(server, h.speech(_seconds(ctx)), h.request_body())
-    with h.replay_process({"s": h.Payload.of(sse)}) as (url, _path):
-        yield {**ctx, "replay": url}
+def servers(ctx: dict[str, Any]) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    return h.replaying(ctx, {"s": h.speech(_seconds(ctx))})
 
 
-def timed(fn: Callable[[], Any], n: int = 15, prepare: Callable[[], Any] | None = None) -> float:
+def timed(fn: Callable[..., Any], n: int = 15, prepare: Callable[[], Any] | None = None) -> float:
     """Median time of `fn()`, or of `fn(prepare())` timing `fn` only."""
     xs = []
     for _ in range(n):
-        arg = prepare() if prepare else None
+        args = [prepare()] if prepare else []
         gc.collect()
-        t = time.perf_counter()
-        fn(arg) if prepare else fn()
-        xs.append(time.perf_counter() - t)
+        start = time.perf_counter()
+        fn(*args)
+        xs.append(time.perf_counter() - start)
     return h.med(xs)
 
 
@@ -62,61 +56,58 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def connections(replay: str, url: str) -> list[dict[str, Any]]:
-    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
-    client = httpx.Client(timeout=60)
-    count = lambda: httpx.get(f"{replay}/stats").json()["connections"]  # noqa: E731
+    model, client = h.model(url), httpx.Client(timeout=60)
+    endpoint = f"{url}/chat/completions"
 
-    async def ainvoke10() -> int:
-        await model.ainvoke(h.PROMPT)  # this loop's client and its first connection
-        before = count()
-        for _ in range(10):
-            await model.ainvoke(h.PROMPT)
-        return count() - before - 1  # -1: the stats request itself
+    def opened() -> int:
+        return int(httpx.get(f"{replay}/stats").json()["connections"])
 
-    cases: dict[str, Callable[[], Any]] = {
-        "ChatOpenRouterAudio.invoke": lambda: model.invoke(h.PROMPT),
-        "ChatOpenRouterAudio.stream": lambda: list(model.stream(h.PROMPT)),
-        "floor (reads to EOF)": lambda: floor_invoke(
-            client, f"{url}/chat/completions", h.headers(), h.request_body()
-        ),
-    }
-    rows = []
-    for name, fn in cases.items():
-        fn()
-        before = count()
+    def new_for_ten(call: Callable[[], Any]) -> int:
+        call()  # the pool's first connection
+        before = opened()
         for _ in range(10):
-            fn()
-        rows.append({"call": name, "new connections": count() - before - 1, "requests": 10})
-    new = asyncio.run(ainvoke10())
-    rows.append({"call": "ChatOpenRouterAudio.ainvoke", "new connections": new, "requests": 10})
+            call()
+        return opened() - before - 1  # -1: the stats request's own connection
+
+    with h.event_loop() as loop:
+        cases: dict[str, Callable[[], Any]] = {
+            "ChatOpenRouterAudio.invoke": lambda: model.invoke(h.PROMPT),
+            "ChatOpenRouterAudio.stream": lambda: list(model.stream(h.PROMPT)),
+            "floor (reads to EOF)": lambda: floor_invoke(
+                client, endpoint, h.headers(), h.request_body()
+            ),
+            "ChatOpenRouterAudio.ainvoke": lambda: loop.run_until_complete(model.ainvoke(h.PROMPT)),
+        }
+        rows = [
+            {"call": k, "new connections": new_for_ten(fn), "requests": 10}
+            for k, fn in cases.items()
+        ]
     client.close()
     return rows
 
 
 def client_creation() -> list[dict[str, Any]]:
-    url = "http://127.0.0.1:9/api/v1"
-    new = lambda: ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)  # noqa: E731
+    def new_model() -> Any:
+        return h.model("http://127.0.0.1:9/api/v1")
 
-    async def fresh_async(n: int) -> None:
-        for _ in range(n):
-            await new().client.async_client()
+    async def twenty_async_clients() -> None:
+        for _ in range(20):
+            await new_model().client.async_client()
 
-    loop = asyncio.new_event_loop()
-    rows = {
-        "httpx.Client() with its own SSL context (each instance, before)": timed(
-            lambda: httpx.Client(timeout=60), 10
-        ),
-        "httpx.AsyncClient() with its own SSL context (before)": timed(
-            lambda: httpx.AsyncClient(timeout=60), 10
-        ),
-        "new model + its sync client (now)": timed(lambda: new().client.client),
-        "new model + its async client (now)": timed(
-            lambda: loop.run_until_complete(fresh_async(20)), 10
-        )
-        / 20,
-    }
-    loop.run_until_complete(loop.shutdown_asyncgens())  # closes each model's async client
-    loop.close()
+    with h.event_loop() as loop:
+        rows = {
+            "httpx.Client() with its own SSL context (each instance, before)": timed(
+                lambda: httpx.Client(timeout=60), 10
+            ),
+            "httpx.AsyncClient() with its own SSL context (before)": timed(
+                lambda: httpx.AsyncClient(timeout=60), 10
+            ),
+            "new model + its sync client (now)": timed(lambda: new_model().client.client),
+            "new model + its async client (now)": timed(
+                lambda: loop.run_until_complete(twenty_async_clients()), 10
+            )
+            / 20,
+        }
     return [{"what": k, "time": v} for k, v in rows.items()]
 
 
@@ -131,8 +122,8 @@ def breakdown(url: str, seconds: int) -> list[dict[str, Any]]:
         with client.stream("POST", endpoint, content=h.request_body(), headers=h.headers()) as r:
             chunks = list(r.iter_bytes())
 
-    def floor_parse() -> _State:
-        state = _State(None)
+    def floor_parse() -> FloorParser:
+        state = FloorParser(None)
         for chunk in chunks:
             state.feed(chunk)
         return state
@@ -209,12 +200,7 @@ def block_build(seconds: int, piece: int = 4800) -> list[dict[str, Any]]:
     rows = []
     for name, fn in cases.items():
         took = timed(fn, 7)
-        gc.collect()
-        tracemalloc.start()
-        out = fn()
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        del out
+        peak, _held = h.traced(fn)
         rows.append(
             {"way": name, "time": took, "peak MB": peak / 1e6, "peak x PCM": peak / len(pcm)}
         )

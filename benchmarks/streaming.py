@@ -16,13 +16,14 @@ import gc
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
 
 from benchmarks import harness as h
 from benchmarks.floor import afloor_invoke
-from langchain_openrouter_audio import ChatOpenRouterAudio, audio_pcm
+from langchain_openrouter_audio import audio_pcm, join_chunks
 
 TICK_S = 0.002  # the lag ticker's period
 PLUS_CAP_S = 10.0  # a quadratic sum is cut here and extrapolated
@@ -42,38 +43,31 @@ def config(quick: bool) -> dict[str, Any]:
 
 
 def tiny(n: int) -> Any:
-    """`n` one-character transcript deltas over 10 s of h.speech."""
+    """`n` one-character transcript deltas over 10 s of speech."""
     from langchain_openrouter_audio.testing import speech_reply
 
     text = ("abcdefghij klmnopqrst " * (n // 20 + 1))[:n]
-    return speech_reply(
-        h.pcm_of(10), text, audio_piece_bytes=h.PIECE, text_piece_chars=1, interleave=True
-    )
+    pcm = h.pcm_of(10)
+    return speech_reply(pcm, text, audio_piece_bytes=h.PIECE, text_piece_chars=1, interleave=True)
 
 
 @contextlib.contextmanager
 def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The replay server for the timed replies, `OpenRouterTestServer` for the paced ones."""
-    from langchain_openrouter_audio.testing import OpenRouterTestServer
-
     cfg = config(ctx["quick"])
     replies = {f"speech{s}": h.speech(s, interleave=True) for s in {*cfg["lengths"], cfg["conc_s"]}}
     replies["tiny"] = tiny(cfg["tiny_n"])
-    with OpenRouterTestServer(api_key=h.KEY) as server:
-        payloads = {
-            k: h.Payload.of(h.record(server, r, h.request_body())) for k, r in replies.items()
-        }
     with (
-        h.replay_process(payloads) as (url, _path),
+        h.replaying(ctx, replies) as ctx,
         h.server_process("benchmarks.streaming:serve_paced", None) as paced,
     ):
-        yield {**ctx, "replay": url, "paced": paced}
+        yield {**ctx, "paced": paced}
 
 
 def serve_paced(_arg: None) -> None:
     """Server process: `OpenRouterTestServer` whose replies take their own length to send.
 
-    The prompt names the length: "paced 6" is 6 s of h.speech, events spread over 6 s.
+    The prompt names the length: "paced 6" is 6 s of speech, events spread over 6 s.
     """
     import signal
 
@@ -90,116 +84,64 @@ def serve_paced(_arg: None) -> None:
         signal.sigwait({signal.SIGTERM})
 
 
-class Ticker:
-    """How late a task that sleeps `TICK_S` wakes: the event loop's lag."""
+class Watch:
+    """While on: how late a task sleeping `TICK_S` wakes (the event loop's lag), and every
+    garbage collection's generation and pause."""
 
-    def __init__(self) -> None:
+    async def __aenter__(self) -> Watch:
         self.lags: list[float] = []
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            t = time.perf_counter()
-            await asyncio.sleep(TICK_S)
-            self.lags.append(time.perf_counter() - t - TICK_S)
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-class GcWatch:
-    """Every garbage collection while on: generation and pause."""
-
-    def __init__(self) -> None:
         self.pauses: list[tuple[int, float]] = []
-        self._t = 0.0
-
-    def _cb(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._t = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._t))
-
-    def __enter__(self) -> GcWatch:
-        gc.callbacks.append(self._cb)
+        self._gc_start = 0.0
+        self._ticker = asyncio.get_running_loop().create_task(h.record_lag(TICK_S, self.lags))
+        await asyncio.sleep(0)  # the ticker's first sleep starts now
+        gc.callbacks.append(self._on_gc)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._cb)
+    async def __aexit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+        self._ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._ticker
 
-    def summary(self) -> dict[str, Any]:
-        full = [p for g, p in self.pauses if g == 2]
-        longest = max((p for _, p in self.pauses), default=0.0)
-        return {"gc_max": longest, "gc_total": sum(p for _, p in self.pauses), "full": len(full)}
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._gc_start))
+
+    def longest_gc(self) -> float:
+        return max((pause for _, pause in self.pauses), default=0.0)
+
+    def full_gcs(self) -> int:
+        return sum(generation == 2 for generation, _ in self.pauses)
+
+    def stall(self) -> float:
+        return max(self.lags, default=0.0)
 
 
-async def watched(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
-    """Run `fn` under the ticker and the GC watch: wall time, longest stall, GC pauses."""
-    gc.collect()
-    ticker = Ticker()
-    await asyncio.sleep(0)
-    with GcWatch() as g:
-        t = time.perf_counter()
-        result = await fn()
-        wall = time.perf_counter() - t
-    await ticker.stop()
-    return {"wall": wall, "stall": max(ticker.lags, default=0.0), "result": result, **g.summary()}
-
-
-async def _consume(model: Any) -> int:
+async def consume(model: Any, prompt: str = h.PROMPT) -> int:
+    """Stream one reply, consuming its chunks without summing them: how many there were."""
     n = 0
-    async for _chunk in model.astream(h.PROMPT):
+    async for _chunk in model.astream(prompt):
         n += 1
     return n
 
 
-def _model(ctx: dict[str, Any], name: str) -> ChatOpenRouterAudio:
-    return ChatOpenRouterAudio(
-        api_key=h.KEY, base_url=h.replay_url(ctx["replay"], name), model=h.MODEL
-    )
-
-
-def _floor(ctx: dict[str, Any], name: str) -> Callable[[], Awaitable[Any]]:
-    # The pool the package's own async client has: no cap, every connection kept.
+def floor(url: str) -> Callable[..., Awaitable[Any]]:
+    """The floor's async call on `url`, pooled as the package's own async client is (no cap,
+    every connection kept); it takes the prompt."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     client = httpx.AsyncClient(timeout=120, limits=limits)
-    endpoint = f"{h.replay_url(ctx['replay'], name)}/chat/completions"
-    return lambda: afloor_invoke(client, endpoint, h.headers(), h.request_body())
+
+    def call(prompt: str = h.PROMPT) -> Awaitable[Any]:
+        body = h.request_body(prompt)
+        return afloor_invoke(client, f"{url}/chat/completions", h.headers(), body)
+
+    return call
 
 
-def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    cfg = config(ctx["quick"])
-    freeze = (False, True) if ctx["side"] == "here" else (False,)
-    out: dict[str, list[dict[str, Any]]] = {}
-
-    async def run_async() -> None:  # the async cases first: a fresh heap, as a server has
-        out["astream (chunks consumed) vs ainvoke, same reply"] = [
-            await stream_vs_invoke(ctx, s, cfg["reps"][s], frozen)
-            for frozen in freeze
-            for s in cfg["lengths"]
-        ]
-        out["10^5 tiny deltas: one-character transcript pieces"] = [
-            await tiny_deltas(ctx, cfg["tiny_n"], 1 if frozen else cfg["tiny_reps"], frozen)
-            for frozen in freeze
-        ]
-        out["Concurrent sessions: client CPU vs the floor"] = [
-            await sessions_cpu(ctx, cfg["sessions"], cfg["conc_s"], cfg["cpu_rounds"])
-        ]
-
-    asyncio.run(run_async())
-    out["Summing the chunks of stream()"] = [summing(ctx, s) for s in cfg["lengths"]]
-    variants = [ctx["side"], ctx["side"] + "+gc.freeze"]
-    arg = {"url": ctx["paced"], "n": cfg["sessions"], "seconds": cfg["paced_s"]}
-    out["Sessions at real-time pace: event-loop lag (2 ms ticker)"] = [
-        h.in_process("benchmarks.streaming:paced", {**arg, "which": which})
-        for which in (["floor", *variants] if ctx["side"] == "here" else variants)
-    ]
-    return out
-
-
-def _frozen(frozen: bool) -> None:
+def freeze(frozen: bool) -> None:
+    """After a full collection, keep what exists out of later ones (or stop keeping it)."""
     gc.collect()
     if frozen:
         gc.freeze()
@@ -207,150 +149,184 @@ def _frozen(frozen: bool) -> None:
         gc.unfreeze()
 
 
+def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    cfg = config(ctx["quick"])
+    here = ctx["side"] == "here"  # the gc.freeze variants and the floor: for this tree only
+    frozen = (False, True) if here else (False,)
+    replay = ctx["replay"]
+    out: dict[str, list[dict[str, Any]]] = {}
+
+    async def run_async() -> None:  # the async cases first: a fresh heap, as a server has
+        out["astream (chunks consumed) vs ainvoke, same reply"] = [
+            await stream_vs_invoke(replay, s, cfg["reps"][s], f)
+            for f in frozen
+            for s in cfg["lengths"]
+        ]
+        out["10^5 tiny deltas: one-character transcript pieces"] = [
+            await tiny_deltas(replay, cfg["tiny_n"], 1 if f else cfg["tiny_reps"], f)
+            for f in frozen
+        ]
+        out["Concurrent sessions: client CPU vs the floor"] = [
+            await sessions_cpu(replay, cfg["sessions"], cfg["conc_s"], cfg["cpu_rounds"])
+        ]
+
+    asyncio.run(run_async())
+    out["Summing the chunks of stream()"] = [summing(replay, s) for s in cfg["lengths"]]
+    clients = [ctx["side"], ctx["side"] + "+gc.freeze"]
+    if here:
+        clients.insert(0, "floor")
+    arg = {"url": ctx["paced"], "n": cfg["sessions"], "seconds": cfg["paced_s"]}
+    out["Sessions at real-time pace: event-loop lag (2 ms ticker)"] = [
+        h.in_process("benchmarks.streaming:paced", {**arg, "which": which}) for which in clients
+    ]
+    return out
+
+
 async def watched_rounds(fns: dict[str, Any], reps: int, base: str) -> dict[str, Any]:
-    """Alternating rounds under `watched`: each one's median time, ratio to `base`, stalls."""
-    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fns}
+    """Alternating rounds, each under a `Watch`: each call's median time, its ratio to
+    `base`, its longest stall, and the GC pauses of `astream` (it returns its chunk count)."""
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    watches: dict[str, list[Watch]] = {k: [] for k in fns}
+    chunks = []
     for k in h.orders(list(fns), reps):
-        runs[k].append(await watched(fns[k]))
-    _frozen(False)
-    row: dict[str, Any] = {"chunks": runs["astream"][0]["result"]}
-    for k, rs in runs.items():
-        row[k] = h.med([r["wall"] for r in rs])
+        gc.collect()
+        async with Watch() as watch:
+            start = time.perf_counter()
+            result = await fns[k]()
+            walls[k].append(time.perf_counter() - start)
+        watches[k].append(watch)
+        if k == "astream":
+            chunks.append(result)
+    freeze(False)
+    row: dict[str, Any] = {"chunks": chunks[0]}
+    for k in fns:
+        row[k] = h.med(walls[k])
         if k != base:
-            pairs = zip(rs, runs[base], strict=True)
-            row[f"{k} / {base}"] = h.med([x["wall"] / y["wall"] for x, y in pairs])
-        row[f"longest stall, {k}"] = max(r["stall"] for r in rs)
-    a = runs["astream"]
-    row["astream: longest GC pause"] = max(r["gc_max"] for r in a)
-    row["astream: full GCs"] = max(r["full"] for r in a)
-    row["astream: GC total"] = h.med([r["gc_total"] for r in a])
+            row[f"{k} / {base}"] = h.ratio(walls, k, base)
+        row[f"longest stall, {k}"] = max(w.stall() for w in watches[k])
+    streamed = watches["astream"]
+    row["astream: longest GC pause"] = max(w.longest_gc() for w in streamed)
+    row["astream: full GCs"] = max(w.full_gcs() for w in streamed)
+    row["astream: GC total"] = h.med([sum(p for _, p in w.pauses) for w in streamed])
     return {**row, "reps": reps}
 
 
-async def stream_vs_invoke(ctx: dict[str, Any], seconds: int, reps: int, frozen: bool) -> Any:
-    model = _model(ctx, f"speech{seconds}")
+async def stream_vs_invoke(replay: str, seconds: int, reps: int, frozen: bool) -> Any:
+    model = h.model(h.replay_url(replay, f"speech{seconds}"))
     assert audio_pcm(await model.ainvoke(h.PROMPT)) == h.pcm_of(seconds), "ainvoke: audio differs"
-    _frozen(frozen)
-    fns = {"ainvoke": lambda: model.ainvoke(h.PROMPT), "astream": lambda: _consume(model)}
+    freeze(frozen)
+    fns = {"ainvoke": lambda: model.ainvoke(h.PROMPT), "astream": lambda: consume(model)}
     row = await watched_rounds(fns, reps, "ainvoke")
     return {"gc.freeze": frozen, "speech": f"{seconds} s", **row}
 
 
-async def tiny_deltas(ctx: dict[str, Any], n: int, reps: int, frozen: bool) -> Any:
-    model = _model(ctx, "tiny")
+async def tiny_deltas(replay: str, n: int, reps: int, frozen: bool) -> Any:
+    url = h.replay_url(replay, "tiny")
+    model = h.model(url)
     assert len((await model.ainvoke(h.PROMPT)).text) == n
-    floor = _floor(ctx, "tiny")
-    await floor()
-    _frozen(frozen)
+    floor_call = floor(url)
+    await floor_call()
+    freeze(frozen)
     fns = {
-        "floor": floor,
-        "astream": lambda: _consume(model),
+        "floor": floor_call,
+        "astream": lambda: consume(model),
         "ainvoke": lambda: model.ainvoke(h.PROMPT),
     }
     return {"gc.freeze": frozen, "deltas": n, **await watched_rounds(fns, reps, "floor")}
 
 
-async def sessions_cpu(ctx: dict[str, Any], n: int, seconds: int, rounds: int) -> Any:
+async def sessions_cpu(replay: str, n: int, seconds: int, rounds: int) -> Any:
     """CPU time of this process (the server is another) around `n` concurrent calls."""
-    model = _model(ctx, f"speech{seconds}")
+    url = h.replay_url(replay, f"speech{seconds}")
+    model = h.model(url)
     fns = {
-        "astream": lambda: _consume(model),
+        "astream": lambda: consume(model),
         "ainvoke": lambda: model.ainvoke(h.PROMPT),
-        "floor": _floor(ctx, f"speech{seconds}"),
+        "floor": floor(url),
     }
     for fn in fns.values():  # warm-up: connections and imports
         await asyncio.gather(*(fn() for _ in range(n)))
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     for k in h.orders(list(fns), rounds):
         gc.collect()
-        c = time.process_time()
+        start = time.process_time()
         await asyncio.gather(*(fns[k]() for _ in range(n)))
-        cpu[k].append(time.process_time() - c)
+        cpu[k].append(time.process_time() - start)
     row: dict[str, Any] = {
         "sessions x speech": f"{n} x {seconds} s",
         "floor CPU": h.med(cpu["floor"]),
     }
     for k in ("astream", "ainvoke"):
         row[f"{k} CPU"] = h.med(cpu[k])
-        row[f"{k} / floor"] = h.med([a / b for a, b in zip(cpu[k], cpu["floor"], strict=True)])
+        row[f"{k} / floor"] = h.ratio(cpu, k, "floor")
     return {**row, "rounds": rounds}
 
 
-def summing(ctx: dict[str, Any], seconds: int) -> dict[str, Any]:
+def summing(replay: str, seconds: int) -> dict[str, Any]:
     """`join_chunks` against `+` one by one (cut at PLUS_CAP_S and extrapolated as n²)."""
-    import langchain_openrouter_audio as package  # older trees have no join_chunks
-
-    chunks, pcm = list(_model(ctx, f"speech{seconds}").stream(h.PROMPT)), h.pcm_of(seconds)
-    row: dict[str, Any] = {"speech": f"{seconds} s", "chunks": len(chunks), "join_chunks": None}
-    if hasattr(package, "join_chunks"):
-        gc.collect()
-        t = time.perf_counter()
-        assert audio_pcm(package.join_chunks(chunks)) == pcm, "join_chunks: audio differs"
-        row["join_chunks"] = time.perf_counter() - t
+    chunks = list(h.model(h.replay_url(replay, f"speech{seconds}")).stream(h.PROMPT))
+    pcm = h.pcm_of(seconds)
     gc.collect()
-    t = time.perf_counter()
+    start = time.perf_counter()
+    assert audio_pcm(join_chunks(chunks)) == pcm, "join_chunks: audio differs"
+    joined = time.perf_counter() - start
+    gc.collect()
+    start = time.perf_counter()
     total, k = chunks[0], 1
     for chunk in chunks[1:]:
         total, k = total + chunk, k + 1
-        if k % 16 == 0 and time.perf_counter() - t > PLUS_CAP_S:
+        if k % 16 == 0 and time.perf_counter() - start > PLUS_CAP_S:
             break
-    took = time.perf_counter() - t
+    took = time.perf_counter() - start
     if k == len(chunks):
         assert audio_pcm(total) == pcm, "+: audio differs"
-    row["+ one by one"] = took * (len(chunks) / k) ** 2  # quadratic
-    row["+ summed (of all)"] = f"{k} / {len(chunks)}"
-    return row
+    return {
+        "speech": f"{seconds} s",
+        "chunks": len(chunks),
+        "join_chunks": joined,
+        "+ one by one": took * (len(chunks) / k) ** 2,  # quadratic
+        "+ summed (of all)": f"{k} / {len(chunks)}",
+    }
 
 
 def paced(arg: dict[str, Any]) -> dict[str, Any]:
     """In a fresh process: `n` sessions at real-time pace, the event loop's lag."""
     which, n, url = arg["which"], arg["n"], arg["url"]
-    model = ChatOpenRouterAudio(api_key=h.KEY, base_url=url, model=h.MODEL)
-
-    async def one(prompt: str, client: httpx.AsyncClient) -> None:
-        if which == "floor":
-            body = h.request_body(prompt)
-            await afloor_invoke(client, f"{url}/chat/completions", h.headers(), body)
-        else:
-            async for _chunk in model.astream(prompt):
-                pass
+    one = floor(url) if which == "floor" else partial(consume, h.model(url))
 
     async def run() -> dict[str, Any]:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        client = httpx.AsyncClient(timeout=120, limits=limits)
-        await asyncio.gather(*(one("paced 1", client) for _ in range(n)))  # warm-up
-        _frozen(which.endswith("+gc.freeze"))
-        ticker = Ticker()
-        with GcWatch() as g:
-            c, t = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(one(f"paced {arg['seconds']}", client) for _ in range(n)))
-            cpu, wall = time.process_time() - c, time.perf_counter() - t
-        await ticker.stop()
-        lags, gcs = ticker.lags, g.summary()
+        await asyncio.gather(*(one("paced 1") for _ in range(n)))  # warm-up
+        freeze(which.endswith("+gc.freeze"))
+        async with Watch() as watch:
+            cpu, start = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one(f"paced {arg['seconds']}") for _ in range(n)))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - start
         return {
             "client": which,
             "sessions x speech": f"{n} x {arg['seconds']} s",
             "wall": wall,
             "CPU": cpu,
-            "lag p50": h.med(lags),
-            "lag p99": h.pct(lags, 0.99),
-            "lag max": max(lags),
-            "longest GC pause": gcs["gc_max"],
-            "full GCs": gcs["full"],
+            "lag p50": h.med(watch.lags),
+            "lag p99": h.pct(watch.lags, 0.99),
+            "lag max": watch.stall(),
+            "longest GC pause": watch.longest_gc(),
+            "full GCs": watch.full_gcs(),
         }
 
     return asyncio.run(run())
 
 
-def _profile(ctx: dict[str, Any], name: str, n: int, floor: bool) -> Callable[[], None]:
-    model = _model(ctx, name)
-    one = _floor(ctx, name) if floor else (lambda: _consume(model))
+def _profile(ctx: dict[str, Any], name: str, n: int, of_floor: bool) -> Callable[[], None]:
+    url = h.replay_url(ctx["replay"], name)
+    one = floor(url) if of_floor else partial(consume, h.model(url))
     loop = asyncio.new_event_loop()
 
     async def many() -> None:
         await asyncio.gather(*(one() for _ in range(n)))
 
-    batch = lambda: loop.run_until_complete(many())  # noqa: E731
+    def batch() -> None:
+        loop.run_until_complete(many())
+
     batch()  # warm-up
     gc.collect()
     return batch

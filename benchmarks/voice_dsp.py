@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from langchain_openrouter_audio.testing import speech_pcm16, tone_pcm16
@@ -34,8 +35,9 @@ def speech(seconds: float, rate: int = 24_000) -> bytes:
     return pcm[: int(2 * rate * seconds)]
 
 
-def pieces(pcm: bytes, rate: int, ms: int = 20) -> list[bytes]:
-    step = 2 * rate * ms // 1000
+def pieces(pcm: bytes, rate: int) -> list[bytes]:
+    """`pcm` in 20 ms pieces, as a call delivers it."""
+    step = 2 * rate // 50
     return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
@@ -70,7 +72,7 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
     for dst in (8000, 16000, 44100, 48000):
         for a, b, clip in ((24000, dst, src), (dst, 24000, resample_pcm16(src, 24000, dst))):
-            run = streamed(lambda a=a, b=b: Resampler(a, b), pieces(clip, a))
+            run = streamed(partial(Resampler, a, b), pieces(clip, a))
             add(
                 f"resample {a / 1000:g} kHz -> {b / 1000:g} kHz (20 ms pieces)",
                 x_real_time(seconds, run),
@@ -86,7 +88,7 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 Endpointer(rate, vad=vad)  # type: ignore[arg-type]
             except ImportError:  # webrtc: the [listen] extra; silero: [vad]
                 continue
-            run = streamed(lambda r=rate, v=vad: Endpointer(r, vad=v), chunks)
+            run = streamed(partial(Endpointer, rate, vad=vad), chunks)
             add(f"endpointer, {vad}, {rate // 1000} kHz", x_real_time(seconds, run))
     title = f"Voice audio work: x real time on one core ({seconds:.0f} s of speech)"
     return {title: rows}

@@ -1,20 +1,19 @@
-"""Sessions per core of the web voice app, under browser-protocol clients at real-time pace.
+"""Sessions per core of the web voice app, under clients speaking its browser protocol.
 
-Each client behaves like the voice page: it says hello, streams its microphone without
-pause as 20 ms PCM16 frames at 16 kHz (silence, the shipped spoken question, silence while
-it listens), receives the streamed reply, "plays" it in real time and reports playback,
-for `--turns` questions. The app (a weather agent, one uvicorn worker) runs in its own
-process against `OpenRouterTestServer` in a third, which streams speech at twice real time.
-Measured: the app's CPU while everyone only listens, then while they talk, hence CPU per
-listening session-second and per turn; its event-loop lag; latency from the end of the
-user's speech to the first reply audio (it includes the endpointer's 600 ms of silence).
+Each client does what the voice page does, at real-time pace: says hello, streams its
+microphone without pause (20 ms PCM16 frames at 16 kHz: silence, the shipped spoken
+question, silence while it listens), receives the streamed reply, "plays" it in real time
+and reports playback, for `--turns` questions. The app (a weather agent, one uvicorn
+worker) runs in a process of its own against `OpenRouterTestServer` in another, which
+streams speech at twice real time. Measured: the app's CPU while everyone only listens,
+then while they talk (hence CPU per listening session-second and per turn); its event-loop
+lag; the latency from the end of the user's speech to the first reply audio (the
+endpointer's 600 ms of silence included).
 
-With ``--remote N`` the agent is a LangGraph deployment instead: the example graph
-(examples/langgraph_server) under one `langgraph dev`, its model talking to the same local
-OpenRouter server, fronted by N voice workers (`voice_app(RemoteGraph(...))`, one process
-each, one shared conversation secret). Each client asks its first question on one worker,
-then hangs up and asks the next on the next worker, resuming its conversation by id; a
-reconnect that does not resume counts as an error.
+With `--remote N` the agent is the example LangGraph deployment (examples/langgraph_server)
+under one `langgraph dev`, fronted by N voice workers (one process each, one conversation
+secret). Each client asks each question on the next worker, resuming its conversation
+there; a reconnect that does not resume counts as an error.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.harness import ROOT, server_process
+from benchmarks import harness as h
 
 SECRET = "the web_load benchmark's conversation secret"
 MIC_RATE, REPLY_RATE = 16_000, 24_000
@@ -81,48 +79,36 @@ def get_weather(city: str) -> str:
     return f"It is 21 degrees and sunny in {city}."
 
 
-def serve_app(base_url: str) -> None:
-    """Server process: the voice app in front of a local agent."""
-    from langchain.agents import create_agent
-
-    from langchain_openrouter_audio import ChatOpenRouterAudio
-    from langchain_openrouter_audio.web import voice_app
-
-    llm = ChatOpenRouterAudio(base_url=base_url, api_key="bench-key", timeout=60)
-    _serve(voice_app(create_agent(llm, [get_weather])))
-
-
-def serve_remote_app(langgraph_url: str) -> None:
-    """Server process: a voice worker in front of the LangGraph deployment."""
-    from langgraph.pregel.remote import RemoteGraph
-
-    from langchain_openrouter_audio.web import voice_app
-
-    graph = RemoteGraph("voice_agent", url=langgraph_url)
-    _serve(voice_app(graph, conversation_secret=SECRET, max_sessions=None))
-
-
-def _serve(app: Any) -> None:
-    """Serves `app`, plus `/_lag` (how late a 10 ms sleep wakes); prints its URL and pid."""
+def serve_app(arg: dict[str, str]) -> None:
+    """Server process: the voice app in front of a local agent talking to `openrouter`, or
+    of the deployment at `langgraph`; prints its URL and pid. `/_lag` says how late a 10 ms
+    timer fired since the last call (the first call starts the timer)."""
     import uvicorn
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from langchain_openrouter_audio.web import voice_app
+
+    if "langgraph" in arg:
+        from langgraph.pregel.remote import RemoteGraph
+
+        graph = RemoteGraph("voice_agent", url=arg["langgraph"])
+        app = voice_app(graph, conversation_secret=SECRET, max_sessions=None)
+    else:
+        from langchain.agents import create_agent
+
+        from langchain_openrouter_audio import ChatOpenRouterAudio
+
+        llm = ChatOpenRouterAudio(base_url=arg["openrouter"], api_key="bench-key", timeout=60)
+        app = voice_app(create_agent(llm, [get_weather]))
     lags: list[float] = []
 
-    async def watch_loop() -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(0.01)
-            lags.append(time.perf_counter() - start - 0.01)
-
     async def lag(_request: Any) -> JSONResponse:
-        if not hasattr(app.state, "watcher"):
-            app.state.watcher = asyncio.create_task(watch_loop())
-        seen = sorted(lags)
+        if not hasattr(app.state, "timer"):
+            app.state.timer = asyncio.create_task(h.record_lag(0.01, lags))
+        seen = list(lags)
         lags.clear()
-        at = lambda q: seen[int(q * (len(seen) - 1))] if seen else None  # noqa: E731
-        return JSONResponse({"p50": at(0.5), "p99": at(0.99), "max": at(1)})
+        return JSONResponse({q: h.pct(seen, x) for q, x in (("p50", 0.5), ("p99", 0.99))})
 
     app.router.routes.append(Route("/_lag", lag))
     sock = socket.socket()
@@ -133,15 +119,17 @@ def _serve(app: Any) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Client:
-    """One browser tab: microphone on a real-time clock, replies played in real time.
+    """One browser tab: a microphone on a real-time clock, replies played in real time.
 
     With several `urls` (voice workers) it asks each question on the next worker, resuming
     its conversation there by the id the first worker gave.
@@ -171,8 +159,7 @@ class Client:
             await asyncio.sleep(max(0.0, start + sent * 0.02 - time.monotonic()))
 
     async def _connect(self, hop: int) -> tuple[Any, asyncio.Task[None]]:
-        """Connects to worker `first + hop`, says hello (resuming the conversation), starts
-        the microphone."""
+        """Say hello to worker `first + hop` (resuming the conversation), start the mic."""
         import websockets
 
         url = self.urls[(self.first + hop) % len(self.urls)]
@@ -237,15 +224,14 @@ class Client:
         self.latencies.append(first_audio - self._speech_end)
         seconds = received / 2 / REPLY_RATE  # play it in real time, then report, as the page
         await asyncio.sleep(max(0.0, first_audio + 0.08 + seconds - time.monotonic()))
-        await ws.send(
-            json.dumps({"type": "played", "turn": turn, "seconds": seconds, "done": True})
-        )
+        played = {"type": "played", "turn": turn, "seconds": seconds, "done": True}
+        await ws.send(json.dumps(played))
         self.completed += 1
 
 
 @contextlib.contextmanager
 def servers(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with server_process("benchmarks.web_load:serve_openrouter", None) as url:
+    with h.server_process("benchmarks.web_load:serve_openrouter", None) as url:
         if not ctx.get("remote"):
             yield {**ctx, "openrouter": url}
             return
@@ -261,7 +247,7 @@ def langgraph_dev(openrouter_url: str) -> Iterator[tuple[str, int]]:
         raise RuntimeError("--remote needs the langgraph CLI: pip install 'langgraph-cli[inmem]'")
     workdir = Path(tempfile.mkdtemp(prefix="web-load-langgraph-"))
     for name in ("langgraph.json", "voice_agent.py"):
-        shutil.copy(ROOT / "examples" / "langgraph_server" / name, workdir / name)
+        shutil.copy(h.ROOT / "examples" / "langgraph_server" / name, workdir / name)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -302,58 +288,31 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     from langchain_openrouter_audio.voice import resample_pcm16
 
     clients, turns = (5, 1) if ctx["quick"] else (ctx["clients"], ctx["turns"])
-    ramp_s, idle_s = 3.0, 3.0 if ctx["quick"] else 5.0
+    idle_s = 3.0 if ctx["quick"] else 5.0
     question = resample_pcm16(clip_pcm("question"), REPLY_RATE, MIC_RATE)
-    remote = int(ctx.get("remote") or 0)
+    remote = ctx["remote"]
+    arg = {"langgraph": ctx["langgraph"]} if remote else {"openrouter": ctx["openrouter"]}
+    load_before = f"{os.getloadavg()[0]:.1f}"
     with contextlib.ExitStack() as stack:
-        if remote:
-            ref, arg = "benchmarks.web_load:serve_remote_app", ctx["langgraph"]
-        else:
-            ref, arg = "benchmarks.web_load:serve_app", ctx["openrouter"]
-        lines = [stack.enter_context(server_process(ref, arg)) for _ in range(max(remote, 1))]
-        urls = [line.split()[0] for line in lines]
-        pids = [int(line.split()[1]) for line in lines]
+        apps = []
+        for _ in range(max(remote, 1)):
+            line = stack.enter_context(h.server_process("benchmarks.web_load:serve_app", arg))
+            apps.append(line.split())
+        urls = [url for url, _pid in apps]
+        app_pids = [int(pid) for _url, pid in apps]
+        backend_pids = [ctx["langgraph_pid"]] if remote else []
+        crowd = [Client(urls, question, turns, first=i) for i in range(clients)]
         lag_url = urls[0].replace("ws://", "http://").replace("/ws", "/_lag")
-        backend = [ctx["langgraph_pid"]] if remote else []
-        load_before = os.getloadavg()[0]
-
-        async def load() -> tuple[list[Client], dict[str, Any]]:
-            crowd = [Client(urls, question, turns, first=i) for i in range(clients)]
-            connected: asyncio.Queue[None] = asyncio.Queue()
-            go, phases = asyncio.Event(), {}
-            await asyncio.to_thread(httpx.get, lag_url)  # starts the app's lag watcher
-
-            async def start(i: int, client: Client) -> None:
-                await asyncio.sleep(ramp_s * i / clients)
-                await client.run(connected, go, ramp_s * i / clients)
-
-            tasks = [asyncio.create_task(start(i, c)) for i, c in enumerate(crowd)]
-            for _ in crowd:  # everyone connected and streaming silence
-                await connected.get()
-            for phase in ("listen", "talk"):
-                cpu0, t0 = sum(map(cpu_seconds, pids)), time.monotonic()
-                back0 = sum(map(cpu_seconds, backend))
-                if phase == "listen":
-                    await asyncio.sleep(idle_s)
-                else:
-                    go.set()
-                    await asyncio.gather(*tasks)
-                lag = (await asyncio.to_thread(httpx.get, lag_url)).json()
-                cpu = sum(map(cpu_seconds, pids)) - cpu0
-                phases[phase] = (cpu, time.monotonic() - t0, lag)
-                phases[f"{phase} backend"] = sum(map(cpu_seconds, backend)) - back0
-            return crowd, phases
-
-        crowd, phases = asyncio.run(load())
-    latencies = sorted(x for c in crowd for x in c.latencies)
+        phases = asyncio.run(load(crowd, lag_url, app_pids, backend_pids, idle_s))
+    latencies = [x for c in crowd for x in c.latencies]
     errors = [e for c in crowd for e in c.errors]
     done = sum(c.completed for c in crowd)
-    p50 = statistics.median(latencies) if latencies else None
-    p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else None
+    p50 = h.med(latencies) if latencies else None
+    p95 = h.pct(latencies, 0.95) if latencies else None
     # Listening costs `idle` CPU-s per session-second; each turn costs `per_turn`.
-    (idle_cpu, idle_wall, idle_lag), (cpu, wall, lag) = phases["listen"], phases["talk"]
-    idle = idle_cpu / idle_wall / clients
-    per_turn = max(0.0, cpu - idle * clients * wall) / max(done, 1)
+    listen, talk = phases["listen"], phases["talk"]
+    idle = listen["cpu"] / listen["wall"] / clients
+    per_turn = max(0.0, talk["cpu"] - idle * clients * talk["wall"]) / max(done, 1)
     if remote:
         row = {
             "voice workers": remote,
@@ -364,29 +323,60 @@ def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             "first audio p50": p50,
             "first audio p95": p95,
             "workers' CPU per turn": per_turn,
-            "langgraph dev CPU per turn": phases["talk backend"] / max(done, 1),
-            "worker 1 loop lag p99, talking": lag["p99"],
-            "load average before": f"{load_before:.1f}",
+            "langgraph dev CPU per turn": talk["backend cpu"] / max(done, 1),
+            "worker 1 loop lag p99, talking": talk["lag"]["p99"],
+            "load average before": load_before,
         }
         title = f"Voice workers in front of langgraph dev ({remote} workers)"
         return {title: [row], "Voice workers: first errors": [{"error": e} for e in errors[:5]]}
+    row = {
+        "clients": clients,
+        "turns done": f"{done} / {clients * turns}",
+        "errors": len(errors),
+        "app CPU per listening session-second": idle,
+        "app CPU per turn": per_turn,
+        "sessions per core, talking non-stop": round(clients * talk["wall"] / talk["cpu"]),
+        "sessions per core, a question every 15 s": round(1 / (idle + per_turn / 15)),
+        "latency p50": p50,
+        "latency p95": p95,
+        "app loop lag p50, talking": talk["lag"]["p50"],
+        "app loop lag p99, talking": talk["lag"]["p99"],
+        "app loop lag p99, listening": listen["lag"]["p99"],
+        "load average before": load_before,
+    }
     return {
-        "Web voice app: sessions per core at real-time pace": [
-            {
-                "clients": clients,
-                "turns done": f"{done} / {clients * turns}",
-                "errors": len(errors),
-                "app CPU per listening session-second": idle,
-                "app CPU per turn": per_turn,
-                "sessions per core, talking non-stop": round(clients * wall / cpu),
-                "sessions per core, a question every 15 s": round(1 / (idle + per_turn / 15)),
-                "latency p50": p50,
-                "latency p95": p95,
-                "app loop lag p50, talking": lag["p50"],
-                "app loop lag p99, talking": lag["p99"],
-                "app loop lag p99, listening": idle_lag["p99"],
-                "load average before": f"{load_before:.1f}",
-            }
-        ],
+        "Web voice app: sessions per core at real-time pace": [row],
         "Web voice app: first errors": [{"error": e} for e in errors[:5]],
     }
+
+
+async def load(
+    crowd: list[Client], lag_url: str, pids: list[int], backend: list[int], idle_s: float
+) -> dict[str, dict[str, Any]]:
+    """Connect everyone (spread over 3 s), let them listen for `idle_s`, then let them
+    talk: each phase's CPU of the apps and of the backend, wall time and app loop lag."""
+    ramp_s, connected, go = 3.0, asyncio.Queue[None](), asyncio.Event()
+    await asyncio.to_thread(httpx.get, lag_url)  # starts the app's lag timer
+
+    async def start(i: int, client: Client) -> None:
+        await asyncio.sleep(ramp_s * i / len(crowd))
+        await client.run(connected, go, ramp_s * i / len(crowd))
+
+    tasks = [asyncio.create_task(start(i, c)) for i, c in enumerate(crowd)]
+    for _ in crowd:  # everyone connected and streaming silence
+        await connected.get()
+    phases = {}
+    for phase in ("listen", "talk"):
+        cpu, backend_cpu, t0 = cpu_seconds(pids), cpu_seconds(backend), time.monotonic()
+        if phase == "listen":
+            await asyncio.sleep(idle_s)
+        else:
+            go.set()
+            await asyncio.gather(*tasks)
+        phases[phase] = {
+            "lag": (await asyncio.to_thread(httpx.get, lag_url)).json(),
+            "cpu": cpu_seconds(pids) - cpu,
+            "wall": time.monotonic() - t0,
+            "backend cpu": cpu_seconds(backend) - backend_cpu,
+        }
+    return phases
