@@ -137,6 +137,9 @@ def voice_app(
     ``Host`` (HTTP 400), which stops DNS rebinding: a page of another site whose name
     resolves to this server is "same host" to the origin check.
     Every page response carries a strict Content-Security-Policy and no-framing headers.
+    ``GET /healthz`` answers ``{"status": "ok"}`` and nothing about the load; the open
+    conversations (pages and calls) are ``app.state.sessions``, a set of `TurnEngine`, for
+    metrics of your own.
 
     `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
     connection: hello and idle timeouts, session length, a client that stops reading, frame
@@ -218,7 +221,8 @@ def voice_app(
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "sessions": len(sessions)})
+        # Only that the app is up: anyone can reach it, so it says nothing about the load.
+        return JSONResponse({"status": "ok"})
 
     async def favicon(request: Request) -> FileResponse:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
