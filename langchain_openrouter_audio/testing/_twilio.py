@@ -282,7 +282,25 @@ class SimulatedCall:
             await asyncio.sleep(0.01)
         return self.played[-1].start
 
+    async def until_closed(self, *, timeout_s: float = 10.0) -> None:
+        """Wait until the app closes the media stream (`close_code` then says how).
+        TimeoutError after `timeout_s` seconds."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"the app did not close the stream within {timeout_s} s") from None
+
     # -- what the caller heard ---------------------------------------------------------
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the stream once it is closed (None while it is open)."""
+        return self._ws.close_code if self._closed.is_set() else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason of the stream once it is closed (None while it is open)."""
+        return self._ws.close_reason if self._closed.is_set() else None
 
     @property
     def played_seconds(self) -> float:

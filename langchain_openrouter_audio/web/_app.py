@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import html
 import logging
@@ -44,6 +42,7 @@ from langchain_openrouter_audio.web._conversations import (
 from langchain_openrouter_audio.web._conversations import (
     conversation_secret as conversation_secret_of,
 )
+from langchain_openrouter_audio.web._ending import close_socket, failed
 from langchain_openrouter_audio.web._guard import (
     Authenticate,
     Gate,
@@ -280,12 +279,10 @@ def voice_app(
         except WebSocketDisconnect:
             pass
         except Exception:
-            ref = uuid.uuid4().hex[:8]
-            logger.exception("session %s failed (ref %s)", session_id, ref)
-            ended = SessionEnded(f"internal error (ref {ref})", code=1011)
+            ended = failed(logger, f"session {session_id}")
         finally:
             sessions.discard(engine)
-            await _close(websocket, ended)
+            await close_socket(websocket, ended)
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,
@@ -338,15 +335,6 @@ async def _open_conversation(
     if conversation.id is None:
         return {"resumed": conversation.resumed}
     return {"conversation": conversation.id, "resumed": conversation.resumed}
-
-
-async def _close(websocket: WebSocket, ended: SessionEnded | None) -> None:
-    """Close with the limit's code and reason; a client that stopped reading gets no wait."""
-    if websocket.application_state != WebSocketState.CONNECTED:
-        return
-    code, reason = (ended.code, ended.reason) if ended is not None else (1000, "")
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code=code, reason=reason), 1.0)
 
 
 def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:
