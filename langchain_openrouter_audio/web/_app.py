@@ -92,6 +92,7 @@ def voice_app(
     agent_hears: AgentHears = "auto",
     thread_per: ThreadPer = "conversation",
     conversation_secret: str | SecretStr | None = None,
+    tool_details: bool = False,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -136,6 +137,11 @@ def voice_app(
     ``Host`` (HTTP 400), which stops DNS rebinding: a page of another site whose name
     resolves to this server is "same host" to the origin check.
     Every page response carries a strict Content-Security-Policy and no-framing headers.
+    The page learns which tool the agent calls (``tool_call``, ``tool_result`` with its
+    ``name``) but not what it was given or returned: that may be database rows or internal
+    ids, and every visitor could read it. `tool_details=True` sends ``args`` and ``output``
+    too, each cut to 2 KiB (`BrowserTransport`'s `TOOL_DETAIL_BYTES`), for a demo or an
+    internal tool.
     ``GET /healthz`` answers ``{"status": "ok"}`` and nothing about the load; the open
     conversations (pages and calls) are ``app.state.sessions``, a set of `TurnEngine`, for
     metrics of your own.
@@ -267,6 +273,7 @@ def voice_app(
             session_id=session_id,
             limits=session_limits,
             on_hello=on_hello,
+            tool_details=tool_details,
         )
         engine = engine_for(
             transport, session_id=session_id, config=config_for_user(config, admission.user)

@@ -175,12 +175,16 @@
         if (!reply.el) reply.el = log("agent", "");
         reply.el.lastChild.textContent = reply.transcript;
         break;
-      case "tool_call":
-        stats.toolCalls.push({ name: m.name, args: m.args });
-        log("tool", `${m.name}(${JSON.stringify(m.args)})`);
+      case "tool_call": {
+        // The app sends args only with voice_app(tool_details=True); otherwise just the name.
+        const call = { name: String(m.name) };
+        if ("args" in m) call.args = m.args;
+        stats.toolCalls.push(call);
+        log("tool", "args" in m ? `${call.name}(${JSON.stringify(m.args)})` : `${call.name}…`);
         break;
+      }
       case "tool_result":
-        log("tool", `returned: ${m.output}`);
+        log("tool", "output" in m ? `returned: ${m.output}` : `${m.name || "tool"} done`);
         break;
       case "audio_start":
         audioTurn = m.turn;
