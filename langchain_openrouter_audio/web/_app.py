@@ -37,6 +37,7 @@ from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._conversations import (
     Conversations,
+    PageConversation,
     ThreadPer,
 )
 from langchain_openrouter_audio.web._conversations import (
@@ -160,8 +161,12 @@ def voice_app(
     ``thread_per="user"`` gives each authenticated user one thread instead (it needs
     `authenticate`). Thread ids are an HMAC of the conversation id and the user keyed by
     `conversation_secret` (or ``VOICE_CONVERSATION_SECRET``; every worker needs the same
-    one), so one user cannot open another's thread. Other agents keep the conversation in
-    the connection: a reconnect starts a new one. See docs/deploy.md.
+    one), so one user cannot open another's thread. A second connection on a conversation
+    this worker serves (another tab) takes it over: the older one is closed with 4409
+    "This conversation continued in another tab." before the newer gets ``ready``; across
+    workers that needs sticky sessions. Each turn's run interrupts a run still going on the
+    thread (``multitask_strategy="interrupt"``). Other agents keep the conversation in the
+    connection: a reconnect starts a new one. See docs/deploy.md.
 
     ```python
     import uvicorn
@@ -260,24 +265,23 @@ def voice_app(
                     return str(frame["text"])
 
         session_id = uuid.uuid4().hex[:12]
-        engine: TurnEngine  # made below; the page's hello comes once it runs
-        on_hello = None
+        held = None  # a deployment's conversation: opened at the page's hello
         if conversations is not None:
-            on_hello = functools.partial(
-                _open_conversation, conversations, lambda: engine, admission.user
-            )
+            held = PageConversation(conversations, user=admission.user, session_id=session_id)
         transport = BrowserTransport(
             send,
             receive,
             sample_rate=sample_rate,
             session_id=session_id,
             limits=session_limits,
-            on_hello=on_hello,
+            on_hello=held.open if held is not None else None,
             tool_details=tool_details,
         )
         engine = engine_for(
             transport, session_id=session_id, config=config_for_user(config, admission.user)
         )
+        if held is not None:
+            held.engine = engine
         sessions.add(engine)
         ended: SessionEnded | None = None
         try:
@@ -290,6 +294,8 @@ def voice_app(
         finally:
             sessions.discard(engine)
             await close_socket(websocket, ended)
+            if held is not None:
+                held.close()
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,
@@ -324,24 +330,6 @@ def voice_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.sessions = sessions
     return app
-
-
-async def _open_conversation(
-    conversations: Conversations,
-    engine_of: Callable[[], TurnEngine],
-    user: str | None,
-    hello: dict[str, Any],
-) -> dict[str, Any]:
-    """Points the connection's engine at the conversation the page asks for (its deployment
-    thread and messages); returns what ``ready`` tells the page about it."""
-    conversation = await conversations.open(hello.get("conversation"), user)
-    engine = engine_of()
-    configurable = {**engine.config.get("configurable", {}), "thread_id": conversation.thread_id}
-    engine.config = {**engine.config, "configurable": configurable}
-    engine.history = list(conversation.messages)
-    if conversation.id is None:
-        return {"resumed": conversation.resumed}
-    return {"conversation": conversation.id, "resumed": conversation.resumed}
 
 
 def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:
