@@ -224,6 +224,37 @@ def test_a_reload_continues_the_conversation_of_a_deployment(
     ]
 
 
+def test_a_second_tab_on_the_conversation_closes_the_first_with_its_reason(
+    deployment: str, tmp_path: Path
+) -> None:
+    served, ws_url = worker(deployment)
+    page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
+    with served, browser_page(tmp_path / "profile", mic) as first:
+        script_errors: list[Any] = []
+        first.on("pageerror", lambda error: script_errors.append(error))
+        first.goto(page_url)
+        first.click("#talk")
+        wait_for_turn(first, 1)
+        conversation = first.evaluate("() => sessionStorage.getItem('voice-conversation')")
+
+        second = first.context.new_page()  # another tab, resuming the same conversation
+        second.goto(page_url)
+        second.evaluate(f"() => sessionStorage.setItem('voice-conversation', '{conversation}')")
+        second.click("#talk")
+        second.wait_for_function("() => window.voiceStats.connected")
+        first.wait_for_function("() => window.voiceStats.closed !== null")
+        assert stats(first)["closed"] == {
+            "code": 4409,
+            "reason": "This conversation continued in another tab.",
+        }
+        shown = first.locator("#log li.error span").all_inner_texts()
+        assert shown == ["This conversation continued in another tab."]
+        assert first.inner_text("#talk") == "Start talking"  # the first tab hung up
+        assert stats(second)["resumed"] is True
+        assert script_errors == []
+
+
 def test_a_yeah_over_the_reply_pauses_it_and_it_plays_on(example_url: str, tmp_path: Path) -> None:
     """The page is stopped for the short sound, then gets the rest and plays it to the end."""
     from langchain_openrouter_audio.testing import speech_pcm16

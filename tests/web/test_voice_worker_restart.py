@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,7 +157,10 @@ async def read_until_closed(page: Page) -> tuple[int | None, str, float]:
 
 
 async def test_a_second_tab_on_a_conversation_takes_it_over(
-    deployment: str, upstream: OpenRouterTestServer, connect: Any
+    deployment: str,
+    upstream: OpenRouterTestServer,
+    connect: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Two connections on one conversation: the newer closes the older (4409, the reason the
     page shows) before its own first turn, starts from what the older one knew, and its run
@@ -171,7 +176,8 @@ async def test_a_second_tab_on_a_conversation_takes_it_over(
     served = Served(voice_app(graph, conversation_secret=SECRET), ClosesClient(graph))  # type: ignore[arg-type]
     try:
         first: Page = await connect(served.url)
-        conversation = (await first.hello())["conversation"]
+        first_ready = await first.hello()
+        conversation = first_ready["conversation"]
         await first.send(type="text", text="What is the weather in Paris?")
         end = await first.until("reply_end", turn=1)
         await first.send(type="played", turn=1, seconds=end["audio_bytes"] / 48_000, done=True)
@@ -181,12 +187,17 @@ async def test_a_second_tab_on_a_conversation_takes_it_over(
 
         second: Page = await connect(served.url)
         closing = asyncio.create_task(read_until_closed(first))
-        await second.send(type="hello", sample_rate=16_000, conversation=conversation)
-        ready = await second.until("ready")
-        ready_at = asyncio.get_running_loop().time()
-        code, reason, closed_at = await closing
+        with caplog.at_level(logging.INFO, logger="langchain_openrouter_audio.web"):
+            await second.send(type="hello", sample_rate=16_000, conversation=conversation)
+            ready = await second.until("ready")
+            ready_at = time.time()
+        code, reason, _ = await closing
         assert (code, reason) == (4409, "This conversation continued in another tab.")
-        assert closed_at <= ready_at  # the first tab was closed before the second could talk
+        # The server had closed the first tab (its socket, then this log line) before it
+        # sent the second its `ready`: no turn of the second could run beside the first.
+        over = f"session {first_ready['session']} closed"
+        (closed,) = [r for r in caplog.records if r.getMessage().startswith(over)]
+        assert closed.created <= ready_at
         assert ready["conversation"] == conversation
         assert ready["resumed"] is True
 
