@@ -341,27 +341,34 @@ async def test_a_yeah_over_the_reply_is_no_turn_and_the_reply_plays_on(
     assert engines[0].false_interruptions == 1
 
 
-@pytest.mark.parametrize("keys", ["#", "1"], ids=["key-at-once", "key-after-a-pause"])
+@pytest.mark.parametrize("failure", ["key-at-once", "key-after-a-pause", "unwritable-recording"])
 async def test_a_failure_during_a_call_is_logged_once_and_frees_the_line(
     openrouter: OpenRouterTestServer,
     llm: ChatOpenRouterAudio,
     phone: Callable[[Any], TwilioSimulator],
     caplog: pytest.LogCaptureFixture,
-    keys: str,
+    tmp_path: Path,
+    failure: str,
 ) -> None:
-    # The app's keypad handler fails outside any turn (in the stream's reader for "#", in
-    # the pause timer for "1"): the call must end cleanly, not print a bare traceback.
+    # Failures outside any turn: the app's keypad handler raises (in the stream's reader
+    # for "#", in the pause timer for "1"), or the call's recording cannot be opened. The
+    # call must end cleanly, not print a bare traceback.
     def broken_menu(digits: str) -> str:
         raise RuntimeError("menu lookup failed: postgres://voice:hunter2@db/menu")
 
-    app = voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=1, on_dtmf=broken_menu)
+    options: dict[str, Any] = {"on_dtmf": broken_menu}
+    if failure == "unwritable-recording":
+        (tmp_path / "calls").write_text("a file where the recordings' folder should be")
+        options = {"record": tmp_path / "calls" / "{session}.wav"}
+    app = voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=1, **options)
     twilio = phone(app)
     server_errors = ListHandler()
     logging.getLogger("uvicorn.error").addHandler(server_errors)
     try:
         with caplog.at_level(logging.INFO, logger="langchain_openrouter_audio.web"):
             async with twilio.call() as call:
-                await call.press(keys)
+                if failure != "unwritable-recording":
+                    await call.press("#" if failure == "key-at-once" else "1")
                 await call.until_closed(timeout_s=10)
     finally:
         logging.getLogger("uvicorn.error").removeHandler(server_errors)
@@ -373,13 +380,16 @@ async def test_a_failure_during_a_call_is_logged_once_and_frees_the_line(
     assert len(failures) == 1  # logged once, with the reference and the traceback
     assert match.group(1) in failures[0].getMessage()
     assert failures[0].exc_info is not None
-    assert "menu lookup failed" in str(failures[0].exc_info[1])
+    expected = "menu lookup failed" if failure.startswith("key") else "calls"
+    assert expected in str(failures[0].exc_info[1])
     assert server_errors.records == []  # nothing escaped to the server's own error log
     assert "postgres" not in "".join(json.dumps(m) for _, m in call.received)
     assert not app.state.sessions
     assert openrouter.requests == []
 
     # The slot is free again: with max_sessions=1 the next call is taken and answered.
+    if failure == "unwritable-recording":
+        (tmp_path / "calls").unlink()  # the folder can be made now
     async with twilio.call() as second:
         await second.say(QUESTION, sample_rate=24_000)
         await second.until_reply_played(timeout_s=30)
