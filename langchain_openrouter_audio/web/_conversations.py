@@ -59,7 +59,7 @@ SECRET_ENV = "VOICE_CONVERSATION_SECRET"
 CLOSE_TAKEN_OVER = 4409
 TAKEN_OVER = "This conversation continued in another tab."
 # How long a newer connection waits for the older one to end before it goes on anyway.
-HAND_OVER_WAIT_S = 10.0
+HAND_OVER_WAIT_S = 5.0
 _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
