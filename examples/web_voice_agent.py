@@ -57,12 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--tool-details",
+        action="store_true",
+        help="show the page what tools are given and return (by default only their names)",
+    )
     args = parser.parse_args(argv)
 
     import uvicorn
 
     with chat_model() as llm:
-        app = build_app(llm)
+        app = build_app(llm, tool_details=args.tool_details)
         print(f"Open http://{args.host}:{args.port} and press 'Start talking'.", flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -237,7 +237,7 @@ class SimulatedCall:
         self._outbox.append(first)
         self._outbox.extend(mulaw[i : i + FRAME_BYTES] for i in range(0, len(mulaw), FRAME_BYTES))
         self._outbox.append(last)
-        span = (await first, await last)
+        span = (await self._sent(first), await self._sent(last))
         self.said.append(span)
         self._spans_at_input = len(self.played)
         return span
@@ -249,7 +249,20 @@ class SimulatedCall:
         done: asyncio.Future[float] = self._loop.create_future()
         self._spans_at_input = len(self.played)  # a reply to the key cannot come before it
         self._outbox.extend([("dtmf", digit), done])
-        await done
+        await self._sent(done)
+
+    async def _sent(self, marker: asyncio.Future[float]) -> float:
+        """When `marker` in the outbox was reached; ConnectionError if the app closed the
+        stream first (nothing more is sent then)."""
+        closed: asyncio.Future[Any] = asyncio.ensure_future(self._closed.wait())
+        waiting: set[asyncio.Future[Any]] = {marker, closed}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if not marker.done() or marker.cancelled():
+            raise ConnectionError("the app closed the media stream")
+        return marker.result()
 
     async def wait(self, seconds: float) -> None:
         """Let the call run (silence from the caller) for `seconds`."""
@@ -282,7 +295,25 @@ class SimulatedCall:
             await asyncio.sleep(0.01)
         return self.played[-1].start
 
+    async def until_closed(self, *, timeout_s: float = 10.0) -> None:
+        """Wait until the app closes the media stream (`close_code` then says how).
+        TimeoutError after `timeout_s` seconds."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"the app did not close the stream within {timeout_s} s") from None
+
     # -- what the caller heard ---------------------------------------------------------
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the stream once it is closed (None while it is open)."""
+        return self._ws.close_code if self._closed.is_set() else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason of the stream once it is closed (None while it is open)."""
+        return self._ws.close_reason if self._closed.is_set() else None
 
     @property
     def played_seconds(self) -> float:

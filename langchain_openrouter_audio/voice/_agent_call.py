@@ -217,6 +217,7 @@ class TurnCallbacks(AsyncAudioCallbackHandler):
         super().__init__()
         self.outlet = outlet
         self.reply = reply
+        self._tool_names: dict[Any, str] = {}  # run id -> the tool's name, for its result
 
     async def on_audio_chunk(self, chunk: bytes, *, sample_rate: int, **kwargs: Any) -> None:
         pcm = self.reply.add_audio(kwargs["run_id"], chunk, sample_rate)
@@ -246,6 +247,7 @@ class TurnCallbacks(AsyncAudioCallbackHandler):
         **kwargs: Any,
     ) -> None:
         name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
+        self._tool_names[kwargs.get("run_id")] = name
         self.reply.tools_called = True
         args: Any = inputs if inputs is not None else input_str
         await self.outlet.event(ToolCalled(self.reply.index, name, args))
@@ -254,7 +256,8 @@ class TurnCallbacks(AsyncAudioCallbackHandler):
         if isinstance(output, ToolMessage):
             self.reply.items.append(output)
         text = getattr(output, "content", output)
-        await self.outlet.event(ToolReturned(self.reply.index, str(text)))
+        name = self._tool_names.pop(kwargs.get("run_id"), None) or getattr(output, "name", None)
+        await self.outlet.event(ToolReturned(self.reply.index, str(text), name or "tool"))
 
 
 def recent_turns(history: list[BaseMessage], turns: int | None) -> list[BaseMessage]:

@@ -7,7 +7,9 @@ its final state as the last ``values`` event (plain dicts, made messages here).
 The conversation lives in a server thread (one per conversation, unless the config names
 one): each run's input replaces the thread's messages with the conversation as the engine
 knows it, so what a barge-in cut (the unheard rest of a reply, an unanswered tool call) is
-cut on the server too.
+cut on the server too. Each run is started with ``multitask_strategy="interrupt"``: a run
+still going on that thread (the server finishes a run whose stream was closed) is stopped
+instead of making the new turn wait behind it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ _RATE = re.compile(r"rate=(\d+)")
 _DEFAULT_RATE = 24_000  # gpt-audio models speak PCM16 at 24 kHz
 # What the remote run may claim its speech is at (the peer's text, so checked).
 _PLAYABLE_RATES = frozenset({8_000, 16_000, 22_050, 24_000, 44_100, 48_000})
+# What LangGraph Server does with a run already going on the thread when a turn starts.
+MULTITASK_STRATEGY = "interrupt"
 # The message id that makes LangGraph's `add_messages` drop every message before it.
 _REMOVE_ALL = "__remove_all__"
 
@@ -77,7 +81,16 @@ async def run_remote_turn(
     state: Any = None
     calls: dict[UUID, AIMessageChunk] = {}  # each model call's tool calls, as they stream
     current: UUID | None = None
-    async for part in agent.astream(agent_input, config, stream_mode=["messages", "values"]):
+    # A run still going on the thread (a reply the user cut short, whose stream was closed,
+    # or a run from a connection that another has taken over) is interrupted, not waited
+    # for: this run's input is the whole conversation as heard, so nothing of it is lost.
+    stream = agent.astream(
+        agent_input,
+        config,
+        stream_mode=["messages", "values"],
+        multitask_strategy=MULTITASK_STRATEGY,
+    )
+    async for part in stream:
         # A stream part (the SDK's, with `event` and `data`) or a (mode, data) pair.
         mode, data = (part.event, part.data) if hasattr(part, "event") else part[:2]
         if mode == "values":

@@ -38,7 +38,7 @@ from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice._turn_taking import TurnTaking
 from langchain_openrouter_audio.voice._utterance import Utterance
 from langchain_openrouter_audio.voice.endpointer import Endpointer
-from langchain_openrouter_audio.voice.limits import SessionEnded
+from langchain_openrouter_audio.voice.limits import MAX_PENDING_UTTERANCES, SessionEnded
 from langchain_openrouter_audio.voice.recording import ConversationRecorder
 from langchain_openrouter_audio.voice.spoken_text import (
     COST_GRACE_S,
@@ -137,14 +137,15 @@ class TurnEngine:
     an utterance (or a held talk button) that long, inside a frame if need be.
     `turn_timeout_s` bounds each turn's agent call (the turn fails with a message).
     `max_cost_usd` stops the conversation once OpenRouter's billed cost reaches it: no new
-    model call starts, not even inside a turn. `max_pending_utterances` and
-    `max_turns_per_minute` bound what a client can queue and start; past any of these the
-    conversation ends and `ended` says why (a `SessionEnded`). A failure inside a turn is
-    logged with a reference the user is shown; one outside a turn ends the conversation.
-    Each finished `VoiceTurn` goes to
-    `on_turn(turn)` and to every handler in `callbacks` with an `on_voice_turn(turn)`
-    method (sync or async). `on_dtmf(digits)` gets keypad digits; if it returns a string,
-    that text is a user turn.
+    model call starts, not even inside a turn. `max_pending_utterances` (4 by default; None
+    for no bound) caps the utterances waiting while a reply is generated or played: one
+    more ends the conversation with `SessionEnded("too many utterances waiting for an
+    answer")`. `max_turns_per_minute` bounds the turns started; past any of these the
+    conversation ends, `ended` says why (a `SessionEnded`) and `run` returns normally. A
+    failure inside a turn is logged with a reference the user is shown; one outside a turn
+    ends the conversation. Each finished `VoiceTurn` goes to `on_turn(turn)` and to every
+    handler in `callbacks` with an `on_voice_turn(turn)` method (sync or async).
+    `on_dtmf(digits)` gets keypad digits; if it returns a string, that text is a user turn.
 
     Any chat model can be the agent: `transcription=` (a slug such as `"openai/whisper-1"`,
     or an `OpenRouterTranscription`) turns each utterance into a text `HumanMessage`, and
@@ -188,7 +189,7 @@ class TurnEngine:
         speech: str | OpenRouterSpeech | None = None,
         turn_timeout_s: float | None = 120.0,
         max_cost_usd: float | None = None,
-        max_pending_utterances: int | None = None,
+        max_pending_utterances: int | None = MAX_PENDING_UTTERANCES,
         max_turns_per_minute: int | None = None,
         agent_hears: AgentHears = "auto",
     ) -> None:
@@ -200,6 +201,8 @@ class TurnEngine:
             raise ValueError("need false_interruption_timeout_s > 0 and backchannel_window_s >= 0")
         if max_utterance_s is not None and max_utterance_s <= 0:
             raise ValueError("max_utterance_s must be > 0")
+        if max_pending_utterances is not None and max_pending_utterances < 1:
+            raise ValueError("max_pending_utterances must be >= 1 (or None for no bound)")
         self.agent = agent
         self.transport = transport
         self.transcription = as_transcription(transcription)

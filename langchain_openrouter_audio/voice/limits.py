@@ -9,7 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["SessionEnded", "SessionLimits"]
+__all__ = ["MAX_PENDING_UTTERANCES", "SessionEnded", "SessionLimits"]
+
+MAX_PENDING_UTTERANCES = 4
+"""Utterances that may wait for their turn, by default everywhere (`TurnEngine`,
+`VoiceSession`, `voice_app`, phone calls): one more ends the conversation instead of
+queueing audio (and model calls) without bound."""
 
 
 class SessionEnded(Exception):
@@ -53,8 +58,9 @@ class SessionLimits:
     """Seconds of audio a connection may send in all (at any pace); beyond: closed (1009)."""
     max_message_bytes: int = 16_384
     """Largest control (text) message; beyond: closed (1009)."""
-    max_pending_utterances: int = 4
-    """Utterances waiting for their turn; one more closes the connection (1008)."""
+    max_pending_utterances: int = MAX_PENDING_UTTERANCES
+    """Utterances waiting for their turn; one more closes the connection (1008, "too many
+    utterances waiting for an answer")."""
     max_turns_per_minute: int = 30
     """Turns started in any 60 s; one more closes the connection (1008). Interrupted turns
     are billed too, and OpenRouter reports no cost for a cancelled call."""

@@ -21,6 +21,7 @@ from langchain_openrouter_audio.voice.engine import (
     TurnEngine,
     agent_input_key,
 )
+from langchain_openrouter_audio.voice.limits import MAX_PENDING_UTTERANCES, SessionEnded
 from langchain_openrouter_audio.voice.sinks import (
     AudioSink,
     CallbackSink,
@@ -76,6 +77,10 @@ class VoiceSession:
     Each finished turn goes to `on_turn(turn)` and to every handler in `callbacks` that has
     an `on_voice_turn(turn)` method (sync or async). A turn whose agent call takes longer
     than `turn_timeout_s` fails (its `VoiceTurn.error` says so) and the session goes on.
+    At most `max_pending_utterances` utterances (4; None for no bound) wait while a reply
+    is generated or played (with `barge_in=False`, or a user who talks faster than the agent
+    answers): one more ends the session, `run` returns what was answered and `ended` says
+    why (`SessionEnded("too many utterances waiting for an answer")`).
     `transcription=`, `speech=` and `agent_hears=` are `TurnEngine`'s: any chat model as
     the agent, or the user's words (`VoiceTurn.user_text`) beside a speech-native one.
 
@@ -117,6 +122,7 @@ class VoiceSession:
         speech: str | OpenRouterSpeech | None = None,
         turn_timeout_s: float | None = 120.0,
         agent_hears: AgentHears = "auto",
+        max_pending_utterances: int | None = MAX_PENDING_UTTERANCES,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -141,7 +147,10 @@ class VoiceSession:
         self.speech = speech
         self.turn_timeout_s = turn_timeout_s
         self.agent_hears = agent_hears
+        self.max_pending_utterances = max_pending_utterances
         self.turns: list[VoiceTurn] = []
+        self.ended: SessionEnded | None = None
+        """Why the last `run` ended before its source did (a limit), or None."""
 
     async def run(self) -> VoiceSummary:
         """Listen to the source until it ends, answering each utterance; returns a summary."""
@@ -169,12 +178,16 @@ class VoiceSession:
             speech=self.speech,
             turn_timeout_s=self.turn_timeout_s,
             agent_hears=self.agent_hears,
+            max_pending_utterances=self.max_pending_utterances,
         )
         try:
             return await engine.run()
         finally:
             self.messages = engine.history
             self.turns = engine.turns
+            self.ended = engine.ended
+            if engine.ended is not None:
+                logger.warning("voice session ended early: %s", engine.ended.reason)
 
 
 def _as_source(source: AudioSource | AsyncIterable[bytes] | str | Path, rate: int) -> AudioSource:

@@ -161,10 +161,11 @@ class ToolCalled:
 
 @dataclass(frozen=True)
 class ToolReturned:
-    """A tool returned `output` (as text)."""
+    """A tool returned `output` (as text); `name` is the tool's."""
 
     turn: int
     output: str
+    name: str = "tool"
 
 
 @dataclass(frozen=True)

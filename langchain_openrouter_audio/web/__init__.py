@@ -22,10 +22,11 @@ WebSocket protocol at ``/ws`` (text frames are JSON objects with a ``type``):
 - server -> page: ``ready`` (``session``; with a `RemoteGraph` agent ``conversation`` and
   ``resumed``); ``speech_start`` (the user started talking); ``utterance``
   (an utterance ended: turn ``n`` starts); ``transcript`` pieces; ``tool_call`` and
-  ``tool_result``; ``audio_start`` with the reply's ``sample_rate``, followed by binary
-  frames of reply speech (PCM16 little-endian mono, whole samples); ``reply_end`` with
-  ``audio_bytes``, ``session_cost`` and latency (``endpoint_delay_s``, ``first_audio_s``,
-  ``first_played_s``); ``stop`` (barge-in: stop playing turn ``n`` now and answer
+  ``tool_result`` (the tool's ``name``; ``args`` and ``output`` only with
+  ``voice_app(tool_details=True)``); ``audio_start`` with the reply's ``sample_rate``,
+  followed by binary frames of reply speech (PCM16 little-endian mono, whole samples);
+  ``reply_end`` with ``audio_bytes``, ``session_cost`` and latency (``endpoint_delay_s``,
+  ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in: stop playing turn ``n`` now and answer
   ``stopped``); ``error``.
 
 Each connection is a `langchain_openrouter_audio.voice.TurnEngine` over a

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import html
 import logging
@@ -39,11 +37,13 @@ from langchain_openrouter_audio.voice.transports.browser import BrowserTransport
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._conversations import (
     Conversations,
+    PageConversation,
     ThreadPer,
 )
 from langchain_openrouter_audio.web._conversations import (
     conversation_secret as conversation_secret_of,
 )
+from langchain_openrouter_audio.web._ending import close_socket, failed
 from langchain_openrouter_audio.web._guard import (
     Authenticate,
     Gate,
@@ -93,6 +93,7 @@ def voice_app(
     agent_hears: AgentHears = "auto",
     thread_per: ThreadPer = "conversation",
     conversation_secret: str | SecretStr | None = None,
+    tool_details: bool = False,
 ) -> Starlette:
     """An ASGI app: a voice page at ``/`` and its WebSocket at ``/ws``.
 
@@ -137,6 +138,14 @@ def voice_app(
     ``Host`` (HTTP 400), which stops DNS rebinding: a page of another site whose name
     resolves to this server is "same host" to the origin check.
     Every page response carries a strict Content-Security-Policy and no-framing headers.
+    The page learns which tool the agent calls (``tool_call``, ``tool_result`` with its
+    ``name``) but not what it was given or returned: that may be database rows or internal
+    ids, and every visitor could read it. `tool_details=True` sends ``args`` and ``output``
+    too, each cut to 2 KiB (`BrowserTransport`'s `TOOL_DETAIL_BYTES`), for a demo or an
+    internal tool.
+    ``GET /healthz`` answers ``{"status": "ok"}`` and nothing about the load; the open
+    conversations (pages and calls) are ``app.state.sessions``, a set of `TurnEngine`, for
+    metrics of your own.
 
     `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
     connection: hello and idle timeouts, session length, a client that stops reading, frame
@@ -152,8 +161,12 @@ def voice_app(
     ``thread_per="user"`` gives each authenticated user one thread instead (it needs
     `authenticate`). Thread ids are an HMAC of the conversation id and the user keyed by
     `conversation_secret` (or ``VOICE_CONVERSATION_SECRET``; every worker needs the same
-    one), so one user cannot open another's thread. Other agents keep the conversation in
-    the connection: a reconnect starts a new one. See docs/deploy.md.
+    one), so one user cannot open another's thread. A second connection on a conversation
+    this worker serves (another tab) takes it over: the older one is closed with 4409
+    "This conversation continued in another tab." before the newer gets ``ready``; across
+    workers that needs sticky sessions. Each turn's run interrupts a run still going on the
+    thread (``multitask_strategy="interrupt"``). Other agents keep the conversation in the
+    connection: a reconnect starts a new one. See docs/deploy.md.
 
     ```python
     import uvicorn
@@ -218,7 +231,8 @@ def voice_app(
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "sessions": len(sessions)})
+        # Only that the app is up: anyone can reach it, so it says nothing about the load.
+        return JSONResponse({"status": "ok"})
 
     async def favicon(request: Request) -> FileResponse:
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
@@ -251,23 +265,23 @@ def voice_app(
                     return str(frame["text"])
 
         session_id = uuid.uuid4().hex[:12]
-        engine: TurnEngine  # made below; the page's hello comes once it runs
-        on_hello = None
+        held = None  # a deployment's conversation: opened at the page's hello
         if conversations is not None:
-            on_hello = functools.partial(
-                _open_conversation, conversations, lambda: engine, admission.user
-            )
+            held = PageConversation(conversations, user=admission.user, session_id=session_id)
         transport = BrowserTransport(
             send,
             receive,
             sample_rate=sample_rate,
             session_id=session_id,
             limits=session_limits,
-            on_hello=on_hello,
+            on_hello=held.open if held is not None else None,
+            tool_details=tool_details,
         )
         engine = engine_for(
             transport, session_id=session_id, config=config_for_user(config, admission.user)
         )
+        if held is not None:
+            held.engine = engine
         sessions.add(engine)
         ended: SessionEnded | None = None
         try:
@@ -276,12 +290,12 @@ def voice_app(
         except WebSocketDisconnect:
             pass
         except Exception:
-            ref = uuid.uuid4().hex[:8]
-            logger.exception("session %s failed (ref %s)", session_id, ref)
-            ended = SessionEnded(f"internal error (ref {ref})", code=1011)
+            ended = failed(logger, f"session {session_id}")
         finally:
             sessions.discard(engine)
-            await _close(websocket, ended)
+            await close_socket(websocket, ended)
+            if held is not None:
+                held.close()
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,
@@ -316,33 +330,6 @@ def voice_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.sessions = sessions
     return app
-
-
-async def _open_conversation(
-    conversations: Conversations,
-    engine_of: Callable[[], TurnEngine],
-    user: str | None,
-    hello: dict[str, Any],
-) -> dict[str, Any]:
-    """Points the connection's engine at the conversation the page asks for (its deployment
-    thread and messages); returns what ``ready`` tells the page about it."""
-    conversation = await conversations.open(hello.get("conversation"), user)
-    engine = engine_of()
-    configurable = {**engine.config.get("configurable", {}), "thread_id": conversation.thread_id}
-    engine.config = {**engine.config, "configurable": configurable}
-    engine.history = list(conversation.messages)
-    if conversation.id is None:
-        return {"resumed": conversation.resumed}
-    return {"conversation": conversation.id, "resumed": conversation.resumed}
-
-
-async def _close(websocket: WebSocket, ended: SessionEnded | None) -> None:
-    """Close with the limit's code and reason; a client that stopped reading gets no wait."""
-    if websocket.application_state != WebSocketState.CONNECTED:
-        return
-    code, reason = (ended.code, ended.reason) if ended is not None else (1000, "")
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code=code, reason=reason), 1.0)
 
 
 def _default_endpointer(silence_ms: int, min_speech_ms: int) -> Callable[[int], EndpointerLike]:

@@ -7,7 +7,6 @@ the agent (the socket is refused before it is accepted, so its handshake fails w
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.voice.engine import TurnEngine
+from langchain_openrouter_audio.voice.limits import SessionEnded
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
+from langchain_openrouter_audio.web._ending import close_socket, failed
 from langchain_openrouter_audio.web._twilio_signature import (
     SETTINGS_HEADER,
     SIGNATURE_HEADER,
@@ -214,7 +215,14 @@ async def run_phone_call(
     sessions: set[Any],
     max_sessions: int | None,
 ) -> None:
-    """One call on a socket whose signature was checked: a `TurnEngine` over the line."""
+    """One call on a socket whose signature was checked: a `TurnEngine` over the line.
+
+    However the call ends, its slot is freed and the socket closed: by the caller (Twilio's
+    ``stop``), by a limit (its close code and reason), or by a failure, which is logged
+    once with a short reference and closes the stream with 1011 ``internal error (ref
+    ...)``. Twilio then ends the call; it has no error message to show a caller, and
+    nothing else of the failure reaches it.
+    """
     if max_sessions is not None and len(sessions) >= max_sessions:
         logger.warning("refused a phone call: %d sessions open", len(sessions))
         await websocket.close(code=1013)  # before accept: Twilio's handshake fails
@@ -228,15 +236,17 @@ async def run_phone_call(
     transport = TwilioTransport(send, lambda: receive_text(websocket))
     engine = engine_for(transport)
     sessions.add(engine)
+    ended: SessionEnded | None = None
     try:
         await engine.run()
+        ended = engine.ended
     except WebSocketDisconnect:
-        pass
+        pass  # Twilio hung up
+    except Exception:
+        ended = failed(logger, f"phone call {transport.call.call_sid or '(not started)'}")
     finally:
         sessions.discard(engine)
-        if websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # Twilio hung up
-                await websocket.close()
+        await close_socket(websocket, ended)
         logger.info(
             "phone call %s ended: %d turns, cost %.6f",
             transport.call.call_sid or "(never started)",

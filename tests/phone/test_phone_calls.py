@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import json
+import logging
+import re
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -336,3 +339,68 @@ async def test_a_yeah_over_the_reply_is_no_turn_and_the_reply_plays_on(
     assert not turn.interrupted
     assert turn.transcript == LONG_WORDS
     assert engines[0].false_interruptions == 1
+
+
+@pytest.mark.parametrize("failure", ["key-at-once", "key-after-a-pause", "unwritable-recording"])
+async def test_a_failure_during_a_call_is_logged_once_and_frees_the_line(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    phone: Callable[[Any], TwilioSimulator],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    failure: str,
+) -> None:
+    # Failures outside any turn: the app's keypad handler raises (in the stream's reader
+    # for "#", in the pause timer for "1"), or the call's recording cannot be opened. The
+    # call must end cleanly, not print a bare traceback.
+    def broken_menu(digits: str) -> str:
+        raise RuntimeError("menu lookup failed: postgres://voice:hunter2@db/menu")
+
+    options: dict[str, Any] = {"on_dtmf": broken_menu}
+    if failure == "unwritable-recording":
+        (tmp_path / "calls").write_text("a file where the recordings' folder should be")
+        options = {"record": tmp_path / "calls" / "{session}.wav"}
+    app = voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=1, **options)
+    twilio = phone(app)
+    server_errors = ListHandler()
+    logging.getLogger("uvicorn.error").addHandler(server_errors)
+    try:
+        with caplog.at_level(logging.INFO, logger="langchain_openrouter_audio.web"):
+            async with twilio.call() as call:
+                if failure != "unwritable-recording":
+                    await call.press("#" if failure == "key-at-once" else "1")
+                await call.until_closed(timeout_s=10)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(server_errors)
+
+    assert call.close_code == 1011
+    match = re.fullmatch(r"internal error \(ref ([0-9a-f]{8})\)", call.close_reason or "")
+    assert match is not None, call.close_reason
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1  # logged once, with the reference and the traceback
+    assert match.group(1) in failures[0].getMessage()
+    assert failures[0].exc_info is not None
+    expected = "menu lookup failed" if failure.startswith("key") else "calls"
+    assert expected in str(failures[0].exc_info[1])
+    assert server_errors.records == []  # nothing escaped to the server's own error log
+    assert "postgres" not in "".join(json.dumps(m) for _, m in call.received)
+    assert not app.state.sessions
+    assert openrouter.requests == []
+
+    # The slot is free again: with max_sessions=1 the next call is taken and answered.
+    if failure == "unwritable-recording":
+        (tmp_path / "calls").unlink()  # the folder can be made now
+    async with twilio.call() as second:
+        await second.say(QUESTION, sample_rate=24_000)
+        await second.until_reply_played(timeout_s=30)
+    assert second.problems == []
+    assert second.played_seconds == pytest.approx(len(ANSWER) / 2 / 24_000, abs=0.01)
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

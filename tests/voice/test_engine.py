@@ -238,7 +238,46 @@ def test_bad_settings_fail_before_any_call(openrouter_server: OpenRouterTestServ
         TurnEngine(llm, FarEnd([]), max_utterance_s=0)
     with pytest.raises(ValueError, match="input_rate"):
         TurnEngine(llm, FarEnd([]), endpointer=Endpointer(sample_rate=24000))
+    with pytest.raises(ValueError, match="max_pending_utterances"):
+        TurnEngine(llm, FarEnd([]), max_pending_utterances=0)
     assert openrouter_server.requests == []
+
+
+async def test_utterances_waiting_for_their_turn_are_bounded_by_default(
+    openrouter_server: OpenRouterTestServer, question_16k: bytes
+) -> None:
+    # Turn 1's reply keeps playing (the far end never says it is done) and there is no
+    # barge-in, so every later utterance waits: the fifth one waiting ends the conversation.
+    openrouter_server.responder = lambda request: speech_reply(tone_pcm16(0.5), "Sunny.")
+    asked = silence(300) + question_16k + silence(1000)
+    far = FarEnd([asked, idle, *([question_16k + silence(1000)] * 6)], hold=frozenset({1}))
+    llm = make_llm(openrouter_server)
+    engine = TurnEngine(llm, far, barge_in=False)
+    summary = await engine.run()
+    await llm.aclose()
+
+    assert engine.max_pending_utterances == 4
+    assert engine.ended is not None
+    assert (engine.ended.code, engine.ended.reason) == (
+        1008,
+        "too many utterances waiting for an answer",
+    )
+    assert engine.turn_count == 1  # nothing queued was answered: no model call for them
+    assert len(openrouter_server.requests) == 1
+    assert len(summary.turns) <= 1
+
+
+async def test_no_bound_on_waiting_utterances_only_when_asked(
+    openrouter_server: OpenRouterTestServer, question_16k: bytes
+) -> None:
+    openrouter_server.responder = lambda request: speech_reply(tone_pcm16(0.5), "Sunny.")
+    asked = silence(300) + question_16k + silence(1000)
+    far = FarEnd([asked, idle, *([question_16k + silence(1000)] * 6)], hold=frozenset({1}))
+    llm = make_llm(openrouter_server)
+    engine = TurnEngine(llm, far, barge_in=False, max_pending_utterances=None)
+    await engine.run()
+    await llm.aclose()
+    assert engine.ended is None
 
 
 async def test_a_failing_turn_hook_fails_the_run(

@@ -21,6 +21,7 @@ from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     speech_pcm16,
     speech_reply,
+    tone_pcm16,
     tool_call_reply,
 )
 from langchain_openrouter_audio.voice import (
@@ -229,6 +230,25 @@ async def test_without_barge_in_the_reply_plays_out(
     assert [t.interrupted for t in summary.turns] == [False, False]
     assert line.clears == []
     assert [m.text for m in session.messages if isinstance(m, AIMessage)] == [LONG, SHORT]
+
+
+async def test_a_user_who_talks_over_a_long_reply_is_bounded(
+    openrouter_server: OpenRouterTestServer, voices: dict[str, bytes]
+) -> None:
+    # Without barge-in, questions asked over a 20 s reply wait for it: the fifth waiting one
+    # ends the session (4 by default, as on the web and the phone).
+    openrouter_server.responder = lambda request: speech_reply(tone_pcm16(20.0), LONG)
+    stream = silence(300) + voices["q1"] + silence(1000)
+    stream += (voices["q2"] + silence(1000)) * 6
+    line = Line(stream)
+    session = VoiceSession(
+        make_llm(openrouter_server), source=line.source(), sink=line.sink(), barge_in=False
+    )
+    summary = await session.run()
+    assert session.ended is not None
+    assert session.ended.reason == "too many utterances waiting for an answer"
+    assert len(openrouter_server.requests) == 1  # no model call for what waited
+    assert len(summary.turns) <= 1
 
 
 async def test_a_click_during_playback_does_not_interrupt(

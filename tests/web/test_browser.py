@@ -112,6 +112,8 @@ def browser_page(profile: Path, mic_wav: Path) -> Iterator[Any]:
 
 def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_path: Path) -> None:
     with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+        script_errors: list[Any] = []
+        page.on("pageerror", lambda error: script_errors.append(error))
         page.goto(example_url)
         assert stats(page)["state"] == "idle"
         page.click("#talk")
@@ -121,7 +123,11 @@ def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_
         assert first["receivedAudioBytes"] == len(clip_pcm("weather_answer"))
         reply_seconds = first["receivedAudioBytes"] / 2 / 24_000
         assert first["playedSeconds"] == pytest.approx(reply_seconds, abs=0.05)  # all of it
-        assert first["toolCalls"][0] == {"name": "get_weather", "args": {"city": "Paris"}}
+        # Only the tool's name reaches the page by default, and the page shows it.
+        assert first["toolCalls"][0] == {"name": "get_weather"}
+        tools = page.locator("#log li.tool span").all_inner_texts()
+        assert tools[:2] == ["get_weather…", "get_weather done"]
+        assert script_errors == []
         assert page.locator("#log li.agent span").first.inner_text() == ANSWER
 
         second = wait_for_turn(page, 2)  # the fake microphone asks again
@@ -139,6 +145,30 @@ def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_
         page.click("#talk")
         assert page.inner_text("#talk") == "Start talking"
         assert "Start talking" in page.inner_text("#hint")
+
+
+def test_with_tool_details_the_page_shows_args_and_output(tmp_path: Path) -> None:
+    port = free_port()
+    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", str(port), "--tool-details"]
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)
+    with (
+        serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT),
+        browser_page(tmp_path / "profile", mic) as page,
+    ):
+        script_errors: list[Any] = []
+        page.on("pageerror", lambda error: script_errors.append(error))
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.click("#talk")
+        first = wait_for_turn(page, 1)
+        assert first["toolCalls"][0] == {"name": "get_weather", "args": {"city": "Paris"}}
+        tools = page.locator("#log li.tool span").all_inner_texts()
+        assert tools == [
+            'get_weather({"city":"Paris"})',
+            "returned: It is 21 degrees and sunny in Paris.",
+        ]
+        assert first["error"] is None
+        assert first["transcript"] == ANSWER
+        assert script_errors == []
 
 
 def test_speaking_over_the_reply_stops_it(example_url: str, tmp_path: Path) -> None:
@@ -192,6 +222,37 @@ def test_a_reload_continues_the_conversation_of_a_deployment(
         "assistant",
         "user",
     ]
+
+
+def test_a_second_tab_on_the_conversation_closes_the_first_with_its_reason(
+    deployment: str, tmp_path: Path
+) -> None:
+    served, ws_url = worker(deployment)
+    page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
+    with served, browser_page(tmp_path / "profile", mic) as first:
+        script_errors: list[Any] = []
+        first.on("pageerror", lambda error: script_errors.append(error))
+        first.goto(page_url)
+        first.click("#talk")
+        wait_for_turn(first, 1)
+        conversation = first.evaluate("() => sessionStorage.getItem('voice-conversation')")
+
+        second = first.context.new_page()  # another tab, resuming the same conversation
+        second.goto(page_url)
+        second.evaluate(f"() => sessionStorage.setItem('voice-conversation', '{conversation}')")
+        second.click("#talk")
+        second.wait_for_function("() => window.voiceStats.connected")
+        first.wait_for_function("() => window.voiceStats.closed !== null")
+        assert stats(first)["closed"] == {
+            "code": 4409,
+            "reason": "This conversation continued in another tab.",
+        }
+        shown = first.locator("#log li.error span").all_inner_texts()
+        assert shown == ["This conversation continued in another tab."]
+        assert first.inner_text("#talk") == "Start talking"  # the first tab hung up
+        assert stats(second)["resumed"] is True
+        assert script_errors == []
 
 
 def test_a_yeah_over_the_reply_pauses_it_and_it_plays_on(example_url: str, tmp_path: Path) -> None:

@@ -68,3 +68,44 @@ def test_the_secret_comes_from_the_argument_or_the_environment(
 def test_thread_per_must_be_known() -> None:
     with pytest.raises(ValueError, match="thread_per"):
         conversations(per="connection")
+
+
+class Tab:
+    """A connection holding a conversation: what it knew, and how often it was ended."""
+
+    def __init__(self, history: list[Any]) -> None:
+        self.history = history
+        self.handed_over = 0
+
+    async def hand_over(self) -> list[Any]:
+        self.handed_over += 1
+        return self.history
+
+
+async def test_the_newest_connection_on_a_thread_holds_it() -> None:
+    from types import SimpleNamespace
+
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    class Deployment:  # a thread with one turn in it
+        async def aget_state(self, config: Any) -> Any:
+            said = [{"type": "human", "content": "hi"}, {"type": "ai", "content": "hello"}]
+            return SimpleNamespace(values={"messages": said})
+
+    held = Conversations(Deployment(), secret=SECRET)  # type: ignore[arg-type]
+    asked = uuid.uuid4().hex
+    a = Tab([HumanMessage("hi"), AIMessage("hello"), HumanMessage("and?")])
+    b, c = Tab([]), Tab([])
+    first = await held.open(asked, None, a)  # read from the deployment
+    assert [m.text for m in first.messages] == ["hi", "hello"]
+    second = await held.open(asked, None, b)  # a second tab: the first is ended
+    assert a.handed_over == 1
+    assert second.thread_id == first.thread_id
+    assert second.messages == a.history  # what the first knew, not the thread's copy
+    assert second.id == asked
+    held.release(first.thread_id, a)  # the first tab ends late: b keeps the thread
+    await held.open(asked, None, c)
+    assert b.handed_over == 1  # the newest wins again
+    held.release(first.thread_id, c)
+    await held.open(asked, None, Tab([]))  # a free thread again: nobody to end
+    assert (a.handed_over, b.handed_over, c.handed_over) == (1, 1, 0)

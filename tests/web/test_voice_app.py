@@ -188,7 +188,7 @@ async def test_a_turn_streams_transcript_speech_and_tool_calls(
     connect: Any,
 ) -> None:
     agent = create_agent(llm, [get_weather])
-    page = await connect(app_url(voice_app(agent)))
+    page = await connect(app_url(voice_app(agent, tool_details=True)))
     ready = await page.hello()
     assert ready["sample_rate"] == RATE
     await page.speak(silence(0.5) + QUESTION + silence(1.0))
@@ -199,7 +199,9 @@ async def test_a_turn_streams_transcript_speech_and_tool_calls(
     assert texts(page.events, "tool_call", 1) == [
         {"type": "tool_call", "turn": 1, "name": "get_weather", "args": {"city": "Paris"}}
     ]
-    assert texts(page.events, "tool_result", 1)[0]["output"] == get_weather("Paris")
+    assert texts(page.events, "tool_result", 1) == [
+        {"type": "tool_result", "turn": 1, "name": "get_weather", "output": get_weather("Paris")}
+    ]
     transcript = "".join(e["text"] for e in texts(page.events, "transcript", 1))
     assert transcript == CLIP_WORDS["weather_answer"]
     assert texts(page.events, "audio_start", 1)[0]["sample_rate"] == 24_000
@@ -213,6 +215,66 @@ async def test_a_turn_streams_transcript_speech_and_tool_calls(
     await page.until("reply_end", turn=2)
     assert bytes(page.audio[2]) == ANSWER_PCM
     assert spoken_history(openrouter.requests[-2]) == [CLIP_WORDS["weather_answer"]]
+
+
+async def test_the_page_learns_which_tool_ran_but_not_its_args_or_output(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    def get_weather(city: str) -> str:
+        """Return the current weather in a city."""
+        return f"row 4711 of weather_internal: {city}, 21 C, station id wx-7f3a"
+
+    page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
+    await page.hello()
+    frames: list[str] = []
+    await page.speak(silence(0.5) + QUESTION + silence(1.0))
+    while True:  # every text frame of the turn, as the page gets it
+        frame = await asyncio.wait_for(page.ws.recv(), 20)
+        if isinstance(frame, str):
+            frames.append(frame)
+            if json.loads(frame)["type"] == "reply_end":
+                break
+    events = [json.loads(f) for f in frames]
+    assert texts(events, "tool_call", 1) == [
+        {"type": "tool_call", "turn": 1, "name": "get_weather"}
+    ]
+    assert texts(events, "tool_result", 1) == [
+        {"type": "tool_result", "turn": 1, "name": "get_weather"}
+    ]
+    for leaked in ("wx-7f3a", "4711", "weather_internal", '"city"', '"args"', '"output"'):
+        assert not [f for f in frames if leaked in f], leaked
+    # The agent itself got the tool's output: only the page does not.
+    tool_message = openrouter.requests[-1].json["messages"][-1]
+    assert tool_message["role"] == "tool"
+    assert "wx-7f3a" in tool_message["content"]
+
+
+async def test_tool_details_are_cut_to_a_bound(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+) -> None:
+    from langchain_openrouter_audio.voice.transports.browser import TOOL_DETAIL_BYTES
+
+    def get_weather(city: str) -> str:
+        """Return the current weather in a city."""
+        return "é" * 10_000  # 20 kB of UTF-8: cut on a character, not inside one
+
+    page = await connect(app_url(voice_app(create_agent(llm, [get_weather]), tool_details=True)))
+    await page.hello()
+    await page.speak(silence(0.5) + QUESTION + silence(1.0))
+    await page.until("reply_end", turn=1)
+    (call,) = texts(page.events, "tool_call", 1)
+    assert call["args"] == {"city": "Paris"}
+    assert "truncated" not in call
+    (result,) = texts(page.events, "tool_result", 1)
+    assert result["truncated"] is True
+    assert result["output"] == "é" * (TOOL_DETAIL_BYTES // 2) + "…"
+    assert TOOL_DETAIL_BYTES == 2048
 
 
 @pytest.mark.parametrize("still_generating", [False, True], ids=["played", "generating"])
@@ -329,7 +391,7 @@ def test_the_page_and_its_scripts_are_served(llm: ChatOpenRouterAudio) -> None:
         for script in ("voice.js", "capture-worklet.js", "voice.css"):
             assert client.get(f"/static/{script}").status_code == 200
         assert "window.voiceStats" in client.get("/static/voice.js").text
-        assert client.get("/healthz").json() == {"ok": True, "sessions": 0}
+        assert client.get("/healthz").json() == {"status": "ok"}
 
 
 async def test_max_turns_limits_the_history_and_cost_is_reported(

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 
@@ -50,13 +49,9 @@ from tests.web.test_voice_app import (  # noqa: E402, F401
 )
 
 
-def http_base(url: str) -> str:
-    return url.replace("ws://", "http://").removesuffix("/ws")
-
-
-async def sessions_open(url: str) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(http_base(url) + "/healthz")).json()["sessions"])
+def sessions_open(app: Any) -> int:
+    """Conversations the app holds open (`/healthz` does not tell: anyone can read it)."""
+    return len(app.state.sessions)
 
 
 async def closed_with(page: Page, within_s: float = 10.0) -> tuple[int | None, str]:
@@ -108,15 +103,15 @@ async def test_a_huge_frame_is_refused_before_anything_is_heard(
     app_url: Callable[[Any], str],
     connect: Any,
 ) -> None:
-    url = app_url(voice_app(llm))
-    page = await connect(url)
+    app = voice_app(llm)
+    page = await connect(app_url(app))
     await page.hello()
     await page.send(type="ptt_start")
     await page.ws.send(bytes(16 << 20))  # 524 s of audio in one frame
     await page.send(type="ptt_end")
     assert await closed_with(page) == (1009, "audio frame too long")
     assert openrouter.requests == []
-    assert await sessions_open(url) == 0
+    assert sessions_open(app) == 0
 
 
 async def test_an_utterance_is_cut_inside_a_frame(
@@ -187,8 +182,8 @@ async def test_streaming_silence_is_idle(
     app_url: Callable[[Any], str],
     connect: Any,
 ) -> None:
-    url = app_url(voice_app(llm, limits=SessionLimits(idle_timeout_s=1.0)))
-    page = await connect(url)
+    app = voice_app(llm, limits=SessionLimits(idle_timeout_s=1.0))
+    page = await connect(app_url(app))
     await page.hello()
 
     async def microphone() -> None:
@@ -203,7 +198,7 @@ async def test_streaming_silence_is_idle(
     assert time.monotonic() - started < 5.0
     await streaming
     assert openrouter.requests == []
-    assert await sessions_open(url) == 0
+    assert sessions_open(app) == 0
 
 
 class RawSocket:
@@ -256,7 +251,8 @@ async def test_a_client_that_stops_reading_frees_its_slot_and_upstream(
     # relay waits for the socket, so the model's stream stalls with it, open, unless the
     # session ends.
     openrouter.responder = lambda request: speech_reply(tone_pcm16(300.0), "A long answer.")
-    url = app_url(voice_app(llm, limits=SessionLimits(send_timeout_s=1.0)))
+    app = voice_app(llm, limits=SessionLimits(send_timeout_s=1.0))
+    url = app_url(app)
     host, port = url.split("/")[2].split(":")
     sock = RawSocket(host, int(port))
     sock.send_text(json.dumps({"type": "hello", "sample_rate": RATE}))
@@ -265,9 +261,11 @@ async def test_a_client_that_stops_reading_frees_its_slot_and_upstream(
     sock.send_text(json.dumps({"type": "ptt_end"}))
     # ... and never reads again.
     deadline = time.monotonic() + 30
-    while await sessions_open(url) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while not openrouter.requests and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # the turn started: the session is open
+    while sessions_open(app) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
-    assert await sessions_open(url) == 0
+    assert sessions_open(app) == 0
     # The model's stream was closed, not left stalled: no connection to the server is left.
     upstream = int(openrouter.base_url.split(":")[2].split("/")[0])
     assert [

@@ -5,6 +5,7 @@ cross the network, and the next turn carries the remote run's final state."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -250,3 +251,40 @@ async def test_an_unreachable_deployment_ends_a_resume_instead_of_emptying_it(
         1011,
         "conversation unavailable, try again",
     )
+
+
+async def test_a_users_second_tab_takes_over_their_one_thread(
+    server_url: str, app_url: Callable[[Any, Any], str], connect: Any
+) -> None:
+    from tests.web.test_voice_worker_restart import read_until_closed
+
+    async def by_query(connection: Any) -> str | None:
+        return connection.query_params.get("user") or None
+
+    graph = remote.RemoteGraph("voice_agent", url=server_url)
+    app = voice_app(graph, conversation_secret=SECRET, authenticate=by_query, thread_per="user")
+    url = app_url(app, graph)
+    carol: Page = await connect(url + "?user=carol")
+    await carol.hello()
+    first: Page = await connect(url + "?user=dave")
+    await first.hello()
+    await ask(first, 1, "What is the weather in Paris?")
+
+    second: Page = await connect(url + "?user=dave")
+    closing = asyncio.create_task(read_until_closed(first))
+    ready = await second.hello()
+    code, reason, _ = await closing
+    assert (code, reason) == (4409, "This conversation continued in another tab.")
+    assert ready["resumed"] is True
+    await ask(second, 1, "And in Rome?")
+    await ask(carol, 1, "What is the weather in Oslo?")  # another user's tab is not touched
+
+    async with langgraph_sdk.get_client(url=server_url) as client:
+        per_user = Conversations(graph, secret=SecretStr(SECRET), per="user")
+        state = await client.threads.get_state(per_user.thread_id(None, "dave"))
+    messages = state["values"]["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai"] * 2
+    assert [m["content"] for m in messages if m["type"] == "human"] == [
+        "What is the weather in Paris?",
+        "And in Rome?",
+    ]

@@ -258,3 +258,21 @@ async def test_allowed_hosts_stop_dns_rebinding(
     assert (await page.hello())["type"] == "ready"
     await page.ws.close()
     assert openrouter.requests == []
+
+
+async def test_healthz_says_the_app_is_up_and_nothing_about_its_load(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str]
+) -> None:
+    app = voice_app(llm)
+    url = app_url(app)
+    health = url.replace("ws://", "http://").removesuffix("/ws") + "/healthz"
+    async with httpx.AsyncClient() as client:
+        idle = await client.get(health)
+        page = Page(await open_socket(url, origin=own_origin(url)))
+        await page.hello()
+        busy = await client.get(health)
+    await page.ws.close()
+    assert len(app.state.sessions) <= 1  # the app knows its conversations; it keeps them
+    for response in (idle, busy):
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}  # the same with 0 and 1 open

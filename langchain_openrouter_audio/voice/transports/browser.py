@@ -12,8 +12,10 @@ Text frames are JSON objects with a ``type``:
   ``utterance`` (turn ``n`` starts); ``user_text`` (what the user said in turn ``n``, in
   words: typed text at once, speech once transcribed, which may be after the reply started;
   speech is not sent as words without a transcription model); ``transcript`` pieces;
-  ``tool_call`` and ``tool_result``; ``audio_start`` with the reply's ``sample_rate``,
-  followed by binary frames of reply speech (PCM16 little-endian mono, whole samples);
+  ``tool_call`` and ``tool_result`` (the tool's ``name``; with ``tool_details=True`` also
+  its ``args`` and ``output``, each cut to `TOOL_DETAIL_BYTES`); ``audio_start`` with the
+  reply's ``sample_rate``, followed by binary frames of reply speech (PCM16 little-endian
+  mono, whole samples);
   ``reply_end`` (``audio_bytes``, ``session_cost``, and latency: ``endpoint_delay_s``,
   ``first_audio_s``, ``first_played_s``); ``stop`` (barge-in, or a pause while the user
   makes a sound: stop playing turn ``n`` now and answer ``stopped``); ``error``. After a
@@ -50,7 +52,7 @@ from langchain_openrouter_audio.voice.transport import (
     VoiceEvent,
 )
 
-__all__ = ["BrowserTransport", "OnHello", "Receive", "Send"]
+__all__ = ["TOOL_DETAIL_BYTES", "BrowserTransport", "OnHello", "Receive", "Send"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,10 @@ Receive = Callable[[], Awaitable[str | bytes | None]]
 OnHello = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 """Sees the page's first ``hello``; returns fields added to ``ready`` (or raises
 `SessionEnded` to end the connection)."""
+
+TOOL_DETAIL_BYTES = 2048
+"""With ``tool_details=True``, a tool's ``args`` (as JSON) and ``output`` longer than this
+many UTF-8 bytes reach the page cut to it, ending in "…", with ``"truncated": true``."""
 
 # Largest turn number and played position (a day) a page may report.
 _MAX_TURN = 1_000_000_000
@@ -83,6 +89,11 @@ class BrowserTransport:
     `on_hello(hello)` runs once, before ``ready``: what it returns is added to ``ready``
     (`voice_app` opens the conversation the page asks to resume there).
 
+    Tool calls reach the page as their tool's name only (``tool_call`` when one starts,
+    ``tool_result`` when it returns): whatever a tool is given or returns (database rows,
+    internal ids) stays on the server. `tool_details=True` also sends ``args`` and
+    ``output``, each cut to `TOOL_DETAIL_BYTES`.
+
     ```python
     transport = BrowserTransport(send, receive, sample_rate=16000)
     summary = await TurnEngine(agent, transport).run()  # until the page disconnects
@@ -101,8 +112,10 @@ class BrowserTransport:
         session_id: str | None = None,
         limits: SessionLimits | None = None,
         on_hello: OnHello | None = None,
+        tool_details: bool = False,
     ) -> None:
         self.input_rate = sample_rate
+        self.tool_details = tool_details
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.limits = limits or SessionLimits()
         self.ended: SessionEnded | None = None
@@ -269,7 +282,7 @@ class BrowserTransport:
 
     async def send_event(self, event: VoiceEvent) -> None:
         self._last_activity = time.monotonic()
-        message = _as_message(event)
+        message = _as_message(event, tool_details=self.tool_details)
         if message is not None:
             await self.send(message)
 
@@ -282,7 +295,7 @@ def _is_seconds(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
+def _as_message(event: VoiceEvent, *, tool_details: bool) -> dict[str, Any] | None:
     if isinstance(event, SpeechStarted):
         return {"type": "speech_start"}
     if isinstance(event, UserTurnStarted):
@@ -292,9 +305,13 @@ def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
     if isinstance(event, TranscriptDelta):
         return {"type": "transcript", "turn": event.turn, "text": event.text}
     if isinstance(event, ToolCalled):
-        return {"type": "tool_call", "turn": event.turn, "name": event.name, "args": event.args}
+        message = {"type": "tool_call", "turn": event.turn, "name": event.name}
+        return (
+            {**message, **_bounded("args", event.args, as_json=True)} if tool_details else message
+        )
     if isinstance(event, ToolReturned):
-        return {"type": "tool_result", "turn": event.turn, "output": event.output}
+        message = {"type": "tool_result", "turn": event.turn, "name": event.name}
+        return {**message, **_bounded("output", event.output)} if tool_details else message
     if isinstance(event, TurnFailed):
         return {"type": "error", "turn": event.turn, "message": event.message}
     if isinstance(event, ReplyEnded):
@@ -308,6 +325,17 @@ def _as_message(event: VoiceEvent) -> dict[str, Any] | None:
             "first_played_s": event.first_played_s,
         }
     return None
+
+
+def _bounded(key: str, value: Any, *, as_json: bool = False) -> dict[str, Any]:
+    """``{key: value}``, or its text cut to `TOOL_DETAIL_BYTES` with ``truncated``. Values
+    that are not JSON (a tool's inputs may hold any object) are sent as their text."""
+    text = json.dumps(value, default=str, ensure_ascii=False) if as_json else str(value)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= TOOL_DETAIL_BYTES:
+        return {key: json.loads(text) if as_json else text}
+    cut = data[:TOOL_DETAIL_BYTES].decode("utf-8", "ignore")
+    return {key: cut + "…", "truncated": True}
 
 
 # The protocol's messages are flat objects. Depth is checked before parsing because the

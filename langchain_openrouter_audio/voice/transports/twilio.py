@@ -146,6 +146,7 @@ class TwilioTransport:
         self._dtmf_pause_s = dtmf_pause_s
         self._keys = ""  # keys pressed since the last digits went to the engine
         self._keys_timer: asyncio.Task[None] | None = None
+        self._keys_failure: Exception | None = None
         self._on_event = on_event
         self._upsampler = Resampler(PHONE_RATE, input_rate) if input_rate != PHONE_RATE else None
         self._engine: EngineHandle | None = None
@@ -164,6 +165,8 @@ class TwilioTransport:
         try:
             while not self._stopped:
                 raw = await asyncio.wait_for(self._receive(), self._receive_timeout(opened))
+                if self._keys_failure is not None:  # keys sent after a pause raised
+                    raise self._keys_failure
                 if raw is None:
                     break
                 await self._on_message(engine, raw)
@@ -239,7 +242,10 @@ class TwilioTransport:
     async def _keys_after_pause(self, engine: EngineHandle) -> None:
         await asyncio.sleep(self._dtmf_pause_s)
         self._keys_timer = None
-        await self._send_keys(engine)
+        try:
+            await self._send_keys(engine)
+        except Exception as err:  # `on_dtmf` or a limit: `run` raises it, as for "#"
+            self._keys_failure = err
 
     async def _send_keys(self, engine: EngineHandle) -> None:
         keys, self._keys = self._keys, ""

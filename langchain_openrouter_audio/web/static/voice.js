@@ -9,6 +9,7 @@
   const PROCESSING = params.get("processing") !== "0"; // echo cancellation etc.
   const FIRST_LEAD_S = 0.08; // buffer ahead of the first chunk so jitter does not cut it
   const CONVERSATION_KEY = "voice-conversation"; // sessionStorage: per tab, gone when it closes
+  const TAKEN_OVER = 4409; // close code: the conversation continued on a newer connection
   const stats = (window.voiceStats = {
     state: "idle",
     transcript: "",
@@ -19,6 +20,7 @@
     toolCalls: [],
     userTexts: [], // {turn, text}: the user's words, as transcribed
     error: null,
+    closed: null, // {code, reason} of the last connection, once it closed
   });
   const $ = (id) => document.getElementById(id);
   let ws = null;
@@ -175,12 +177,16 @@
         if (!reply.el) reply.el = log("agent", "");
         reply.el.lastChild.textContent = reply.transcript;
         break;
-      case "tool_call":
-        stats.toolCalls.push({ name: m.name, args: m.args });
-        log("tool", `${m.name}(${JSON.stringify(m.args)})`);
+      case "tool_call": {
+        // The app sends args only with voice_app(tool_details=True); otherwise just the name.
+        const call = { name: String(m.name) };
+        if ("args" in m) call.args = m.args;
+        stats.toolCalls.push(call);
+        log("tool", "args" in m ? `${call.name}(${JSON.stringify(m.args)})` : `${call.name}…`);
         break;
+      }
       case "tool_result":
-        log("tool", `returned: ${m.output}`);
+        log("tool", "output" in m ? `returned: ${m.output}` : `${m.name || "tool"} done`);
         break;
       case "audio_start":
         audioTurn = m.turn;
@@ -242,7 +248,10 @@
     ws.onmessage = onMessage;
     ws.onclose = (e) => {
       stats.connected = false;
-      if (e.code !== 1000) log("error", `disconnected (${e.code}${e.reason ? ": " + e.reason : ""})`);
+      stats.closed = { code: e.code, reason: e.reason };
+      // 4409: a newer connection (another tab) took this conversation over; its reason says so.
+      if (e.code === TAKEN_OVER) log("error", e.reason || "This conversation continued in another tab.");
+      else if (e.code !== 1000) log("error", `disconnected (${e.code}${e.reason ? ": " + e.reason : ""})`);
       stop();
     };
     capture.port.onmessage = (e) => {
