@@ -146,30 +146,34 @@ class CostLookup:
             left -= pause
 
     def total(self, gen_ids: list[str]) -> float | None:
-        """The summed cost of `gen_ids` (those found; None if none was)."""
-        return _sum([self.get(gen_id) for gen_id in gen_ids])
+        """The summed cost of `gen_ids` (those found; None if none was).
+
+        The records are looked for together, round by round, so a split text's lookup
+        waits `wait_s` in all, not `wait_s` per request."""
+        costs: dict[str, float | None] = {}
+        missing = [gen_id for gen_id in dict.fromkeys(gen_ids) if gen_id]
+        pauses = self._pauses()
+        while missing:
+            still_missing = []
+            for gen_id in missing:
+                try:
+                    costs[gen_id] = _cost_of(self._client.get_json(GENERATION_PATH, {"id": gen_id}))
+                except NotFoundError:
+                    still_missing.append(gen_id)
+                except (OpenRouterError, ValueError) as err:
+                    logger.warning("could not read the cost of %s: %s", gen_id, err)
+            missing = still_missing
+            pause = next(pauses, None) if missing else None
+            if pause is None:
+                break
+            time.sleep(pause)
+        for gen_id in missing:
+            logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
+        return _sum([costs.get(gen_id) for gen_id in gen_ids])
 
     async def atotal(self, gen_ids: list[str]) -> float | None:
         """Async `total`: the records are looked up side by side."""
         return _sum(list(await asyncio.gather(*(self.aget(gen_id) for gen_id in gen_ids))))
-
-    def get(self, gen_id: str) -> float | None:
-        if not gen_id:
-            return None
-        pauses = self._pauses()
-        while True:
-            try:
-                return _cost_of(self._client.get_json(GENERATION_PATH, {"id": gen_id}))
-            except NotFoundError:
-                pause = next(pauses, None)
-                if pause is None:
-                    break
-                time.sleep(pause)
-            except (OpenRouterError, ValueError) as err:
-                logger.warning("could not read the cost of %s: %s", gen_id, err)
-                return None
-        logger.warning("the cost of %s was not available within %ss", gen_id, self._wait_s)
-        return None
 
     async def aget(self, gen_id: str) -> float | None:
         if not gen_id:

@@ -297,7 +297,15 @@ class SimulatedCall:
 
     async def until_closed(self, *, timeout_s: float = 10.0) -> None:
         """Wait until the app closes the media stream (`close_code` then says how).
-        TimeoutError after `timeout_s` seconds."""
+        TimeoutError after `timeout_s` seconds.
+
+        ```python
+        async with twilio.call() as call:  # an app whose on_dtmf raises
+            await call.press("#")
+            await call.until_closed()
+        assert call.close_code == 1011  # close_reason: "internal error (ref 3f9c2a1b)"
+        ```
+        """
         try:
             await asyncio.wait_for(self._closed.wait(), timeout_s)
         except TimeoutError:

@@ -125,6 +125,9 @@ class Conversations:
         self.input_key = input_key
         self._key = secret.get_secret_value().encode()
         self._holders: dict[str, Holder] = {}  # thread id -> the connection serving it
+        # thread id -> what its holder starts from, while that is still being read or handed
+        # over (a newer holder taking over then waits for it, not for the holder's history)
+        self._starts: dict[str, asyncio.Future[list[BaseMessage]]] = {}
 
     def thread_id(self, conversation: str | None, user: str | None) -> str:
         """The deployment thread of `conversation` for `user` (a UUID, as LangGraph wants)."""
@@ -153,19 +156,18 @@ class Conversations:
             conversation = uuid.uuid4().hex
         thread_id = self.thread_id(conversation, user)
         resuming = conversation is None or conversation == requested
-        if resuming and holder is not None:
-            # Claimed before anything is awaited: of two connections at once, the newer wins.
-            previous = self._holders.get(thread_id)
-            self._holders[thread_id] = holder
-            if previous is not None and previous is not holder:
-                messages = await previous.hand_over()
-                return Conversation(conversation, thread_id, messages, resumed=bool(messages))
+        taken_over = False
         try:
-            messages = await self._messages(thread_id) if resuming else []
+            if resuming and holder is not None:
+                messages, taken_over = await self._start(thread_id, holder)
+            else:
+                messages = await self._messages(thread_id) if resuming else []
         except BaseException:
             if holder is not None:
                 self.release(thread_id, holder)
             raise
+        if taken_over:
+            return Conversation(conversation, thread_id, messages, resumed=bool(messages))
         if not messages and conversation is not None and conversation == requested:
             if holder is not None:
                 self.release(thread_id, holder)
@@ -174,6 +176,28 @@ class Conversations:
         if holder is not None:
             self._holders.setdefault(thread_id, holder)  # not over a newer one that took it
         return Conversation(conversation, thread_id, messages, resumed=bool(messages))
+
+    async def _start(self, thread_id: str, holder: Holder) -> tuple[list[BaseMessage], bool]:
+        """What `holder` starts `thread_id` from, and whether it took the thread over.
+
+        The thread is claimed before anything is awaited: of two connections at once, the
+        newer wins. What a holder starts from is read (or handed over) in a task of its own
+        that outlives the holder: a holder ended while it was still starting knew nothing
+        of the conversation yet, so a newer one waits for what it was to start from."""
+        previous = self._holders.get(thread_id)
+        self._holders[thread_id] = holder
+        if previous is None or previous is holder:
+            start, taking_over = self._messages(thread_id), False
+        else:
+            start, taking_over = _handed_over(previous, self._starts.get(thread_id)), True
+        task = asyncio.ensure_future(start)
+        task.add_done_callback(_retrieve)  # its failure is its awaiter's, if any is left
+        self._starts[thread_id] = task
+        try:
+            return await asyncio.shield(task), taking_over
+        finally:
+            if self._starts.get(thread_id) is task:
+                del self._starts[thread_id]
 
     def release(self, thread_id: str, holder: Holder) -> None:
         """`holder`'s connection ended: its thread is free (unless taken over already)."""
@@ -193,6 +217,21 @@ class Conversations:
         values = getattr(state, "values", None)
         messages = values.get(self.input_key) if isinstance(values, dict) else None
         return convert_to_messages(messages) if isinstance(messages, list) else []
+
+
+async def _handed_over(
+    previous: Holder, starting: asyncio.Future[list[BaseMessage]] | None
+) -> list[BaseMessage]:
+    """The conversation `previous` knew, once it has ended; if it was still starting
+    (`starting`: reading the thread, or taking it over itself), what it was to start from."""
+    messages = await previous.hand_over()
+    return await starting if starting is not None else messages
+
+
+def _retrieve(task: asyncio.Future[list[BaseMessage]]) -> None:
+    """Marks a start's failure as seen: its holder may be gone, with nobody to await it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _status(err: BaseException) -> int | None:

@@ -243,7 +243,7 @@ async def run_phone_call(
     except WebSocketDisconnect:
         pass  # Twilio hung up
     except Exception:
-        ended = failed(logger, f"phone call {transport.call.call_sid or '(not started)'}")
+        ended = failed(logger, f"phone call {transport.call.call_sid or '(never started)'}")
     finally:
         sessions.discard(engine)
         await close_socket(websocket, ended)

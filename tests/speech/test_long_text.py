@@ -11,8 +11,11 @@ import base64
 import functools
 import io
 import re
+import sys
+import time
 import wave
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import pytest
@@ -464,3 +467,40 @@ async def test_a_long_single_sentence_reply_is_spoken_whole_in_the_voice_loop(
     (message,) = done
     assert message.text == answer
     assert audio_pcm(message) == expected
+
+
+def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
+    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No generation record ever shows up: the lookup gives up after `cost_wait_s` in all,
+    # however many requests the text took. The lookup's pauses are recorded, not slept;
+    # every other sleep (the server's pacing) happens as it would.
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._speech_stream":
+            slept.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    text = story()
+    pieces = split_for_speech(text, LIMIT)
+    expected = _serve_pieces(openrouter_server, len(pieces))
+    openrouter_server.generation_misses = 1_000
+    tts = _model(openrouter_server, fetch_cost=True, cost_wait_s=1.0)
+    try:
+        reply = tts.invoke(text)
+    finally:
+        tts.close()
+    assert audio_pcm(reply) == expected
+    assert "cost" not in reply.response_metadata
+    assert len(pieces) >= 5
+    assert sum(slept) == pytest.approx(1.0)  # not 1.0 per piece
+    looked_up = {
+        parse_qs(urlsplit(r.path).query)["id"][0]
+        for r in openrouter_server.requests
+        if r.path.startswith("/api/v1/generation?")
+    }
+    assert looked_up == set(reply.response_metadata["generation_ids"])  # every piece's

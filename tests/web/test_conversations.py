@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ pytest.importorskip("starlette", reason="the [web] extra is not installed")
 
 from langchain_openrouter_audio.web._conversations import (
     Conversations,
+    PageConversation,
     conversation_secret,
 )
 
@@ -109,3 +111,101 @@ async def test_the_newest_connection_on_a_thread_holds_it() -> None:
     held.release(first.thread_id, c)
     await held.open(asked, None, Tab([]))  # a free thread again: nobody to end
     assert (a.handed_over, b.handed_over, c.handed_over) == (1, 1, 0)
+
+
+class Line:
+    """A tab's socket, as `BrowserTransport` ends it: what its hello awaits is cancelled at
+    once, and the socket is closed (the hold let go) `closes_after_s` later."""
+
+    def __init__(self, closes_after_s: float = 0.01) -> None:
+        self.closes_after_s = closes_after_s
+        self.held: PageConversation | None = None
+        self.hello: asyncio.Task[Any] | None = None
+
+    def end(self, ended: Any) -> None:
+        if self.hello is not None:
+            self.hello.cancel()
+        assert self.held is not None
+        asyncio.get_running_loop().call_later(self.closes_after_s, self.held.close)
+
+
+class SlowDeployment:
+    """A thread with one turn in it, read once `reachable` is set."""
+
+    def __init__(self) -> None:
+        self.reachable = asyncio.Event()
+        self.reachable.set()
+
+    async def aget_state(self, config: Any) -> Any:
+        from types import SimpleNamespace
+
+        await self.reachable.wait()
+        said = [{"type": "human", "content": "hi"}, {"type": "ai", "content": "hello"}]
+        return SimpleNamespace(values={"messages": said})
+
+
+def tab(held: Conversations, line: Line) -> PageConversation:
+    from types import SimpleNamespace
+
+    page = PageConversation(held, user=None, session_id="tab")
+    page.engine = SimpleNamespace(config={}, history=[], transport=line)  # type: ignore[assignment]
+    line.held = page
+    return page
+
+
+def say_hello(page: PageConversation, line: Line, asked: str) -> asyncio.Task[Any]:
+    line.hello = asyncio.ensure_future(page.open({"conversation": asked}))
+    return line.hello
+
+
+async def test_a_tab_taking_over_one_still_reading_the_thread_starts_from_the_thread() -> None:
+    deployment = SlowDeployment()
+    deployment.reachable.clear()
+    held = Conversations(deployment, secret=SECRET)  # type: ignore[arg-type]
+    asked = uuid.uuid4().hex
+    first_line, second_line = Line(), Line()
+    first, second = tab(held, first_line), tab(held, second_line)
+    opening = say_hello(first, first_line, asked)
+    await asyncio.sleep(0.01)  # the first tab is reading the thread
+    taking = say_hello(second, second_line, asked)
+    await asyncio.sleep(0.01)
+    deployment.reachable.set()
+    ready = await taking
+    assert opening.cancelled()
+    assert ready == {"conversation": asked, "resumed": True}
+    assert second.engine is not None
+    assert [m.text for m in second.engine.history] == ["hi", "hello"]  # not an empty thread
+
+
+async def test_a_tab_taking_over_one_still_taking_over_starts_from_the_oldest() -> None:
+    from langchain_core.messages import HumanMessage
+
+    held = Conversations(SlowDeployment(), secret=SECRET)  # type: ignore[arg-type]
+    asked = uuid.uuid4().hex
+    lines = [Line(closes_after_s=0.2), Line(), Line()]
+    first, second, third = (tab(held, line) for line in lines)
+    await say_hello(first, lines[0], asked)
+    assert first.engine is not None
+    first.engine.history.append(HumanMessage("and tomorrow?"))  # a turn on the first tab
+    second_hello = say_hello(second, lines[1], asked)
+    await asyncio.sleep(0.05)  # the second waits for the first to end
+    await say_hello(third, lines[2], asked)
+    assert second_hello.cancelled()
+    assert third.engine is not None
+    assert [m.text for m in third.engine.history] == ["hi", "hello", "and tomorrow?"]
+
+
+async def test_a_tab_ended_while_taking_over_lets_the_thread_go() -> None:
+    held = Conversations(SlowDeployment(), secret=SECRET)  # type: ignore[arg-type]
+    asked = uuid.uuid4().hex
+    lines = [Line(closes_after_s=0.2), Line(), Line()]
+    first, second, third = (tab(held, line) for line in lines)
+    await say_hello(first, lines[0], asked)
+    second_hello = say_hello(second, lines[1], asked)
+    await asyncio.sleep(0.05)
+    second_hello.cancel()  # the second tab's own limit ends it while it waits
+    second.close()
+    await asyncio.sleep(0.3)  # the first tab is over too
+    await say_hello(third, lines[2], asked)
+    assert third.engine is not None
+    assert [m.text for m in third.engine.history] == ["hi", "hello"]  # read, not []
