@@ -293,9 +293,11 @@ def voice_app(
             ended = failed(logger, f"session {session_id}")
         finally:
             sessions.discard(engine)
-            await close_socket(websocket, ended)
-            if held is not None:
-                held.close()
+            try:
+                await close_socket(websocket, ended)
+            finally:  # a server shutting down may cancel the close: the thread is freed anyway
+                if held is not None:
+                    held.close()
             logger.info(
                 "session %s closed: %d turns, cost %.6f",
                 session_id,

@@ -277,6 +277,17 @@ async def test_tool_details_are_cut_to_a_bound(
     assert TOOL_DETAIL_BYTES == 2048
 
 
+def test_tool_args_the_browser_cannot_parse_go_as_text() -> None:
+    from langchain_openrouter_audio.voice.transport import ToolCalled
+    from langchain_openrouter_audio.voice.transports.browser import _as_message
+
+    event = ToolCalled(turn=1, name="thermostat", args={"target": float("nan"), "room": "hall"})
+    message = _as_message(event, tool_details=True)
+    assert message is not None
+    frame = json.dumps(message, allow_nan=False)  # what JSON.parse accepts: no bare NaN
+    assert json.loads(frame)["args"] == "{'target': nan, 'room': 'hall'}"
+
+
 @pytest.mark.parametrize("still_generating", [False, True], ids=["played", "generating"])
 async def test_barge_in_keeps_only_what_was_heard(
     openrouter: OpenRouterTestServer,

@@ -329,8 +329,14 @@ def _as_message(event: VoiceEvent, *, tool_details: bool) -> dict[str, Any] | No
 
 def _bounded(key: str, value: Any, *, as_json: bool = False) -> dict[str, Any]:
     """``{key: value}``, or its text cut to `TOOL_DETAIL_BYTES` with ``truncated``. Values
-    that are not JSON (a tool's inputs may hold any object) are sent as their text."""
-    text = json.dumps(value, default=str, ensure_ascii=False) if as_json else str(value)
+    that are not JSON (a tool's inputs may hold any object, or a NaN that the browser's
+    JSON parser would refuse with the whole frame) are sent as their text."""
+    text = str(value)
+    if as_json:
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            as_json = False
     data = text.encode("utf-8", "surrogatepass")
     if len(data) <= TOOL_DETAIL_BYTES:
         return {key: json.loads(text) if as_json else text}
