@@ -329,6 +329,8 @@ def test_a_failed_second_piece_raises_with_the_first_pieces_audio(
     assert audio_pcm(partial) == clip(0)
     assert partial.response_metadata["unspoken_text"] == " ".join(pieces[1:])
     assert len(_speech_requests(openrouter_server)) == 2  # no third piece after the failure
+    # The first piece was billed: its generation id is there to look its cost up.
+    assert partial.response_metadata["generation_ids"][0].startswith("gen-")
 
 
 async def test_a_cut_second_piece_keeps_what_arrived_and_is_not_repeated(
