@@ -10,6 +10,7 @@ for the second turn. Needs Debian's `chromium` (`apt-get install chromium`) and 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -145,6 +146,36 @@ def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_
         page.click("#talk")
         assert page.inner_text("#talk") == "Start talking"
         assert "Start talking" in page.inner_text("#hint")
+
+
+def test_the_page_reports_at_once_that_a_reply_started_playing(
+    example_url: str, tmp_path: Path
+) -> None:
+    """The engine decides a continuation on "nothing played yet": the page must not make it
+    wait for its next periodic report (250 ms) to learn that the user hears the reply."""
+    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+        reports: list[dict[str, Any]] = []
+
+        def on_socket(ws: Any) -> None:
+            def sent(payload: Any) -> None:
+                if isinstance(payload, str) and (message := json.loads(payload))["type"] in (
+                    "played",
+                    "stopped",
+                ):
+                    reports.append(message)
+
+            ws.on("framesent", sent)
+
+        page.on("websocket", on_socket)
+        page.goto(example_url)
+        page.click("#talk")
+        wait_for_turn(page, 1)
+    first = [r for r in reports if r["turn"] == 1]
+    assert first[-1]["done"] is True
+    started = next(r for r in first if r["seconds"] > 0)
+    # Periodic reports alone make this the 250 ms step less the page's 80 ms lead (0.17 s
+    # or more); reported at once, it is one 40 ms tick of the page's timer, plus any lag.
+    assert started["seconds"] < 0.15, first[:4]
 
 
 def test_with_tool_details_the_page_shows_args_and_output(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@
 
   function newReply(turn) {
     return { turn, rate: audioRate, next: 0, segments: [], sources: [], transcript: "",
-      el: null, ended: false, stopped: false, done: false, heard: 0 };
+      el: null, ended: false, stopped: false, done: false, heard: 0, startReported: false };
   }
 
   function playedOf(r) {
@@ -127,7 +127,11 @@
     stats.playedSeconds = playedBefore + played;
     if (r.ended && ctx.currentTime >= r.next && (r.segments.length || !r.resumed)) {
       finish(r, false);
-    } else if (r.segments.length && performance.now() - lastReport > 250) {
+    } else if (
+      (played > 0 && !r.startReported) || // the agent learns at once that the user hears it
+      (r.segments.length && performance.now() - lastReport > 250)
+    ) {
+      r.startReported = r.startReported || played > 0;
       lastReport = performance.now();
       send({ type: "played", turn: r.turn, seconds: played, done: false });
     }
