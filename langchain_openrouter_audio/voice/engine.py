@@ -5,20 +5,19 @@ reply's speech out through the transport, stops on barge-in, keeps what the user
 and measures cost and latency. The transport only moves audio and says what was played.
 
 The engine is the conductor. It owns the conversation's state (the history, which reply is
-under way, the utterances waiting, the input position) and only it changes that state; the
-parts it conducts get what they read as arguments and return (or report through callables
-it hands them) what happened. The one record they share is the `Reply` being answered:
-the agent's call fills in its speech and words, the engine its playback and its end.
+under way, the utterances waiting) and only it changes that state; the parts it conducts
+get what they read as arguments and return (or report through callables it hands them)
+what happened. The one record they share is the `Reply` being answered: the agent's call
+fills in its speech and words, the engine its playback and its end. One line per flow:
 
-    transport --audio, played, text--> TurnEngine --Moment--> TurnTaking (policy)
-                                          |   ^                   |
-                                          |   +------- Act -------+
-                                          |
-                                          +--CallSettings, CallEffects--> AgentCall
-                                          |                                  | speech,
-    transport <--pause/clear/resume-------+                                  | events
-    transport <--play, events------------- ReplyOutlet <---------------------+
+    transport --audio, button, text--> engine --pcm--> UserInput --utterances--> engine
+    engine --Moment--> TurnTaking --Act--> engine --pause/clear/resume/play--> transport
+    engine --CallSettings, CallEffects--> AgentCall --speech, events--> ReplyOutlet
+    ReplyOutlet --play, events--> transport --played(turn, seconds)--> engine
 
+- `UserInput` (`_user_input.py`) turns the user's audio into utterances (the endpointer,
+  a held talk button, the `max_utterance_s` cut) and counts the input position; the
+  engine queues what it returns.
 - `TurnTaking` (`_turn_taking.py`) decides what speech over a reply means (nothing,
   pause, interrupt, abandon, resume) and remembers what that needs; the engine acts.
 - `AgentCall` (`_agent_call.py`) runs one turn's agent call; its effects on the
@@ -64,6 +63,7 @@ from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
 from langchain_openrouter_audio.voice._recording_placement import place_reply, settled_until
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice._turn_taking import Act, Moment, TurnTaking
+from langchain_openrouter_audio.voice._user_input import UserInput
 from langchain_openrouter_audio.voice._utterance import Utterance
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.limits import MAX_PENDING_UTTERANCES, SessionEnded
@@ -268,9 +268,7 @@ class TurnEngine:
         self._queued = asyncio.Event()
         self._reply: Reply | None = None
         self._count = 0
-        self._ptt: bytearray | None = None
-        self._speech_bytes = 0
-        self._input_samples = 0
+        self._input = UserInput(self.endpointer, transport.input_rate)
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failures: list[BaseException] = []
@@ -404,37 +402,31 @@ class TurnEngine:
             await self._audio(pcm[start : start + piece])
 
     async def _audio(self, pcm: bytes) -> None:
-        self._input_samples += len(pcm) // SAMPLE_WIDTH
+        self._input.advance(pcm)
         if self.recorder is not None:
             self.recorder.user_audio(pcm)
             self._flush_recording()
-        limit = self._limit_bytes()
-        if self._ptt is not None:
-            self._ptt += pcm
-            while limit is not None and len(self._ptt) >= limit:  # cut at the limit exactly
-                self._enqueue(bytes(self._ptt[:limit]), None, 0.0, interrupts=True)
-                del self._ptt[:limit]
+        if self._input.pressed:
+            for cut in self._input.hold(pcm, self.max_utterance_s):
+                self._enqueue(cut, None, 0.0, interrupts=True)
             return
         endpointer = self.endpointer
         was_speaking = endpointer.speaking
         policy = self._turn_taking
         was_in_speech = policy.speech_s() > 0
-        utterances = endpointer.push(pcm)
-        self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
-        if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
-            utterances += endpointer.flush()
-            self._speech_bytes = 0
+        utterances = self._input.endpoint(pcm, self.max_utterance_s)
         if not was_in_speech and (policy.speech_s() > 0 or utterances):
             policy.speech_began(self._moment())
         if endpointer.speaking and not was_speaking:
             await self._emit(SpeechStarted())
         if self.barge_in and endpointer.speaking and (reply := self._reply) is not None:
             await self._act(policy.on_speech(self._moment()), reply)
+        delay = self._input.endpoint_delay()
         for utterance in utterances:
             if self.barge_in and policy.is_backchannel(self._moment()):
                 logger.debug("session %s: a backchannel, no turn", self.session_id)
                 continue
-            self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+            self._enqueue(utterance, None, delay, interrupts=self.barge_in)
         if policy.speech_s() == 0:
             policy.speech_over()
         if policy.resume_due(self._moment(), self.stop_timeout_s):
@@ -457,11 +449,11 @@ class TurnEngine:
             if position > 0 and reply.first_played_at is None:
                 now = time.perf_counter()
                 reply.first_played_at = max(now - position, reply.first_audio_at or now)
-                start = self._input_samples - round(position * self.transport.input_rate)
+                start = self._input.samples - round(position * self.transport.input_rate)
                 reply.play_start_sample = max(start, reply.utterance_sample)
         if done:
             reply.playback_over = True
-            self._turn_taking.played_out(self._input_samples)
+            self._turn_taking.played_out(self._input.samples)
             if not reply.stopped.done():
                 reply.stopped.set_result(reply.played_s)
             self._maybe_finish(reply)
@@ -470,13 +462,11 @@ class TurnEngine:
     async def push_to_talk(self, pressed: bool) -> None:
         """Pressed: cut the reply, collect audio without endpointing; released: answer it."""
         if pressed:
-            self._ptt = bytearray()
+            self._input.press()
             if self._reply is not None and self._reply.under_way:
                 await self._interrupt(self._reply)
-        else:
-            audio, self._ptt = self._ptt, None
-            if audio:
-                self._enqueue(bytes(audio), None, 0.0, interrupts=True)
+        elif audio := self._input.release():
+            self._enqueue(audio, None, 0.0, interrupts=True)
 
     async def user_text(self, text: str) -> None:
         """Typed text from the user: a turn with a text `HumanMessage`."""
@@ -496,13 +486,14 @@ class TurnEngine:
 
     async def end_of_input(self) -> None:
         """The user's audio ended: the utterance in progress (or a held button) is answered."""
-        if self._ptt:
-            self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
-        self._ptt = None
+        if audio := self._input.release():
+            self._enqueue(audio, None, 0.0, interrupts=True)
         policy = self._turn_taking
-        for utterance in self.endpointer.flush():
+        utterances = self._input.flush()
+        delay = self._input.endpoint_delay()
+        for utterance in utterances:
             if not (self.barge_in and policy.is_backchannel(self._moment())):
-                self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+                self._enqueue(utterance, None, delay, interrupts=self.barge_in)
         held = policy.take_held()
         if held is not None:  # the user went on, but nothing came of it: answer it
             self._queue.append(held)
@@ -523,7 +514,7 @@ class TurnEngine:
 
     def _moment(self) -> Moment:
         """What turn-taking decides on: the state as it is now."""
-        return Moment(self._reply, self._question, self._input_samples, bool(self._queue))
+        return Moment(self._reply, self._question, self._input.samples, bool(self._queue))
 
     def _idle(self) -> bool:
         reply = self._reply
@@ -548,18 +539,6 @@ class TurnEngine:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _limit_bytes(self) -> int | None:
-        if self.max_utterance_s is None:
-            return None
-        return round(self.max_utterance_s * self.transport.input_rate) * SAMPLE_WIDTH
-
-    def _endpoint_delay(self) -> float:
-        position = getattr(self.endpointer, "position_s", None)
-        speech_end = getattr(self.endpointer, "last_speech_end_s", None)
-        if position is None or speech_end is None:
-            return 0.0
-        return max(0.0, float(position) - float(speech_end))
-
     def _enqueue(
         self, pcm: bytes | None, text: str | None, delay: float, *, interrupts: bool
     ) -> None:
@@ -572,7 +551,7 @@ class TurnEngine:
         elif held is not None:
             self._queue.append(held)  # typed text after it: both are turns
         self._queue.append(
-            Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
+            Utterance(pcm, text, delay, time.perf_counter(), self._input.samples, interrupts)
         )
         self._queued.set()
         self._touch()
@@ -829,7 +808,7 @@ class TurnEngine:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
         waiting = self._queue[0].ended_sample if self._queue else None
-        self.recorder.flush(settled_until(self._input_samples, self._reply, waiting))
+        self.recorder.flush(settled_until(self._input.samples, self._reply, waiting))
 
     # -- plumbing -----------------------------------------------------------------------
 
