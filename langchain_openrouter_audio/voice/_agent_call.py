@@ -1,8 +1,17 @@
 """One turn's call to the agent: its input, its callbacks, speech for text replies, failures.
 
-`AgentCall` runs the call for a reply: it sends the speech the agent streams to the
-`ReplyOutlet`, transcribes the user where the agent reads text (or beside a call that
-hears the audio), and turns a failure into words for the user and a log line.
+`AgentCall` runs the call for one reply. In: the call's settings (`CallSettings`, built by
+the engine for each turn from its attributes), the `ReplyOutlet`, the reply and the
+utterance it answers. Out: speech and events through the outlet, what it learns into the
+`Reply` (audio, runs, the user's words, an error), and its few effects on the conversation
+through `CallEffects` (callables the engine hands it): the history the call leaves, the
+user's words for a question, tasks to keep or wait for, and the end of the conversation
+when the spending limit is reached inside the turn (`Budget`, a callback on each model
+call, asks `over_budget` first).
+
+    engine --CallSettings, outlet, reply, utterance--> AgentCall --speech, events--> outlet
+                   ^                                      |
+                   +------------- CallEffects ------------+
 """
 
 from __future__ import annotations
@@ -10,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackManager
@@ -20,11 +31,12 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
+from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._outlet import ReplyOutlet
 from langchain_openrouter_audio.voice._remote import is_remote_graph, run_remote_turn
 from langchain_openrouter_audio.voice._reply import Reply
 from langchain_openrouter_audio.voice.limits import SessionEnded
-from langchain_openrouter_audio.voice.spoken_text import TextSpeaker, transcribe, with_transcript
+from langchain_openrouter_audio.voice.spoken_text import TextSpeaker, transcribe
 from langchain_openrouter_audio.voice.transport import (
     ToolCalled,
     ToolReturned,
@@ -36,9 +48,16 @@ from langchain_openrouter_audio.voice.transport import (
 
 if TYPE_CHECKING:
     from langchain_openrouter_audio.voice._utterance import Utterance
-    from langchain_openrouter_audio.voice.engine import TurnEngine
 
-__all__ = ["BUDGET_MESSAGE", "AgentCall", "Budget", "agent_input_key", "recent_turns"]
+__all__ = [
+    "BUDGET_MESSAGE",
+    "AgentCall",
+    "Budget",
+    "CallEffects",
+    "CallSettings",
+    "agent_input_key",
+    "recent_turns",
+]
 
 # The engine's log: what users filter on (and configure) names the engine.
 logger = logging.getLogger("langchain_openrouter_audio.voice.engine")
@@ -46,106 +65,144 @@ logger = logging.getLogger("langchain_openrouter_audio.voice.engine")
 BUDGET_MESSAGE = "This conversation has reached its spending limit."
 
 
+@dataclass(frozen=True)
+class CallSettings:
+    """What a turn's agent call is made with (the engine's settings as the turn starts)."""
+
+    agent: Runnable[Any, Any]
+    config: RunnableConfig
+    input_key: str | None
+    agent_hears: Literal["audio", "text"]  # as `agent_hearing` decided
+    transcription: Runnable[Any, str] | None
+    speech: OpenRouterSpeech | None
+    callbacks: Sequence[Any]
+    turn_timeout_s: float | None
+    max_cost_usd: float | None
+    session_id: str
+    input_rate: int  # of the user's audio
+
+
+@dataclass(frozen=True)
+class CallEffects:
+    """What an agent call may do to the conversation beyond its reply and the outlet."""
+
+    set_history: Callable[[list[BaseMessage]], None]
+    """The conversation is now these messages (the agent's state, or the question as text)."""
+    add_transcript: Callable[[BaseMessage, str], None]
+    """The user's words for `question`, made beside a call that hears the audio."""
+    spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]
+    """Run a task the engine keeps (cancelled when the conversation ends)."""
+    keep_cost_lookups: Callable[[set[asyncio.Task[None]]], None]
+    """Cost lookups of spoken sentences, to finish before the conversation's total is read."""
+    end: Callable[[SessionEnded], None]
+    """End the conversation (the spending limit was reached inside the turn)."""
+    over_budget: Callable[[], bool]
+    """The conversation's cost has reached its limit."""
+
+
 class AgentCall:
     """The agent's call for `reply`, answering `utterance`; its speech goes out as it streams."""
 
-    def __init__(self, engine: TurnEngine, reply: Reply, utterance: Utterance) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        settings: CallSettings,
+        outlet: ReplyOutlet,
+        effects: CallEffects,
+        reply: Reply,
+        utterance: Utterance,
+    ) -> None:
+        self.settings = settings
+        self.outlet = outlet
+        self.effects = effects
         self.reply = reply
         self.utterance = utterance
-        self.outlet: ReplyOutlet = engine._outlet
 
     async def run(self) -> None:
-        """Call the agent; the engine's history becomes the conversation it returns.
+        """Call the agent; the history becomes the conversation it returns.
 
         A failure ends the turn (the user is told); a cancellation is raised.
         """
-        engine, reply, utterance = self.engine, self.reply, self.utterance
+        settings, effects = self.settings, self.effects
+        reply, utterance = self.reply, self.utterance
         heard_text = utterance.text
-        speaker = self._speaker() if engine.speech is not None else None
-        callbacks: list[Any] = [TurnCallbacks(self.outlet, reply), *engine.callbacks]
+        speaker = self._speaker() if settings.speech is not None else None
+        callbacks: list[Any] = [TurnCallbacks(self.outlet, reply), *settings.callbacks]
         callbacks += [speaker] if speaker is not None else []
-        if engine.max_cost_usd is not None:
-            callbacks.append(Budget(engine))
-        callbacks += _config_callbacks(engine.config)
-        config: RunnableConfig = {**engine.config, "callbacks": callbacks}
+        if settings.max_cost_usd is not None:
+            callbacks.append(Budget(effects.over_budget))
+        callbacks += _config_callbacks(settings.config)
+        config: RunnableConfig = {**settings.config, "callbacks": callbacks}
         try:
-            if engine.transcription is not None and utterance.pcm is not None:
-                if engine.agent_hears == "text":
+            if settings.transcription is not None and utterance.pcm is not None:
+                if settings.agent_hears == "text":
                     # The agent reads text: it gets what the user said, not the recording.
-                    rate = engine.transport.input_rate
-                    heard_text = await transcribe(engine.transcription, utterance.pcm, rate)
+                    heard_text = await transcribe(
+                        settings.transcription, utterance.pcm, settings.input_rate
+                    )
                     reply.base[-1] = HumanMessage(content=heard_text)
-                    engine.history = list(reply.base)
+                    effects.set_history(list(reply.base))
                 else:  # it hears the recording: the words come beside its call
-                    reply.transcribing = engine._spawn(self._transcribe_aside())
+                    reply.transcribing = effects.spawn(self._transcribe_aside())
             await self.outlet.event(
                 UserTurnStarted(reply.index, round(reply.user_audio_s, 3), heard_text)
             )
             if heard_text is not None:
                 reply.user_text = heard_text
                 await self.outlet.event(UserTranscript(reply.index, heard_text))
-            key = engine.input_key
+            key = settings.input_key
             agent_input: Any = list(reply.base) if key is None else {key: list(reply.base)}
             call = (
                 run_remote_turn(
                     self.outlet,
                     reply,
-                    engine.agent,
+                    settings.agent,
                     agent_input,
                     config,
-                    session_id=engine.session_id,
+                    session_id=settings.session_id,
                     input_key=key,
                 )
-                if is_remote_graph(engine.agent)
-                else engine.agent.ainvoke(agent_input, config)
+                if is_remote_graph(settings.agent)
+                else settings.agent.ainvoke(agent_input, config)
             )
-            result = await asyncio.wait_for(call, engine.turn_timeout_s)
+            result = await asyncio.wait_for(call, settings.turn_timeout_s)
             if speaker is not None:
                 await speaker.finish()  # the last sentences are still being spoken
         except asyncio.CancelledError:
             if speaker is not None:
                 await speaker.cancel()
-                self._keep_cost_lookups(speaker)
+                effects.keep_cost_lookups(speaker.pending_costs)
             raise
         except Exception as err:
             if speaker is not None:
                 await speaker.cancel()
-                self._keep_cost_lookups(speaker)
+                effects.keep_cost_lookups(speaker.pending_costs)
             await self._failed(err)
         else:
             if key is not None and isinstance(result, dict):
                 messages = result.get(key)
                 if isinstance(messages, list):
-                    engine.history = list(messages)
+                    effects.set_history(list(messages))
             elif isinstance(result, BaseMessage):
-                engine.history = [*reply.base, result]
-
-    def _keep_cost_lookups(self, speaker: TextSpeaker) -> None:
-        """A cut turn's spoken sentences were billed: their lookups finish by session end."""
-        engine = self.engine
-        pending = {task for task in engine._cost_lookups if not task.done()}
-        engine._cost_lookups = pending | speaker.pending_costs
+                effects.set_history([*reply.base, result])
 
     async def _transcribe_aside(self) -> None:
         """What the user said, for the UI and the record, while the agent hears the audio."""
-        engine, reply = self.engine, self.reply
-        assert engine.transcription is not None
-        pcm, rate = self.utterance.pcm or b"", engine.transport.input_rate
+        settings, reply = self.settings, self.reply
+        assert settings.transcription is not None
+        pcm = self.utterance.pcm or b""
         try:
-            text = await transcribe(engine.transcription, pcm, rate)
+            text = await transcribe(settings.transcription, pcm, settings.input_rate)
         except Exception as err:  # the turn goes on without the words
             turn = reply.index
-            logger.warning("session %s: turn %d: no transcript: %s", engine.session_id, turn, err)
+            logger.warning("session %s: turn %d: no transcript: %s", settings.session_id, turn, err)
             return
         reply.user_text = text
-        question = reply.base[-1]
-        engine.history = with_transcript(engine.history, question, text)
+        self.effects.add_transcript(reply.base[-1], text)
         await self.outlet.event(UserTranscript(reply.index, text))
 
     def _speaker(self) -> TextSpeaker:
         """Speaks the agent's text replies with `speech`, sentence by sentence."""
-        assert self.engine.speech is not None
+        assert self.settings.speech is not None
         reply, outlet = self.reply, self.outlet
 
         async def on_audio(run_id: UUID, pcm: bytes, rate: int) -> None:
@@ -159,32 +216,32 @@ class AgentCall:
             if done:  # over now: send what the resampler still holds
                 await outlet.audio(reply, reply.end_run(run_id, None))
 
-        return TextSpeaker(self.engine.speech, on_audio, on_spoken)
+        return TextSpeaker(self.settings.speech, on_audio, on_spoken)
 
     async def _failed(self, err: Exception) -> None:
         """Tell the user, in words that reveal nothing inside; the log has the detail."""
-        engine, reply = self.engine, self.reply
+        session_id, reply = self.settings.session_id, self.reply
         ref = _reference()
         reply.error = f"{type(err).__name__}: {err} (ref {ref})"
         if isinstance(err, SessionEnded):  # the spending limit, reached inside the turn
-            logger.warning("session %s: turn %d: %s", engine.session_id, reply.index, err.reason)
+            logger.warning("session %s: turn %d: %s", session_id, reply.index, err.reason)
             await self.outlet.event(TurnFailed(reply.index, BUDGET_MESSAGE))
-            engine.end(err)
+            self.effects.end(err)
             return
         if isinstance(err, (TimeoutError, asyncio.TimeoutError)):  # distinct before 3.11
             message = f"That took too long to answer; please try again. (ref {ref})"
             logger.warning(
                 "session %s: turn %d timed out after %s s (ref %s)",
-                engine.session_id,
+                session_id,
                 reply.index,
-                engine.turn_timeout_s,
+                self.settings.turn_timeout_s,
                 ref,
             )
         else:
             message = f"The agent failed to answer; please try again. (ref {ref})"
             logger.error(
                 "session %s: turn %d failed (ref %s)",
-                engine.session_id,
+                session_id,
                 reply.index,
                 ref,
                 exc_info=err,
@@ -202,11 +259,11 @@ class Budget(AsyncCallbackHandler):
 
     raise_error = True  # the refusal must stop the agent, not be logged and ignored
 
-    def __init__(self, engine: TurnEngine) -> None:
-        self.engine = engine
+    def __init__(self, over_budget: Callable[[], bool]) -> None:
+        self.over_budget = over_budget
 
     async def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
-        if self.engine._over_budget():
+        if self.over_budget():
             raise SessionEnded("spending limit reached")
 
 

@@ -97,6 +97,11 @@ class Reply:
     )
 
     @property
+    def under_way(self) -> bool:
+        """Being generated or played, and no barge-in has cut it yet."""
+        return not self.interrupted and not (self.generated and self.playback_over)
+
+    @property
     def first_audio_s(self) -> float | None:
         if self.first_audio_at is None:
             return None

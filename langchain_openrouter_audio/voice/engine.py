@@ -3,11 +3,36 @@
 The engine finds utterances in the user's audio, hands each to the agent, streams the
 reply's speech out through the transport, stops on barge-in, keeps what the user heard,
 and measures cost and latency. The transport only moves audio and says what was played.
+
+The engine is the conductor. It owns the conversation's state (the history, which reply is
+under way, the utterances waiting) and only it changes that state; the parts it conducts
+get what they read as arguments and return (or report through callables it hands them)
+what happened. The one record they share is the `Reply` being answered: the agent's call
+fills in its speech and words, the engine its playback and its end. One line per flow:
+
+    transport --audio, button, text--> engine --pcm--> UserInput --utterances--> engine
+    engine --Moment--> TurnTaking --Act--> engine --pause/clear/resume/play--> transport
+    engine --CallSettings, CallEffects--> AgentCall --speech, events--> ReplyOutlet
+    ReplyOutlet --play, events--> transport --played(turn, seconds)--> engine
+
+- `UserInput` (`_user_input.py`) turns the user's audio into utterances (the endpointer,
+  a held talk button, the `max_utterance_s` cut) and counts the input position; the
+  engine queues what it returns.
+- `TurnTaking` (`_turn_taking.py`) decides what speech over a reply means (nothing,
+  pause, interrupt, abandon, resume) and remembers what that needs; the engine acts.
+- `AgentCall` (`_agent_call.py`) runs one turn's agent call; its effects on the
+  conversation (the history it leaves, a transcript, tasks, the spending limit) are the
+  `CallEffects` callables the engine gives it.
+- `ReplyOutlet` (`_outlet.py`) sends a reply's speech and events to the transport unless
+  turn-taking holds it back; `Reply` (`_reply.py`) is one reply's record; `Utterance`
+  (`_utterance.py`) one question waiting; `_recording_placement.py` where replies go on
+  the recording.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -26,6 +51,8 @@ from langchain_openrouter_audio.speech import OpenRouterSpeech
 from langchain_openrouter_audio.voice._agent_call import (
     BUDGET_MESSAGE,
     AgentCall,
+    CallEffects,
+    CallSettings,
     recent_turns,
 )
 from langchain_openrouter_audio.voice._agent_call import (
@@ -35,7 +62,8 @@ from langchain_openrouter_audio.voice._outlet import ReplyOutlet
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH, seconds
 from langchain_openrouter_audio.voice._recording_placement import place_reply, settled_until
 from langchain_openrouter_audio.voice._reply import Reply
-from langchain_openrouter_audio.voice._turn_taking import TurnTaking
+from langchain_openrouter_audio.voice._turn_taking import Act, Moment, TurnTaking
+from langchain_openrouter_audio.voice._user_input import UserInput
 from langchain_openrouter_audio.voice._utterance import Utterance
 from langchain_openrouter_audio.voice.endpointer import Endpointer
 from langchain_openrouter_audio.voice.limits import MAX_PENDING_UTTERANCES, SessionEnded
@@ -223,11 +251,12 @@ class TurnEngine:
         self.max_utterance_s = max_utterance_s
         self.stop_timeout_s = stop_timeout_s
         self._turn_taking = TurnTaking(
-            self,
             continuation=continuation,
             min_interruption_ms=min_interruption_ms,
             false_interruption_timeout_s=false_interruption_timeout_s,
             backchannel_window_s=backchannel_window_s,
+            endpointer=self.endpointer,
+            channel=transport,
         )
         self._outlet = ReplyOutlet(transport, self._turn_taking.held_back)
         self.session_id = session_id or uuid.uuid4().hex[:12]
@@ -239,9 +268,7 @@ class TurnEngine:
         self._queued = asyncio.Event()
         self._reply: Reply | None = None
         self._count = 0
-        self._ptt: bytearray | None = None
-        self._speech_bytes = 0
-        self._input_samples = 0
+        self._input = UserInput(self.endpointer, transport.input_rate)
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failures: list[BaseException] = []
@@ -253,8 +280,16 @@ class TurnEngine:
         """Why the conversation ended early (a limit), or None."""
         self._ending = asyncio.Event()
         self._turn_starts: deque[float] = deque()
-        self._utterances: dict[int, Utterance] = {}  # turn -> its question (for continuation)
+        self._question: Utterance | None = None  # what the reply under way answers
         self._cost_lookups: set[asyncio.Task[None]] = set()  # of sentences a barge-in cut
+        self._call_effects = CallEffects(
+            set_history=self._set_history,
+            add_transcript=self._add_transcript,
+            spawn=self._spawn,
+            keep_cost_lookups=self._keep_cost_lookups,
+            end=self.end,
+            over_budget=self._over_budget,
+        )
 
     # -- the conversation ------------------------------------------------------------
 
@@ -367,40 +402,35 @@ class TurnEngine:
             await self._audio(pcm[start : start + piece])
 
     async def _audio(self, pcm: bytes) -> None:
-        self._input_samples += len(pcm) // SAMPLE_WIDTH
+        self._input.advance(pcm)
         if self.recorder is not None:
             self.recorder.user_audio(pcm)
             self._flush_recording()
-        limit = self._limit_bytes()
-        if self._ptt is not None:
-            self._ptt += pcm
-            while limit is not None and len(self._ptt) >= limit:  # cut at the limit exactly
-                self._enqueue(bytes(self._ptt[:limit]), None, 0.0, interrupts=True)
-                del self._ptt[:limit]
+        if self._input.pressed:
+            for cut in self._input.hold(pcm, self.max_utterance_s):
+                self._enqueue(cut, None, 0.0, interrupts=True)
             return
         endpointer = self.endpointer
         was_speaking = endpointer.speaking
         policy = self._turn_taking
         was_in_speech = policy.speech_s() > 0
-        utterances = endpointer.push(pcm)
-        self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
-        if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
-            utterances += endpointer.flush()
-            self._speech_bytes = 0
+        utterances = self._input.endpoint(pcm, self.max_utterance_s)
         if not was_in_speech and (policy.speech_s() > 0 or utterances):
-            policy.speech_began()
+            policy.speech_began(self._moment())
         if endpointer.speaking and not was_speaking:
             await self._emit(SpeechStarted())
-        if self.barge_in and endpointer.speaking:
-            await policy.on_speech(self._reply)
+        if self.barge_in and endpointer.speaking and (reply := self._reply) is not None:
+            await self._act(policy.on_speech(self._moment()), reply)
+        delay = self._input.endpoint_delay()
         for utterance in utterances:
-            if policy.is_backchannel():
+            if self.barge_in and policy.is_backchannel(self._moment()):
                 logger.debug("session %s: a backchannel, no turn", self.session_id)
                 continue
-            self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+            self._enqueue(utterance, None, delay, interrupts=self.barge_in)
         if policy.speech_s() == 0:
             policy.speech_over()
-        await policy.maybe_resume()
+        if policy.resume_due(self._moment(), self.stop_timeout_s):
+            await self._resume()
 
     def played(self, turn: int, seconds: float, *, done: bool = False) -> None:
         """`seconds` of turn `turn`'s reply were played; `done`: its playback is over."""
@@ -409,18 +439,21 @@ class TurnEngine:
             return
         valid = isinstance(seconds, int | float) and seconds >= 0  # NaN fails the comparison
         position = reply.play_offset_s + float(seconds) if valid else None
-        if self._turn_taking.played_while_held(reply, position, done):
+        held = self._turn_taking.played_while_held(reply, position, done)
+        if held is not None:
+            if held is Act.RESUME:
+                self._spawn(self._resume())
             return
         if position is not None:
             reply.played_s = position
             if position > 0 and reply.first_played_at is None:
                 now = time.perf_counter()
                 reply.first_played_at = max(now - position, reply.first_audio_at or now)
-                start = self._input_samples - round(position * self.transport.input_rate)
+                start = self._input.samples - round(position * self.transport.input_rate)
                 reply.play_start_sample = max(start, reply.utterance_sample)
         if done:
             reply.playback_over = True
-            self._turn_taking.last_play_end = self._input_samples
+            self._turn_taking.played_out(self._input.samples)
             if not reply.stopped.done():
                 reply.stopped.set_result(reply.played_s)
             self._maybe_finish(reply)
@@ -429,14 +462,11 @@ class TurnEngine:
     async def push_to_talk(self, pressed: bool) -> None:
         """Pressed: cut the reply, collect audio without endpointing; released: answer it."""
         if pressed:
-            self._ptt = bytearray()
-            if self._playing(self._reply):
-                assert self._reply is not None
-                await self._turn_taking.interrupt(self._reply)
-        else:
-            audio, self._ptt = self._ptt, None
-            if audio:
-                self._enqueue(bytes(audio), None, 0.0, interrupts=True)
+            self._input.press()
+            if self._reply is not None and self._reply.under_way:
+                await self._interrupt(self._reply)
+        elif audio := self._input.release():
+            self._enqueue(audio, None, 0.0, interrupts=True)
 
     async def user_text(self, text: str) -> None:
         """Typed text from the user: a turn with a text `HumanMessage`."""
@@ -456,19 +486,20 @@ class TurnEngine:
 
     async def end_of_input(self) -> None:
         """The user's audio ended: the utterance in progress (or a held button) is answered."""
-        if self._ptt:
-            self._enqueue(bytes(self._ptt), None, 0.0, interrupts=True)
-        self._ptt = None
-        for utterance in self.endpointer.flush():
-            if not self._turn_taking.is_backchannel():
-                self._enqueue(utterance, None, self._endpoint_delay(), interrupts=self.barge_in)
+        if audio := self._input.release():
+            self._enqueue(audio, None, 0.0, interrupts=True)
         policy = self._turn_taking
-        if policy.held is not None:  # the user went on, but nothing came of it: answer it
-            held, policy.held = policy.held, None
+        utterances = self._input.flush()
+        delay = self._input.endpoint_delay()
+        for utterance in utterances:
+            if not (self.barge_in and policy.is_backchannel(self._moment())):
+                self._enqueue(utterance, None, delay, interrupts=self.barge_in)
+        held = policy.take_held()
+        if held is not None:  # the user went on, but nothing came of it: answer it
             self._queue.append(held)
             self._queued.set()
         policy.speech_over()
-        await policy.resume()
+        await self._resume()
 
     async def wait_idle(self) -> None:
         """Until no agent call runs and no utterance waits that could be answered now."""
@@ -481,13 +512,9 @@ class TurnEngine:
 
     # -- state --------------------------------------------------------------------------
 
-    def _playing(self, reply: Reply | None) -> bool:
-        """The reply is being generated or played, and no barge-in has cut it yet."""
-        return (
-            reply is not None
-            and not reply.interrupted
-            and not (reply.generated and reply.playback_over)
-        )
+    def _moment(self) -> Moment:
+        """What turn-taking decides on: the state as it is now."""
+        return Moment(self._reply, self._question, self._input.samples, bool(self._queue))
 
     def _idle(self) -> bool:
         reply = self._reply
@@ -496,7 +523,7 @@ class TurnEngine:
             return (
                 not self._queue[0].interrupts
                 and reply is not None
-                and self._playing(reply)
+                and reply.under_way
                 and reply.generated
             )
         if reply is None:
@@ -512,31 +539,19 @@ class TurnEngine:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _limit_bytes(self) -> int | None:
-        if self.max_utterance_s is None:
-            return None
-        return round(self.max_utterance_s * self.transport.input_rate) * SAMPLE_WIDTH
-
-    def _endpoint_delay(self) -> float:
-        position = getattr(self.endpointer, "position_s", None)
-        speech_end = getattr(self.endpointer, "last_speech_end_s", None)
-        if position is None or speech_end is None:
-            return 0.0
-        return max(0.0, float(position) - float(speech_end))
-
     def _enqueue(
         self, pcm: bytes | None, text: str | None, delay: float, *, interrupts: bool
     ) -> None:
         pending = self.max_pending_utterances
         if pending is not None and len(self._queue) >= pending:
             raise SessionEnded("too many utterances waiting for an answer")
-        held, self._turn_taking.held = self._turn_taking.held, None
+        held = self._turn_taking.take_held()
         if held is not None and held.pcm is not None and pcm is not None:
             pcm = held.pcm + pcm  # the question the user went on with, and the rest of it
         elif held is not None:
             self._queue.append(held)  # typed text after it: both are turns
         self._queue.append(
-            Utterance(pcm, text, delay, time.perf_counter(), self._input_samples, interrupts)
+            Utterance(pcm, text, delay, time.perf_counter(), self._input.samples, interrupts)
         )
         self._queued.set()
         self._touch()
@@ -552,8 +567,8 @@ class TurnEngine:
                 continue
             previous = self._reply
             if previous is not None and not previous.finished.done():
-                if self._queue[0].interrupts and self._playing(previous):
-                    await self._turn_taking.interrupt(previous)
+                if self._queue[0].interrupts and previous.under_way:
+                    await self._interrupt(previous)
                 await asyncio.shield(previous.finished)
                 continue
             if not await self._may_start():
@@ -595,13 +610,41 @@ class TurnEngine:
         reply.user_audio_s = seconds(utterance.pcm or b"", rate)
         reply.endpoint_delay_s = utterance.endpoint_delay_s
         self._reply = reply
-        self._utterances = {reply.index: utterance}
+        self._question = utterance
         reply.task = self._spawn(self._generate(reply, utterance))
         self._touch()
 
+    def _call_settings(self) -> CallSettings:
+        """The agent call's settings: the engine's, as this turn starts (a server may point
+        the engine at another conversation's `config` before the first turn)."""
+        return CallSettings(
+            agent=self.agent,
+            config=self.config,
+            input_key=self.input_key,
+            agent_hears=self.agent_hears,
+            transcription=self.transcription,
+            speech=self.speech,
+            callbacks=tuple(self.callbacks),
+            turn_timeout_s=self.turn_timeout_s,
+            max_cost_usd=self.max_cost_usd,
+            session_id=self.session_id,
+            input_rate=self.transport.input_rate,
+        )
+
+    def _set_history(self, messages: list[BaseMessage]) -> None:
+        self.history = messages
+
+    def _add_transcript(self, question: BaseMessage, text: str) -> None:
+        self.history = with_transcript(self.history, question, text)
+
+    def _keep_cost_lookups(self, lookups: set[asyncio.Task[None]]) -> None:
+        """A cut turn's spoken sentences were billed: their lookups finish by session end."""
+        self._cost_lookups = {task for task in self._cost_lookups if not task.done()} | lookups
+
     async def _generate(self, reply: Reply, utterance: Utterance) -> None:
         """The agent's call (its speech goes out as it streams), then the reply's end."""
-        await AgentCall(self, reply, utterance).run()
+        settings, effects = self._call_settings(), self._call_effects
+        await AgentCall(settings, self._outlet, effects, reply, utterance).run()
         reply.generated = True
         self._touch()
         cleared = self._turn_taking.held_back(reply)
@@ -655,6 +698,104 @@ class TurnEngine:
                 reply.finished.set_result(None)
             self._touch()
 
+    # -- acting on turn-taking's decisions ----------------------------------------------
+
+    async def _act(self, act: Act, reply: Reply) -> None:
+        if act is Act.ABANDON:
+            await self._abandon(reply)
+        elif act is Act.INTERRUPT:
+            await self._interrupt(reply)
+        elif act is Act.PAUSE:
+            await self._pause(reply)
+        elif act is Act.RESUME:
+            await self._resume()
+
+    async def _abandon(self, reply: Reply) -> None:
+        """Cancel a reply nobody heard yet; its question waits for the rest of it."""
+        question, self._question = self._question, None
+        assert question is not None  # turn-taking abandons only a reply to a question
+        reply.interrupted = True
+        reply.cancelled = True
+        reply.playback_over = True
+        turn = reply.index
+        logger.debug("session %s: the user went on; turn %d dropped", self.session_id, turn)
+        for task in (reply.task, reply.transcribing):  # the call, and words for a dropped turn
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if reply.sent_bytes:
+            await self.transport.clear(reply.index)
+        self.history = list(reply.base[:-1])
+        self._turn_taking.went_on(question)
+        self._reply = None
+        if not reply.finished.done():
+            reply.finished.set_result(None)
+        self._touch()
+
+    async def _pause(self, reply: Reply) -> None:
+        """Hold the reply for a sound that may be no interruption (turn-taking noted where)."""
+        if self._turn_taking.held_back(reply):  # no pause on this channel: clear, re-send
+            await self.transport.clear(reply.index)
+        else:
+            await self.transport.pause(reply.index)  # type: ignore[attr-defined]
+
+    async def _resume(self) -> None:
+        """Play on from where the reply paused (if it still is)."""
+        pause = self._turn_taking.take_pause()
+        if pause is None:
+            return
+        reply = pause.reply
+        if reply is not self._reply or reply.interrupted or reply.finished.done():
+            return
+        if not pause.cleared:
+            await self.transport.resume(reply.index)  # type: ignore[attr-defined]
+            return
+        # Sent again from where it stopped; the transport counts from this new start.
+        start = min(round(pause.position_s * reply.output_rate) * SAMPLE_WIDTH, len(reply.audio))
+        reply.play_offset_s = start / SAMPLE_WIDTH / reply.output_rate
+        reply.played_s = reply.play_offset_s
+        if rest := bytes(reply.audio[start:]):
+            await self.transport.play(reply.index, rest)
+        if reply.generated:
+            await self.transport.end_reply(reply.index)
+            if not rest:
+                reply.playback_over = True
+                self._maybe_finish(reply)
+        self._touch()
+
+    async def _interrupt(self, reply: Reply) -> None:
+        """Barge-in: nothing more reaches the channel, it stops now, and the turn settles."""
+        if reply.interrupted:
+            return
+        reply.interrupted = True
+        pause = self._turn_taking.interrupted()
+        self._touch()
+        if pause is not None and pause.reply is reply and pause.cleared:
+            # Already cleared for the pause: no second clear. Where it stopped is known, or
+            # comes with the channel's report (which `_settle` waits for).
+            reply.played_s = max(reply.played_s, pause.position_s)
+            if pause.acked and not reply.stopped.done():
+                reply.stopped.set_result(reply.played_s)
+            self._spawn(self._settle(reply))
+            return
+        self._spawn(self._settle(reply))
+        await self.transport.clear(reply.index)
+
+    async def _settle(self, reply: Reply) -> None:
+        """After a barge-in: learn where playback stopped, keep only what was heard."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reply.stopped), self.stop_timeout_s)
+        reply.playback_over = True
+        # The call runs on (unheard) until then: what it said may still count as heard.
+        reply.cancelled = not reply.generated
+        if reply.task is not None:
+            reply.task.cancel()
+            await asyncio.gather(reply.task, return_exceptions=True)
+        kept = reply.heard(reply.played_s)
+        self.history = [*reply.base, *kept]
+        spoken = kept[-1] if kept and isinstance(kept[-1], AIMessage) else None
+        await self._finish(reply, spoken)
+
     # -- recording ----------------------------------------------------------------------
 
     def _record_reply(self, reply: Reply) -> None:
@@ -667,7 +808,7 @@ class TurnEngine:
         """Samples no reply can be placed on any more go to disk."""
         assert self.recorder is not None
         waiting = self._queue[0].ended_sample if self._queue else None
-        self.recorder.flush(settled_until(self._input_samples, self._reply, waiting))
+        self.recorder.flush(settled_until(self._input.samples, self._reply, waiting))
 
     # -- plumbing -----------------------------------------------------------------------
 
