@@ -265,6 +265,7 @@ def langgraph_dev(openrouter_url: str) -> Iterator[tuple[str, int]]:
         cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
+    served = False
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -277,11 +278,14 @@ def langgraph_dev(openrouter_url: str) -> Iterator[tuple[str, int]]:
                 raise RuntimeError(f"langgraph dev not ready; see {workdir / 'server.log'}")
             time.sleep(0.3)
         yield url, proc.pid
+        served = True
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         log.close()
+        if served:  # after a failure, its server.log is what to read
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def measure(ctx: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
