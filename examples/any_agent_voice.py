@@ -13,7 +13,7 @@ Offline (the default, and whenever OPENROUTER_API_KEY is not set) the package's 
 OpenRouter server plays every part: the text model (a tool call, then a streamed
 answer), the transcription endpoint (it cannot really transcribe, so it is told what
 the recorded question says) and the speech endpoint (espeak-ng speaks each sentence).
-The reply is saved as played in reply_1.wav.
+The reply is saved as played in `examples-output/reply_1.wav` (or `$EXAMPLES_OUT`).
 
 Live (`--mic`, with OPENROUTER_API_KEY and `pip install 'langchain-openrouter-audio[listen,
 playback]'`): talk to the agent; use headphones so it does not hear itself. Ctrl-C ends.
@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from _offline import clip_pcm, transcript
+from _offline import clip_pcm, output_dir, transcript
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage
 
@@ -67,7 +67,7 @@ def print_turn(turn: VoiceTurn) -> None:
 
 def recorded_question() -> Path:
     """The shipped spoken question, with half a second of silence before it, 2 s after."""
-    path = Path("question_24k.wav")
+    path = output_dir() / "question_24k.wav"
     silence = bytes(2 * RATE // 2)
     path.write_bytes(pcm16_to_wav(silence + clip_pcm("question") + silence * 4))
     return path
@@ -88,7 +88,7 @@ async def offline() -> int:
         stt = OpenRouterTranscription(model=STT_MODEL, **connection)
         tts = OpenRouterSpeech(model=TTS_MODEL, voice="alloy", **connection)
         agent = create_agent(llm, [get_weather], system_prompt=SYSTEM)
-        sink = WavFileSink("reply_{turn}.wav")
+        sink = WavFileSink(str(output_dir() / "reply_{turn}.wav"))
         session = VoiceSession(
             agent,
             source=WavFileSource(questions),

@@ -149,7 +149,9 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
         line.split(": ", 1)[1].strip("'") for line in out.splitlines() if "spoken " in line
     ]
     expected = b"".join(speech_pcm16(s) for s in sentences)
-    played = wav_frames((tmp_path / "reply_1.wav").read_bytes())
+    # Saved where every example saves, not in the folder it was run from.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples-output"]
+    played = wav_frames((tmp_path / "examples-output" / "reply_1.wav").read_bytes())
     assert played[: len(expected)] == expected
     assert not any(played[len(expected) :])
 
