@@ -167,15 +167,12 @@ class AgentCall:
             result = await asyncio.wait_for(call, settings.turn_timeout_s)
             if speaker is not None:
                 await speaker.finish()  # the last sentences are still being spoken
-        except asyncio.CancelledError:
-            if speaker is not None:
+        except (asyncio.CancelledError, Exception) as err:
+            if speaker is not None:  # sentences already spoken are billed: their costs count
                 await speaker.cancel()
                 effects.keep_cost_lookups(speaker.pending_costs)
-            raise
-        except Exception as err:
-            if speaker is not None:
-                await speaker.cancel()
-                effects.keep_cost_lookups(speaker.pending_costs)
+            if isinstance(err, asyncio.CancelledError):
+                raise
             await self._failed(err)
         else:
             if key is not None and isinstance(result, dict):

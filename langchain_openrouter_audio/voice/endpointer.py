@@ -197,10 +197,14 @@ class Endpointer:
             return False
         if self._voiced * _FRAME_MS < self.min_speech_ms:
             return True  # a click: nothing to ask about, drop it as soon as allowed
-        keep = len(self._utterance) - self._silent_run + min(self._silent_run, self._pad_frames)
-        audio = b"".join(self._utterance[:keep])
+        audio = b"".join(self._utterance[: self._kept(len(self._utterance), self._silent_run)])
         self.turn_probability = self.turn_detector.probability(audio, self.sample_rate)
         return self.turn_probability >= self.turn_threshold
+
+    def _kept(self, frames: int, trailing: int) -> int:
+        """Frames of an utterance that are its speech plus up to `padding_ms` of the silence
+        after it."""
+        return frames - trailing + min(trailing, self._pad_frames)
 
     def _finish(self) -> bytes | None:
         frames, trailing, voiced = self._utterance, self._silent_run, self._voiced
@@ -208,7 +212,7 @@ class Endpointer:
         self._utterance = []
         self._voiced = self._silent_run = 0
         self.speaking = False
-        keep = len(frames) - trailing + min(trailing, self._pad_frames)
+        keep = self._kept(len(frames), trailing)
         self._before.extend(frames[keep:])
         if not confirmed:
             return None

@@ -269,6 +269,7 @@ class TurnEngine:
         self._reply: Reply | None = None
         self._count = 0
         self._input = UserInput(self.endpointer, transport.input_rate)
+        self._piece_bytes = round(_PIECE_S * transport.input_rate) * SAMPLE_WIDTH
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failures: list[BaseException] = []
@@ -394,7 +395,7 @@ class TurnEngine:
     async def audio(self, pcm: bytes) -> None:
         """The user's audio: PCM16 mono at the transport's input rate, any piece size."""
         self._raise_failure()
-        piece = round(_PIECE_S * self.transport.input_rate) * SAMPLE_WIDTH
+        piece = self._piece_bytes
         if len(pcm) <= piece:
             await self._audio(pcm)
             return
@@ -421,7 +422,7 @@ class TurnEngine:
             await self._emit(SpeechStarted())
         if self.barge_in and endpointer.speaking and (reply := self._reply) is not None:
             await self._act(policy.on_speech(self._moment()), reply)
-        delay = self._input.endpoint_delay()
+        delay = self._input.endpoint_delay() if utterances else 0.0
         for utterance in utterances:
             if self.barge_in and policy.is_backchannel(self._moment()):
                 logger.debug("session %s: a backchannel, no turn", self.session_id)
