@@ -853,9 +853,9 @@ class CompletionsClient:
             response.close()
 
     async def apost_json(
-        self, path: str, body: dict[str, Any]
+        self, path: str, body: dict[str, Any] | bytes
     ) -> tuple[dict[str, Any], httpx.Headers]:
-        """Async `post_json`."""
+        """Async `post_json`; `body` may be already encoded by `encode_body`."""
         content, url = self._encode(body), self.endpoint(path)
         result: tuple[dict[str, Any], httpx.Headers] = await self._async_retrying()(
             self._apost_json_once, url, content

@@ -13,6 +13,7 @@ text = stt.invoke(open("question.wav", "rb").read())
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from langchain_core.runnables.config import (
 )
 from pydantic import ConfigDict, Field, field_validator
 
+from langchain_openrouter_audio._client import encode_body
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
 from langchain_openrouter_audio._encoding import decode_base64, wav_header, wav_pad
 from langchain_openrouter_audio._formats import audio_format_for_mime, sniff_audio_format
@@ -171,8 +173,17 @@ class OpenRouterTranscription(OpenRouterConnection, RunnableSerializable[Transcr
     async def ainvoke(
         self, input: TranscriptionInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> str:
-        """Async `invoke`."""
-        body = self._body(input)
+        """Async `invoke`; the audio is checked and coded in a worker thread.
+
+        Decoding, checking and base64-coding a clip of megabytes takes tens of
+        milliseconds: on the event loop that would stall every other conversation it serves.
+        """
+
+        def build() -> tuple[dict[str, Any], bytes]:
+            body = self._body(input)
+            return body, encode_body(body)
+
+        body, content = await asyncio.to_thread(build)
         config = ensure_config(config)
         manager = get_async_callback_manager_for_config(config)
         (run,) = await manager.on_llm_start(
@@ -182,11 +193,11 @@ class OpenRouterTranscription(OpenRouterConnection, RunnableSerializable[Transcr
             run_id=config.pop("run_id", None) or uuid.uuid4(),
             invocation_params={k: v for k, v in body.items() if k != "input_audio"},
         )
-        return await self._arun(body, run)
+        return await self._arun(content, run)
 
-    async def _arun(self, body: dict[str, Any], run: AsyncCallbackManagerForLLMRun) -> str:
+    async def _arun(self, content: bytes, run: AsyncCallbackManagerForLLMRun) -> str:
         try:
-            reply, headers = await self.client.apost_json(TRANSCRIPTIONS_PATH, body)
+            reply, headers = await self.client.apost_json(TRANSCRIPTIONS_PATH, content)
             text, result = self._result(reply, headers.get("x-generation-id"))
         except BaseException as err:
             await run.on_llm_error(err)

@@ -44,6 +44,13 @@ _ROUTES = {
     ("GET", MODELS_PATH),
 }
 _POLL_INTERVAL_S = 0.05
+# Largest request body read: far over any request the package sends (a 64 MiB clip as
+# base64 is ~86 MiB), and a bound on what one connection, before auth, can make it hold.
+_MAX_REQUEST_BYTES = 256 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    """A request body over `_MAX_REQUEST_BYTES`."""
 
 
 def _dumps(obj: Any) -> bytes:
@@ -124,17 +131,31 @@ class _Handler(BaseHTTPRequestHandler):
     # -- request ----------------------------------------------------------------
 
     def _read_body(self) -> bytes:
+        """The request body.
+
+        Raises:
+            ValueError: the framing is malformed (a negative chunk size would read to EOF).
+            _BodyTooLarge: the body is over `_MAX_REQUEST_BYTES`; it is not read.
+        """
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             parts: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size < 0:
+                    raise ValueError(f"negative chunk size {size}")
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(parts)
+                total += size
+                if total > _MAX_REQUEST_BYTES:
+                    raise _BodyTooLarge
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_REQUEST_BYTES:
+            raise _BodyTooLarge
         return self.rfile.read(length) if length > 0 else b""
 
     def _recorded(self, body: bytes) -> RecordedRequest:
@@ -156,6 +177,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         try:
             body = self._read_body()
+        except _BodyTooLarge:
+            self.close_connection = True
+            self._send_json(*gateway_error(413, "Request body too large"))
+            return
         except ValueError:
             self.close_connection = True
             self._send_json(*gateway_error(400, "Malformed request body framing"))

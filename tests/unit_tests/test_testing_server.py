@@ -334,6 +334,32 @@ def test_malformed_requests_are_400(openrouter_server: OpenRouterTestServer, bod
     assert KEY not in response.text
 
 
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        # A negative chunk size would have the server read until the peer hangs up.
+        (b"Transfer-Encoding: chunked\r\n\r\n-1\r\n", 400),
+        # Over the body cap: refused from its headers, before any of it is read.
+        (b"Content-Length: 1073741824\r\n\r\n", 413),
+        (b"Transfer-Encoding: chunked\r\n\r\n40000000\r\n", 413),
+    ],
+)
+def test_hostile_body_framing_is_refused_unread(
+    openrouter_server: OpenRouterTestServer, framing: bytes, status: int
+) -> None:
+    head = b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + framing
+    with socket.create_connection(("127.0.0.1", openrouter_server.port), timeout=5) as sock:
+        sock.sendall(head)  # the connection stays open: the answer cannot wait for EOF
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            piece = sock.recv(4096)
+            assert piece, f"connection closed without an answer: {reply!r}"
+            reply += piece
+    assert reply.startswith(f"HTTP/1.0 {status} ".encode()) or reply.startswith(
+        f"HTTP/1.1 {status} ".encode()
+    ), reply[:80]
+
+
 def test_no_scripted_reply_left(openrouter_server: OpenRouterTestServer) -> None:
     response = post(openrouter_server, audio_out_body())
     assert response.status_code == 400
