@@ -113,6 +113,32 @@ class OpenRouterConnection(BaseModel):
         copied._client = None
         return copied
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        """A deep copy that opens its own connections; injected HTTP clients are shared."""
+        memo = {} if memo is None else memo
+        if self._client is not None:  # it holds locks and sockets: never copied
+            memo[id(self._client)] = None
+        for injected in (self.http_client, self.http_async_client):
+            if injected is not None:
+                memo[id(injected)] = injected
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings, not the connections: the unpickled copy opens its own."""
+        if self.http_client is not None or self.http_async_client is not None:
+            msg = (
+                f"a {type(self).__name__} with an injected http_client/http_async_client "
+                "cannot be pickled (a client holds sockets); pickle one without and inject it "
+                "again"
+            )
+            raise TypeError(msg)
+        state = super().__getstate__()
+        state["__pydantic_private__"] = {
+            **(state.get("__pydantic_private__") or {}),
+            "_client": None,
+        }
+        return state
+
     def close(self) -> None:
         """Close the pooled sync HTTP client (injected clients are left open)."""
         if self._client is not None:

@@ -82,3 +82,33 @@ def test_injected_client_is_shared_by_a_copy_and_refuses_pickle(
         assert copied.invoke("hi").text == "Hello there."
         with pytest.raises(TypeError, match="injected http_client"):
             pickle.dumps(llm)
+
+
+def test_used_speech_and_transcription_runnables_copy_and_pickle(
+    server: OpenRouterTestServer,
+) -> None:
+    from langchain_openrouter_audio import OpenRouterSpeech, OpenRouterTranscription
+
+    connection = {"base_url": server.base_url, "api_key": SECRET}
+    tts = OpenRouterSpeech(voice="nova", **connection)
+    stt = OpenRouterTranscription(**connection)
+    assert tts.invoke("It is sunny.").text == "It is sunny."
+    _ = stt.client  # its connections are open too
+    for used in (tts, stt):
+        restored = pickle.loads(pickle.dumps(used))
+        assert SECRET not in repr(restored)
+        assert restored.api_key is not None
+        assert restored.api_key.get_secret_value() == SECRET
+        assert restored.client is not used.client  # its own pool
+        restored.close()
+    for copied in (copy.deepcopy(tts), tts.model_copy(deep=True)):
+        assert copied.client is not tts.client
+        assert copied.invoke("Copied.").text == "Copied."
+        copied.close()
+    restored_tts = pickle.loads(pickle.dumps(tts))
+    assert restored_tts.voice == "nova"
+    assert restored_tts.invoke("Again.").text == "Again."
+    assert server.requests[-1].headers["authorization"] == f"Bearer {SECRET}"
+    restored_tts.close()
+    tts.close()
+    stt.close()
