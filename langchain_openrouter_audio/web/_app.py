@@ -126,7 +126,8 @@ def voice_app(
     `public_url` is the app's address as Twilio calls it (``https://voice.example.com``).
     Keys the caller presses go to `on_dtmf(digits)`; a string it returns is a user turn
     (by default ``"[The caller pressed 12# on the keypad]"``; None ignores keys). Calls
-    count toward `max_sessions`. See docs/phone.md.
+    count toward `max_sessions`; `limits` bounds them too (`max_session_s` is a call's
+    length). See docs/phone.md.
 
     Who may connect: a WebSocket whose ``Origin`` is not this page's host (or one of
     `allowed_origins`, e.g. ``["https://app.example.com"]``) is closed with 1008 before
@@ -320,7 +321,11 @@ def voice_app(
 
         # Calls and pages share `max_sessions`: both hold an agent conversation.
         run_call = functools.partial(
-            run_phone_call, engine_for=phone_engine, sessions=sessions, max_sessions=max_sessions
+            run_phone_call,
+            engine_for=phone_engine,
+            sessions=sessions,
+            max_sessions=max_sessions,
+            limits=session_limits,
         )
         routes += twilio_routes(auth_token=phone_token, public_url=public_url, run_call=run_call)
     middleware = [Middleware(SecurityHeaders)]

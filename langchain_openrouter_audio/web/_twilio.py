@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from langchain_openrouter_audio.voice.engine import TurnEngine
-from langchain_openrouter_audio.voice.limits import SessionEnded
+from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.transports.twilio import TwilioTransport
 from langchain_openrouter_audio.web._ending import close_socket, failed
 from langchain_openrouter_audio.web._twilio_signature import (
@@ -214,6 +214,7 @@ async def run_phone_call(
     engine_for: Callable[[TwilioTransport], TurnEngine],
     sessions: set[Any],
     max_sessions: int | None,
+    limits: SessionLimits | None = None,
 ) -> None:
     """One call on a socket whose signature was checked: a `TurnEngine` over the line.
 
@@ -221,8 +222,10 @@ async def run_phone_call(
     ``stop``), by a limit (its close code and reason), or by a failure, which is logged
     once with a short reference and closes the stream with 1011 ``internal error (ref
     ...)``. Twilio then ends the call; it has no error message to show a caller, and
-    nothing else of the failure reaches it.
+    nothing else of the failure reaches it. `limits` bounds the call as it does a page
+    (`max_session_s` its length, `send_timeout_s` each frame to Twilio).
     """
+    limits = limits or SessionLimits()
     if max_sessions is not None and len(sessions) >= max_sessions:
         logger.warning("refused a phone call: %d sessions open", len(sessions))
         await websocket.close(code=1013)  # before accept: Twilio's handshake fails
@@ -233,7 +236,12 @@ async def run_phone_call(
         if websocket.application_state == WebSocketState.CONNECTED:
             await websocket.send_text(text)
 
-    transport = TwilioTransport(send, lambda: receive_text(websocket))
+    transport = TwilioTransport(
+        send,
+        lambda: receive_text(websocket),
+        max_call_s=limits.max_session_s,
+        send_timeout_s=limits.send_timeout_s,
+    )
     engine = engine_for(transport)
     sessions.add(engine)
     ended: SessionEnded | None = None

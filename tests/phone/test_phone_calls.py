@@ -33,6 +33,7 @@ from langchain_openrouter_audio.testing import (
     tool_call_reply,
 )
 from langchain_openrouter_audio.voice import TurnEngine, VoiceTurn, mulaw_to_pcm16, resample_pcm16
+from langchain_openrouter_audio.voice.limits import SessionLimits
 from langchain_openrouter_audio.voice.transports import TwilioTransport
 from langchain_openrouter_audio.web import voice_app
 from langchain_openrouter_audio.web._twilio import run_phone_call, twilio_routes
@@ -207,6 +208,18 @@ async def test_keypad_digits_reach_the_agent_as_one_text_turn(
     (request,) = openrouter.requests
     assert user_texts(request) == ["[The caller pressed 42# on the keypad]"]
     assert call.played_seconds == pytest.approx(len(ANSWER) / 2 / 24_000, abs=0.01)
+
+
+async def test_a_call_ends_at_the_apps_max_session_s(
+    llm: ChatOpenRouterAudio,
+    phone: Callable[[Any], TwilioSimulator],
+) -> None:
+    twilio = phone(
+        voice_app(llm, twilio_auth_token=AUTH_TOKEN, limits=SessionLimits(max_session_s=1.0))
+    )
+    async with twilio.call() as call:
+        await call.until_closed(timeout_s=15)
+    assert call.problems == []
 
 
 async def test_a_call_reports_latency_per_turn_and_is_recorded(

@@ -292,6 +292,42 @@ async def test_a_call_ends_at_max_call_s() -> None:
     assert engine.calls.count("audio") >= 3
 
 
+async def test_a_line_that_stops_reading_ends_the_call() -> None:
+    """A send Twilio never takes gives up after `send_timeout_s`: the reply stops, every
+    later send returns at once, and the stream ends instead of holding the turn."""
+    engine = Silent()
+    start = (
+        '{"event": "start", "start": {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": '
+        '{"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}'
+    )
+    media = '{"event": "media", "media": {"payload": "' + "/" * 216 + '"}}'
+    sends: list[str] = []
+
+    async def send_stuck(text: str) -> None:
+        sends.append(text)
+        await asyncio.Event().wait()  # the peer's buffer is full and stays full
+
+    asked: list[bool] = []
+    started = asyncio.Event()  # the start message was handled: the next one is asked for
+
+    async def receive() -> str | None:  # a live line: a frame every 20 ms, forever
+        if not asked:
+            asked.append(True)
+            return start
+        started.set()
+        await asyncio.sleep(0.02)
+        return media
+
+    transport = TwilioTransport(send_stuck, receive, send_timeout_s=0.2)
+    running = asyncio.create_task(transport.run(engine))
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(transport.play(1, REPLY), 5)
+    await asyncio.wait_for(transport.end_reply(1), 5)
+    await asyncio.wait_for(running, 5)
+    assert len(sends) == 1  # nothing more was tried once the first send timed out
+    assert engine.calls[-1] == "end"
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -348,3 +384,5 @@ def test_bad_options_are_refused() -> None:
         TwilioTransport(send, receive, start_timeout_s=0)
     with pytest.raises(ValueError, match="idle_timeout_s"):
         TwilioTransport(send, receive, idle_timeout_s=-1)
+    with pytest.raises(ValueError, match="send_timeout_s"):
+        TwilioTransport(send, receive, send_timeout_s=0)

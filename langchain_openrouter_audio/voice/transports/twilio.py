@@ -89,8 +89,9 @@ class TwilioTransport:
     `dtmf_pause_s` after the last key (0: every key at once). `start_timeout_s` bounds the
     wait for Twilio's ``start`` message, `idle_timeout_s` any silence of the socket after it
     (Twilio sends audio every 20 ms), `max_call_s` the whole call (None: no limit); past
-    them the stream ends, and with it the call. `on_event` gets the engine's events (a phone line
-    has no screen).
+    them the stream ends, and with it the call. A frame Twilio does not take within
+    `send_timeout_s` ends the stream too (the line stopped reading). `on_event` gets the
+    engine's events (a phone line has no screen).
 
     ```python
     from starlette.websockets import WebSocket
@@ -124,6 +125,7 @@ class TwilioTransport:
         start_timeout_s: float = 10.0,
         idle_timeout_s: float = 10.0,
         max_call_s: float | None = 3600.0,
+        send_timeout_s: float = 10.0,
         on_event: Callable[[VoiceEvent], Awaitable[None] | None] | None = None,
     ) -> None:
         if mark_every < 1:
@@ -132,6 +134,8 @@ class TwilioTransport:
             raise ValueError("dtmf_pause_s must be >= 0")
         if start_timeout_s <= 0 or idle_timeout_s <= 0:
             raise ValueError("start_timeout_s and idle_timeout_s must be > 0")
+        if not send_timeout_s > 0:
+            raise ValueError("send_timeout_s must be > 0")
         if max_call_s is not None and max_call_s <= 0:
             raise ValueError("max_call_s must be > 0 (or None)")
         self.input_rate = input_rate
@@ -143,6 +147,7 @@ class TwilioTransport:
         self._start_timeout_s = start_timeout_s
         self._idle_timeout_s = idle_timeout_s
         self._max_call_s = max_call_s
+        self._send_timeout_s = send_timeout_s
         self._dtmf_pause_s = dtmf_pause_s
         self._keys = ""  # keys pressed since the last digits went to the engine
         self._keys_timer: asyncio.Task[None] | None = None
@@ -376,8 +381,12 @@ class TwilioTransport:
         if self._stopped:
             return
         async with self._send_lock:  # the engine's tasks and the reader all send
+            if self._stopped:  # a send that waited for the lock behind a failed one
+                return
+            text = json.dumps(message, separators=(",", ":"))
             try:
-                await self._send_text(json.dumps(message, separators=(",", ":")))
+                # A peer that stops reading would hold every sender (and the turn) forever.
+                await asyncio.wait_for(self._send_text(text), self._send_timeout_s)
             except Exception as err:  # the line is gone: nothing more can be played on it
                 logger.debug("Twilio stream: send failed (%s); the call is over", err)
                 self._stopped = True
