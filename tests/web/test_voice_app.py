@@ -225,7 +225,7 @@ async def test_the_page_learns_which_tool_ran_but_not_its_args_or_output(
 ) -> None:
     def get_weather(city: str) -> str:
         """Return the current weather in a city."""
-        return f"row 4711 of weather_internal: {city}, 21 C, station id wx-7f3a"
+        return f"row r4711x of weather_internal: {city}, 21 C, station id wx-7f3a"
 
     page = await connect(app_url(voice_app(create_agent(llm, [get_weather]))))
     await page.hello()
@@ -244,7 +244,8 @@ async def test_the_page_learns_which_tool_ran_but_not_its_args_or_output(
     assert texts(events, "tool_result", 1) == [
         {"type": "tool_result", "turn": 1, "name": "get_weather"}
     ]
-    for leaked in ("wx-7f3a", "4711", "weather_internal", '"city"', '"args"', '"output"'):
+    # Markers hold letters: a bare number could turn up inside a timing figure.
+    for leaked in ("wx-7f3a", "r4711x", "weather_internal", '"city"', '"args"', '"output"'):
         assert not [f for f in frames if leaked in f], leaked
     # The agent itself got the tool's output: only the page does not.
     tool_message = openrouter.requests[-1].json["messages"][-1]
