@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["is_remote_graph", "remote_thread_id", "run_remote_turn"]
 
 _RATE = re.compile(r"rate=(\d+)")
-_DEFAULT_RATE = 24_000  # gpt-audio models speak PCM16 at 24 kHz
 # What the remote run may claim its speech is at (the peer's text, so checked).
 _PLAYABLE_RATES = frozenset({8_000, 16_000, 22_050, 24_000, 44_100, 48_000})
 # What LangGraph Server does with a run already going on the thread when a turn starts.
@@ -128,10 +127,12 @@ async def run_remote_turn(
                     pcm = base64.b64decode(block["base64"], validate=True)
                 except (binascii.Error, ValueError):
                     continue  # not speech we can play; the final state still has the reply
-                rate = _DEFAULT_RATE
+                # Only a call's first audio chunk names its format (summed chunks would
+                # repeat it): the rest are at the rate its speech is at so far.
+                rate: int | None = None
                 if match := _RATE.search(str(block.get("mime_type") or "")):
                     rate = int(match[1]) if len(match[1]) <= 6 else 0
-                if rate not in _PLAYABLE_RATES:
+                if rate is not None and rate not in _PLAYABLE_RATES:
                     continue  # a rate no speech model streams: not audio we can play
                 await outlet.audio(reply, reply.add_audio(run_id, pcm, rate))
     await _end(outlet, reply, current, calls)

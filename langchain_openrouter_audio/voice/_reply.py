@@ -13,7 +13,7 @@ from uuid import UUID
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH
-from langchain_openrouter_audio.voice.resample import Resampler
+from langchain_openrouter_audio.voice.resample import Resampler, resample_pcm16
 from langchain_openrouter_audio.voice.truncate import cut_words, truncate_to_heard
 from langchain_openrouter_audio.voice.turn import VoiceTurn
 
@@ -29,7 +29,7 @@ class _Run:
     text: str = ""
     # A bytearray grows in place: `bytes +=` would copy the whole reply on every piece.
     pcm: bytearray = field(default_factory=bytearray)
-    rate: int = 24000
+    rate: int = 24000  # until its speech says otherwise: gpt-audio speaks PCM16 at 24 kHz
     out_start: int = 0  # byte offset of its first audio in the reply's audio
     out_bytes: int = 0  # bytes of it in the reply's audio (at the output rate)
     ended: bool = False
@@ -122,16 +122,29 @@ class Reply:
             self.items.append(run_id)
         return run
 
-    def add_audio(self, run_id: UUID, pcm: bytes, rate: int) -> bytes:
-        """Keep a piece of speech; returns it at the output rate, to be sent out."""
+    def add_audio(self, run_id: UUID, pcm: bytes, rate: int | None) -> bytes:
+        """Keep a piece of speech; returns it at the output rate, to be sent out.
+
+        `rate` is None for a piece that does not say (a stream names it on its first
+        audio only): it is at the rate the call's speech is at so far.
+        """
         if self.first_audio_at is None:
             self.first_audio_at = time.perf_counter()
         run = self.run(run_id)
+        out = b""
+        if rate is None:
+            rate = run.rate
+        elif run.resampler is not None and rate != run.rate:
+            # The speech changes rate: what the old filter holds still goes out, and what
+            # was kept is brought to the new rate, so the call's audio stays one clip.
+            out = run.resampler.flush()
+            run.pcm = bytearray(resample_pcm16(bytes(run.pcm), run.rate, rate))
+            run.resampler = None
         run.pcm += pcm
         run.rate = rate
-        if run.resampler is None or run.resampler.src_rate != rate:
+        if run.resampler is None:
             run.resampler = Resampler(rate, self.output_rate)
-        return self._sent(run, run.resampler.push(pcm))
+        return self._sent(run, out + run.resampler.push(pcm))
 
     def end_run(self, run_id: UUID, message: BaseMessage | None) -> bytes:
         """A model call ended; returns the last of its speech, if any, to be sent out."""
