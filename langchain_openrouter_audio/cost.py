@@ -192,7 +192,8 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
 
     async def wait_for_lookups(self) -> None:
         """Wait until the lookups under way in this event loop have ended (each is bounded)."""
-        while pending := {task for task in self._lookups if not task.done()}:
+        loop = asyncio.get_running_loop()
+        while pending := {t for t in self._lookups if not t.done() and t.get_loop() is loop}:
             await asyncio.wait(pending)
 
     async def _alook_up(self, gen_id: str, lookup: CostLookup, wait_s: float) -> None:
@@ -288,7 +289,9 @@ def get_openrouter_callback() -> Iterator[OpenRouterCallbackHandler]:
 
     Like `get_openai_callback`: `total_cost`, `prompt_tokens`, `completion_tokens`,
     `total_tokens`, `prompt_audio_tokens`, `completion_audio_tokens`,
-    `successful_requests`. An enclosing block also counts the calls of blocks nested in it.
+    `successful_requests`; calls cut short (cancelled, or failed mid-stream) count in
+    `cut_short_requests`, their cost added a moment later, once looked up. An enclosing
+    block also counts the calls of blocks nested in it.
 
     ```python
     from langchain_openrouter_audio import ChatOpenRouterAudio, get_openrouter_callback
