@@ -273,9 +273,11 @@ class ReplyDriver:
             yield _notify(last, run_manager)
             delivered = True
         finally:
-            stream.close()
-            if not delivered:
-                self._cut()
+            try:
+                stream.close()
+            finally:
+                if not delivered:
+                    self._cut()
 
     async def asteps(
         self, stream: AsyncChunkStream, run_manager: AsyncCallbackManagerForLLMRun | None = None
