@@ -9,12 +9,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["MAX_PENDING_UTTERANCES", "SessionEnded", "SessionLimits"]
+__all__ = ["MAX_PENDING_UTTERANCES", "UTTERANCE_CAP_S", "SessionEnded", "SessionLimits"]
 
 MAX_PENDING_UTTERANCES = 4
 """Utterances that may wait for their turn, by default everywhere (`TurnEngine`,
 `VoiceSession`, `voice_app`, phone calls): one more ends the conversation instead of
 queueing audio (and model calls) without bound."""
+
+UTTERANCE_CAP_S = 300.0
+"""The longest utterance held in memory, whatever `max_utterance_s` says (even None): a
+talk button held down, or noise the endpointer never hears end, is cut here as
+`max_utterance_s` cuts it, and the rest starts the next utterance. Five minutes is 9.6 MB
+of 16 kHz audio per connection."""
 
 
 class SessionEnded(Exception):
