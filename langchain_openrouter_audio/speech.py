@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
-import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
@@ -31,16 +30,15 @@ from pydantic import ConfigDict, Field, field_validator
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
 from langchain_openrouter_audio._driver import ReplyDriver, SpeechChunk
-from langchain_openrouter_audio._formats import MIME_TO_FORMAT
 from langchain_openrouter_audio._speech_stream import (
     SPEECH_PATH,
     AsyncSpeechBatches,
     CostLookup,
     SpeechBatches,
+    SpeechFormat,
     SpeechPlan,
 )
 from langchain_openrouter_audio._text_split import split_for_speech
-from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
 
@@ -221,18 +219,13 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         return current_cost_handler() is not None
 
     def _driver(
-        self, response: httpx.Response, run_manager: Any, *, chunks: bool, summed: bool
+        self, fmt: SpeechFormat, run_manager: Any, *, chunks: bool, summed: bool
     ) -> ReplyDriver:
-        content_type = response.headers.get("content-type", "")
         assembler = ReplyAssembler(
-            audio_output=self.audio_output,
-            sample_rate=pcm_rate(content_type, PCM_SAMPLE_RATE),
-            list_content=True,
+            audio_output=self.audio_output, sample_rate=fmt.rate, list_content=True
         )
-        base = content_type.split(";", 1)[0].strip().lower()
-        if base not in ("audio/pcm", "audio/l16", ""):
-            # MP3 (or another container): its bytes stay as they are.
-            assembler.encoded = MIME_TO_FORMAT.get(base, "mp3")
+        # MP3 (or another container): its bytes stay as they are.
+        assembler.encoded = fmt.encoded
         return ReplyDriver(
             assembler,
             message_id=_run_message_id(run_manager) if run_manager is not None else None,
@@ -256,9 +249,10 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         plan = self._plan(messages, kwargs)
         client = self.client
         response = client.open_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
-        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        fmt = SpeechFormat.of(response)
+        driver = self._driver(fmt, run_manager, chunks=chunks, summed=summed)
         plan.metadata = driver.asm.metadata
-        batches = SpeechBatches(plan, response, client, cost)
+        batches = SpeechBatches(plan, response, fmt, client, cost)
         return driver, driver.steps(batches, run_manager), plan  # type: ignore[arg-type]
 
     def _cost_lookup(self, run_manager: Any) -> CostLookup | None:
@@ -317,9 +311,10 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         plan = self._plan(messages, kwargs)
         client = self.client
         response = await client.aopen_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
-        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        fmt = SpeechFormat.of(response)
+        driver = self._driver(fmt, run_manager, chunks=chunks, summed=summed)
         plan.metadata = driver.asm.metadata
-        batches = AsyncSpeechBatches(plan, response, client, cost)
+        batches = AsyncSpeechBatches(plan, response, fmt, client, cost)
         return driver, driver.asteps(batches, run_manager), plan  # type: ignore[arg-type]
 
     async def _agenerate(
