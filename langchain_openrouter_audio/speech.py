@@ -41,6 +41,7 @@ from langchain_openrouter_audio._speech_stream import (
 from langchain_openrouter_audio._text_split import split_for_speech
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
+from langchain_openrouter_audio.errors import StreamError
 
 __all__ = ["OpenRouterSpeech"]
 
@@ -74,7 +75,9 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     That happens when `fetch_cost=True`, or, with the default `None`, when a
     cost handler listens (`get_openrouter_callback()`); it lands in
     `response_metadata["cost"]` (summed over the requests of a split text, whose
-    generation ids are in `response_metadata["generation_ids"]`).
+    generation ids are in `response_metadata["generation_ids"]`). A reply that fails
+    midway (`IncompleteStreamError`) carries the cost of the requests that answered in
+    its `partial`, looked up the same way.
     """
 
     # A misspelt option must fail, not be ignored (BaseChatModel ignores unknown ones).
@@ -269,11 +272,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
         cost = self._cost_lookup(run_manager)
-        driver, steps, _ = self._steps(
+        driver, steps, plan = self._steps(
             messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
         )
-        for _ in steps:
-            pass
+        try:
+            for _ in steps:
+                pass
+        except StreamError as err:
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, cost.total(billed))
+            raise
         return ChatResult(generations=[ChatGeneration(message=driver.message())])
 
     def _stream(
@@ -288,10 +296,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
-        for step in steps:
-            if step.chunk is not None:
-                last = step.chunk
-                yield step.chunk
+        try:
+            for step in steps:
+                if step.chunk is not None:
+                    last = step.chunk
+                    yield step.chunk
+        except StreamError as err:
+            # Every chunk that arrived is out; the requests that answered were billed.
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, cost.total(billed))
+            raise
         # The speech is complete (the last chunk is out); only then is the cost looked up.
         if cost is not None and last is not None:
             _add_cost(last, cost.total(plan.generation_ids))
@@ -326,11 +340,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
         cost = self._cost_lookup(run_manager)
-        driver, steps, _ = await self._asteps(
+        driver, steps, plan = await self._asteps(
             messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
         )
-        async for _ in steps:
-            pass
+        try:
+            async for _ in steps:
+                pass
+        except StreamError as err:
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, await cost.atotal(billed))
+            raise
         return ChatResult(generations=[ChatGeneration(message=await driver.amessage())])
 
     async def _astream(
@@ -345,10 +364,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
-        async for step in steps:
-            if step.chunk is not None:
-                last = step.chunk
-                yield step.chunk
+        try:
+            async for step in steps:
+                if step.chunk is not None:
+                    last = step.chunk
+                    yield step.chunk
+        except StreamError as err:
+            # Every chunk that arrived is out; the requests that answered were billed.
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, await cost.atotal(billed))
+            raise
         # The speech is complete (the last chunk is out, so a caller can move on to the
         # next sentence); only then is the cost looked up, before the run ends.
         if cost is not None and last is not None:
@@ -363,3 +388,18 @@ def _add_cost(last: SpeechChunk, cost: float | None) -> None:
     """
     if cost is not None:
         last.message.response_metadata["cost"] = cost
+
+
+def _billed(err: StreamError, plan: SpeechPlan) -> list[str]:
+    """The generation ids a failed reply was billed for: every request that answered with
+    audio (or began to), none that was refused; none without a partial reply to tell."""
+    if err.partial is None:
+        return []
+    return [gen_id for gen_id in plan.generation_ids if gen_id]
+
+
+def _carry_cost(err: StreamError, cost: float | None) -> None:
+    """Their summed cost joins the partial reply's metadata, where a complete reply has it
+    (and where the cost handlers read it: `OpenRouterCallbackHandler.on_llm_error`)."""
+    if cost is not None and err.partial is not None:
+        err.partial.response_metadata["cost"] = cost
