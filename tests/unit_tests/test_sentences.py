@@ -87,9 +87,11 @@ def test_a_long_chinese_text_is_split_at_its_full_stops() -> None:
     [
         "".join(CHINESE),
         "".join(JAPANESE) * 3,
+        "".join(QUOTED) * 2,
         " ".join(MIXED),
         "Dr. Smith paid $3.50 (e.g. cash). Then he left!\nWas it 5 p.m.? Yes... “Fine.” Bye.",
     ],
+    ids=["chinese", "japanese", "quoted", "mixed", "english"],
 )
 def test_the_stream_and_the_long_text_split_agree_on_sentence_ends(text: str) -> None:
     sentences = streamed(text, 1)
