@@ -23,6 +23,7 @@ import httpx
 
 from langchain_openrouter_audio._audio_seams import Mp3Seam, PcmSeam, Seam
 from langchain_openrouter_audio._client import CompletionsClient
+from langchain_openrouter_audio._formats import MIME_TO_FORMAT
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.errors import (
     IncompleteStreamError,
@@ -32,7 +33,7 @@ from langchain_openrouter_audio.errors import (
     StreamError,
 )
 
-__all__ = ["AsyncSpeechBatches", "CostLookup", "SpeechBatches", "SpeechPlan"]
+__all__ = ["AsyncSpeechBatches", "CostLookup", "SpeechBatches", "SpeechFormat", "SpeechPlan"]
 
 logger = logging.getLogger("langchain_openrouter_audio")
 
@@ -42,6 +43,36 @@ GENERATION_PATH = "/generation"
 _COST_POLL_S = (0.1, 0.2, 0.4, 0.8, 1.0, 1.5)
 _PCM_TYPES = ("audio/pcm", "audio/l16", "")
 _MP3_TYPES = ("audio/mpeg", "audio/mp3")
+
+
+@dataclass(frozen=True)
+class SpeechFormat:
+    """What one speech response's `Content-Type` says its bytes are (parsed once)."""
+
+    content_type: str
+    base: str
+    """The media type alone, lower-case (`audio/pcm`); "" when none was sent."""
+    kind: str
+    """`"pcm"`, `"mp3"`, or the media type of anything else."""
+    rate: int
+    """The PCM sample rate (`rate=`, else 24 kHz)."""
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> SpeechFormat:
+        content_type = response.headers.get("content-type", "")
+        base = content_type.split(";", 1)[0].strip().lower()
+        kind = "pcm" if base in _PCM_TYPES else "mp3" if base in _MP3_TYPES else base
+        return cls(content_type, base, kind, pcm_rate(content_type, PCM_SAMPLE_RATE))
+
+    @property
+    def encoded(self) -> str | None:
+        """The container of non-PCM speech (kept as it came: "mp3", ...); None for PCM."""
+        return None if self.kind == "pcm" else MIME_TO_FORMAT.get(self.base, "mp3")
+
+    @property
+    def joins_as(self) -> tuple[str, int]:
+        """What a later piece must match to be joined to this one: kind, and PCM's rate."""
+        return (self.kind, self.rate if self.kind == "pcm" else 0)
 
 
 @dataclass
@@ -56,7 +87,7 @@ class SpeechPlan:
     bodies: list[dict[str, Any]]
     metadata: dict[str, Any] = field(default_factory=dict)
     generation_ids: list[str] = field(default_factory=list)
-    _format: tuple[str, int] | None = None
+    _format: SpeechFormat | None = None
 
     def opening(self) -> dict[str, Any]:
         """The first chunk: the reply's identity and the whole text being spoken."""
@@ -66,8 +97,8 @@ class SpeechPlan:
             "choices": [{"index": 0, "delta": {"audio": {"transcript": self.text}}}],
         }
 
-    def started(self, index: int, response: httpx.Response) -> Seam:
-        """Note piece `index`'s response; the seam its bytes go through.
+    def started(self, index: int, response: httpx.Response, fmt: SpeechFormat) -> Seam:
+        """Note piece `index`'s response (in format `fmt`); the seam its bytes go through.
 
         Raises:
             MalformedStreamError: the piece's audio cannot follow the previous ones (a
@@ -75,23 +106,20 @@ class SpeechPlan:
         """
         self.generation_ids.append(response.headers.get("x-generation-id") or "")
         self.metadata["generation_ids"] = list(self.generation_ids)
-        content_type = response.headers.get("content-type", "")
-        base = content_type.split(";", 1)[0].strip().lower()
-        kind = "pcm" if base in _PCM_TYPES else "mp3" if base in _MP3_TYPES else base
-        fmt = (kind, pcm_rate(content_type, PCM_SAMPLE_RATE) if kind == "pcm" else 0)
         count = len(self.bodies)
         if self._format is None:
             self._format = fmt
-            if count > 1 and kind not in ("pcm", "mp3"):
-                msg = f"the speech came as {base}, which cannot be joined over {count} requests"
+            if count > 1 and fmt.kind not in ("pcm", "mp3"):
+                msg = f"the speech came as {fmt.base}, which cannot be joined over {count} requests"
                 raise MalformedStreamError(msg)
-        elif fmt != self._format:
+        elif fmt.joins_as != self._format.joins_as:
+            kind, rate = self._format.joins_as
             msg = (
-                f"speech piece {index + 1} of {count} came as {content_type!r}, unlike the "
-                f"pieces before it ({self._format[0]}, {self._format[1] or '-'} Hz)"
+                f"speech piece {index + 1} of {count} came as {fmt.content_type!r}, unlike the "
+                f"pieces before it ({kind}, {rate or '-'} Hz)"
             )
             raise self.unspoken(index, MalformedStreamError(msg))
-        if kind == "pcm":
+        if fmt.kind == "pcm":
             return PcmSeam()
         if count > 1:
             return Mp3Seam(first=index == 0, last=index == count - 1)
@@ -213,18 +241,19 @@ class SpeechBatches:
     """A text's requests as batches of chat-style chunks, so one driver serves both paths.
 
     `first` is the first piece's response, opened already (its status and headers
-    decide the reply's format before the driver starts).
+    decide the reply's format before the driver starts), and `first_format` its format.
     """
 
     def __init__(
         self,
         plan: SpeechPlan,
         first: httpx.Response,
+        first_format: SpeechFormat,
         client: CompletionsClient,
         cost: CostLookup | None,
     ) -> None:
         self.done = False
-        self._batches = self._read(plan, first, client, cost)
+        self._batches = self._read(plan, first, first_format, client, cost)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         return self._batches
@@ -236,12 +265,13 @@ class SpeechBatches:
         self,
         plan: SpeechPlan,
         first: httpx.Response,
+        first_format: SpeechFormat,
         client: CompletionsClient,
         cost: CostLookup | None,
     ) -> Generator[list[dict[str, Any]], None, None]:
         response = first
         try:
-            seam = plan.started(0, response)
+            seam = plan.started(0, response, first_format)
             yield [plan.opening()]
             for index, body in enumerate(plan.bodies):
                 if index:
@@ -249,7 +279,7 @@ class SpeechBatches:
                         response = client.open_bytes(SPEECH_PATH, body, accept="audio/*")
                     except OpenRouterError as err:
                         raise plan.failed_to_open(index, err) from err
-                    seam = plan.started(index, response)
+                    seam = plan.started(index, response, SpeechFormat.of(response))
                 pieces = client.iter_bytes(response)
                 try:
                     for piece in pieces:
@@ -275,11 +305,12 @@ class AsyncSpeechBatches:
         self,
         plan: SpeechPlan,
         first: httpx.Response,
+        first_format: SpeechFormat,
         client: CompletionsClient,
         cost: CostLookup | None,
     ) -> None:
         self.done = False
-        self._batches = self._read(plan, first, client, cost)
+        self._batches = self._read(plan, first, first_format, client, cost)
 
     def __aiter__(self) -> AsyncIterator[list[dict[str, Any]]]:
         return self._batches
@@ -291,12 +322,13 @@ class AsyncSpeechBatches:
         self,
         plan: SpeechPlan,
         first: httpx.Response,
+        first_format: SpeechFormat,
         client: CompletionsClient,
         cost: CostLookup | None,
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
         response = first
         try:
-            seam = plan.started(0, response)
+            seam = plan.started(0, response, first_format)
             yield [plan.opening()]
             for index, body in enumerate(plan.bodies):
                 if index:
@@ -304,7 +336,7 @@ class AsyncSpeechBatches:
                         response = await client.aopen_bytes(SPEECH_PATH, body, accept="audio/*")
                     except OpenRouterError as err:
                         raise plan.failed_to_open(index, err) from err
-                    seam = plan.started(index, response)
+                    seam = plan.started(index, response, SpeechFormat.of(response))
                 pieces = client.aiter_bytes(response)
                 try:
                     async for piece in pieces:

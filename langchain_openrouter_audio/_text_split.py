@@ -1,8 +1,10 @@
 """Long text cut into pieces a TTS model takes in one request, at natural boundaries.
 
-Paragraphs first, then sentences; a sentence longer than the limit is cut at clause
-boundaries (`,` `;` `:` dashes), then between words. A single "word" longer than the
-limit (a URL, a run of digits) is the only thing ever cut mid-word. Neighbouring
+Paragraphs first, then sentences (where `_sentences` says they end: the voice loop's
+streamed replies end there too); a sentence longer than the limit is cut at clause
+boundaries (`,` `;` `:` dashes, their full-width forms), then between words. A single
+"word" longer than the limit (a URL, a run of digits) is the only thing ever cut
+mid-word. Neighbouring
 units are packed together up to the limit, so a long text costs as few requests as
 its boundaries allow. Not public API.
 """
@@ -11,15 +13,16 @@ from __future__ import annotations
 
 import re
 
+from langchain_openrouter_audio._sentences import CLAUSE_END, SENTENCE_END
+
 __all__ = ["split_for_speech"]
 
 # Each pattern matches the end of one unit, the whitespace after it included, so the
 # units of a text join back into exactly that text.
 _LEVELS = (
     re.compile(r"\n[ \t]*\n\s*"),  # paragraph
-    # . ! ? ... (or their run, with closing quotes/brackets) before a space; CJK full stops.
-    re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*\s+|[\u3002\uff01\uff1f]+[\u300d\u300f]*\s*"),
-    re.compile(r"[,;:\u2013\u2014]\s+|[\uff0c\uff1b\uff1a\u3001]\s*"),  # clause
+    SENTENCE_END,
+    CLAUSE_END,
     re.compile(r"\s+"),  # word
 )
 

@@ -3,7 +3,9 @@
 The class holds the fields and the LangChain hooks; the work is next door and
 flows one way: `_request` builds the body, `_client` sends it and reads the
 SSE, `_driver` turns the chunks into LangChain chunks, events, callbacks and
-the final message.
+the final message. `_client_owner` checks the connection settings and owns the
+pooled client (copies, pickles, closing), as for the speech and transcription
+runnables.
 """
 
 from __future__ import annotations
@@ -11,14 +13,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
-import re
-import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any, Literal, Protocol, Self
-from urllib.parse import urlsplit
+from typing import Any, Literal, Self
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -52,7 +50,8 @@ from pydantic import (
 
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._catalog import aspeaking_models, speaking_models
-from langchain_openrouter_audio._client import CompletionsClient, encode_body
+from langchain_openrouter_audio._client import encode_body
+from langchain_openrouter_audio._client_owner import DEFAULT_BASE_URL, ClientOwner
 from langchain_openrouter_audio._driver import ReplyDriver
 from langchain_openrouter_audio._request import (
     RequestSettings,
@@ -72,8 +71,6 @@ __all__ = ["ChatOpenRouterAudio"]
 
 logger = logging.getLogger("langchain_openrouter_audio")
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-
 # Constructor fields that go into the request body as they are, when set.
 _BODY_FIELDS = (
     "temperature",
@@ -91,59 +88,14 @@ _BODY_FIELDS = (
     "user",
 )
 
-# Guards lazy creation of a model's HTTP client when threads race to the first call.
-_CLIENT_LOCK = threading.Lock()
-
-
-class ConnectionSettings(Protocol):
-    """The fields a `CompletionsClient` is made from (the chat model's and the runnables')."""
-
-    api_key: SecretStr | None
-    base_url: str
-    timeout: float | httpx.Timeout | None
-    max_retries: int
-    app_url: str | None
-    app_title: str | None
-    default_headers: dict[str, str] | None
-    http_client: httpx.Client | None
-    http_async_client: httpx.AsyncClient | None
-
-
-def open_client(settings: ConnectionSettings) -> CompletionsClient:
-    """A client for these settings; without an API key, a `ValueError` before any network call."""
-    key = settings.api_key.get_secret_value() if settings.api_key else ""
-    if not key:
-        msg = "no OpenRouter API key: pass api_key=... or set OPENROUTER_API_KEY"
-        raise ValueError(msg)
-    headers = {"Authorization": f"Bearer {key}"}
-    if settings.app_url:
-        headers["HTTP-Referer"] = settings.app_url
-    if settings.app_title:
-        headers["X-Title"] = headers["X-OpenRouter-Title"] = settings.app_title
-    headers.update(settings.default_headers or {})
-    return CompletionsClient(
-        base_url=settings.base_url,
-        headers=headers,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        http_client=settings.http_client,
-        http_async_client=settings.http_async_client,
-        secrets=(key,),
-    )
-
-
 _SECRET_SUFFIXES = ("key", "token", "secret", "password")
-
-# What an HTTP header value may hold (RFC 9110 field-value, visible ASCII and inner spaces).
-_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
-_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 def _default_modalities() -> list[Literal["text", "audio"]]:
     return ["text", "audio"]
 
 
-class ChatOpenRouterAudio(BaseChatModel):
+class ChatOpenRouterAudio(ClientOwner, BaseChatModel):
     """Chat model for OpenRouter's audio models: speech in, speech out, tools.
 
     Replies are spoken by default: `invoke` returns an `AIMessage` whose
@@ -164,10 +116,8 @@ class ChatOpenRouterAudio(BaseChatModel):
     models refuse text in and text out: that is refused before sending).
     """
 
-    # hide_input_in_errors: a refused api_key must not come back in the error text.
-    model_config = ConfigDict(
-        populate_by_name=True, arbitrary_types_allowed=True, hide_input_in_errors=True
-    )
+    # hide_input_in_errors comes from ClientOwner: a refused api_key never shows.
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     model: str = Field(default="openai/gpt-audio-mini", alias="model_name")
     """OpenRouter model slug."""
@@ -236,11 +186,9 @@ class ChatOpenRouterAudio(BaseChatModel):
     """Your own `httpx.Client` (proxies, certificates); we do not close it."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
 
-    _client: CompletionsClient | None = PrivateAttr(default=None)
-    # Set on the copy `with_structured_output` binds: answer heard questions in text,
-    # over the connections of the model it was made from.
+    # Set on the copy `with_structured_output` binds: answer heard questions in text
+    # (over the connections of the model it was made from: `_connections_of`).
     _prefer_text_reply: bool = PrivateAttr(default=False)
-    _connections_of: ChatOpenRouterAudio | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -283,74 +231,12 @@ class ChatOpenRouterAudio(BaseChatModel):
             raise ValueError(cannot_speak_message(self.model))
         return self
 
-    @field_validator("api_key")
-    @classmethod
-    def _check_api_key(cls, key: SecretStr | None) -> SecretStr | None:
-        """Strip a pasted key's whitespace; refuse one that cannot travel in a header."""
-        if key is None:
-            return None
-        value = key.get_secret_value().strip()
-        if value and not _KEY_CHARS.fullmatch(value):
-            bad = next(i for i, c in enumerate(value) if not _KEY_CHARS.fullmatch(c))
-            # Never echo the key, not even in part.
-            msg = (
-                f"api_key has a character that cannot be sent in an HTTP header (at position "
-                f"{bad} of {len(value)}); copy the key again from openrouter.ai/keys"
-            )
-            raise ValueError(msg)
-        return SecretStr(value)
-
-    @field_validator("default_headers")
-    @classmethod
-    def _check_headers(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
-        for name, value in (headers or {}).items():
-            if not _HEADER_VALUE.fullmatch(str(value)):
-                raise ValueError(f"default_headers[{name!r}] is not a valid HTTP header value")
-        return headers
-
-    @field_validator("timeout")
-    @classmethod
-    def _check_timeout(cls, timeout: float | httpx.Timeout | None) -> float | httpx.Timeout | None:
-        values = (
-            [timeout.connect, timeout.read, timeout.write, timeout.pool]
-            if isinstance(timeout, httpx.Timeout)
-            else [timeout]
-        )
-        for value in values:
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
-        return timeout
-
     @field_validator("sample_rate", "max_audio_bytes")
     @classmethod
     def _check_positive(cls, value: int) -> int:
         if value <= 0:
             raise ValueError(f"must be positive, got {value}")
         return value
-
-    @field_validator("max_retries")
-    @classmethod
-    def _check_retries(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {value}")
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        try:
-            parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError:
-            raise ValueError(f"base_url has an invalid port: {url!r}") from None
-        if parts.username is not None or parts.password is not None:
-            # They would show in repr, logs and errors; the key has its own field.
-            raise ValueError("base_url must not carry credentials; pass the key as api_key")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must look like https://host/path, got {url!r}")
-        if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
-            raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
-        return url
 
     # -- LangChain identity ---------------------------------------------------
 
@@ -411,76 +297,6 @@ class ChatOpenRouterAudio(BaseChatModel):
         if ls_stop := stop or kwargs.get("stop") or self.stop:
             params["ls_stop"] = [ls_stop] if isinstance(ls_stop, str) else list(ls_stop)
         return params
-
-    # -- connections ----------------------------------------------------------
-
-    @property
-    def client(self) -> CompletionsClient:
-        """The HTTP client, created on first use and reused (pooled connections)."""
-        if self._connections_of is not None:
-            return self._connections_of.client
-        if self._client is None:
-            with _CLIENT_LOCK:
-                if self._client is None:
-                    self._client = open_client(self)
-        return self._client
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """Copy the model; the copy makes its own connections from its own settings.
-
-        Unlike pydantic's default, `update` values are validated, so
-        `update={"api_key": "..."}` stays a `SecretStr`.
-        """
-        copied = super().model_copy(deep=deep)
-        for name, value in (update or {}).items():
-            type(self).__pydantic_validator__.validate_assignment(copied, name, value)
-        copied._client = None
-        copied._connections_of = None
-        return copied
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        """A deep copy that opens its own connections; injected HTTP clients are shared.
-
-        Pooled clients hold locks and sockets: they are never copied.
-        """
-        memo = {} if memo is None else memo
-        for pooled in (self._client, self._connections_of):
-            if pooled is not None:
-                memo[id(pooled)] = None
-        for injected in (self.http_client, self.http_async_client):
-            if injected is not None:
-                memo[id(injected)] = injected
-        return super().__deepcopy__(memo)
-
-    def __getstate__(self) -> dict[Any, Any]:
-        """Pickle the settings, not the connections: the unpickled model opens its own."""
-        if self.http_client is not None or self.http_async_client is not None:
-            msg = (
-                "a ChatOpenRouterAudio with an injected http_client/http_async_client cannot "
-                "be pickled (a client holds sockets); pickle one without and inject it again"
-            )
-            raise TypeError(msg)
-        state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        private.update(_client=None, _connections_of=None)
-        state["__pydantic_private__"] = private
-        return state
-
-    def close(self) -> None:
-        """Close the pooled sync HTTP client (injected clients are left open)."""
-        if self._client is not None:
-            self._client.close()
-
-    async def aclose(self) -> None:
-        """Close the pooled HTTP clients (injected clients are left open).
-
-        Each event loop gets its own pooled client, closed when the loop shuts
-        down its async generators (`asyncio.run` does). A loop you close by hand
-        without `loop.shutdown_asyncgens()` keeps its client until the model is
-        closed: `await llm.aclose()` in that loop before closing it.
-        """
-        if self._client is not None:
-            await self._client.aclose()
 
     # -- request --------------------------------------------------------------
 

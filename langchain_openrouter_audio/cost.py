@@ -51,7 +51,8 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     """Sums tokens and OpenRouter's billed cost over every model run it sees.
 
     Cost comes only from `response_metadata["cost"]` (OpenRouter's `usage.cost`, in
-    credits/USD): no price table that could go stale. A run counts once, when it ends, so
+    credits/USD): no price table that could go stale; a run that fails after it was billed
+    adds the cost its error's partial reply carries. A run counts once, when it ends, so
     streamed, async, batched, concurrent and agent-graph calls all add up; a lock makes the
     sums safe across threads (sync callbacks of async runs run in worker threads).
 
@@ -123,6 +124,30 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             int(input_details.get("audio") or 0),
             int(output_details.get("audio") or 0),
         )
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A run that failed after it was billed still costs: a stream cut midway, or a long
+        text whose later piece failed, carries what it was billed for in its `partial`
+        (`response_metadata["cost"]`). It is added to `total_cost`, not to the requests,
+        unless its generation was counted already (reported as a call cut short)."""
+        partial = getattr(error, "partial", None)
+        meta = getattr(partial, "response_metadata", None) or {}
+        cost = meta.get("cost")
+        if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+            return
+        gen_id = meta.get("id")
+        if isinstance(gen_id, str) and gen_id:
+            with self._lock:
+                if self._seen.get(gen_id):
+                    return
+                self._remember(gen_id, counted=True)
+        self._add_cost(float(cost))
+
+    def _add_cost(self, cost: float) -> None:
+        with self._lock:
+            self.total_cost += cost
+        if self._parent is not None:
+            self._parent._add_cost(cost)
 
     def _add(
         self,

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
-import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
@@ -31,18 +30,18 @@ from pydantic import ConfigDict, Field, field_validator
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
 from langchain_openrouter_audio._driver import ReplyDriver, SpeechChunk
-from langchain_openrouter_audio._formats import MIME_TO_FORMAT
 from langchain_openrouter_audio._speech_stream import (
     SPEECH_PATH,
     AsyncSpeechBatches,
     CostLookup,
     SpeechBatches,
+    SpeechFormat,
     SpeechPlan,
 )
 from langchain_openrouter_audio._text_split import split_for_speech
-from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm_rate
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
 from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
+from langchain_openrouter_audio.errors import StreamError
 
 __all__ = ["OpenRouterSpeech"]
 
@@ -76,7 +75,9 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     That happens when `fetch_cost=True`, or, with the default `None`, when a
     cost handler listens (`get_openrouter_callback()`); it lands in
     `response_metadata["cost"]` (summed over the requests of a split text, whose
-    generation ids are in `response_metadata["generation_ids"]`).
+    generation ids are in `response_metadata["generation_ids"]`). A reply that fails
+    midway (`IncompleteStreamError`) carries the cost of the requests that answered in
+    its `partial`, looked up the same way.
     """
 
     # A misspelt option must fail, not be ignored (BaseChatModel ignores unknown ones).
@@ -221,18 +222,13 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         return current_cost_handler() is not None
 
     def _driver(
-        self, response: httpx.Response, run_manager: Any, *, chunks: bool, summed: bool
+        self, fmt: SpeechFormat, run_manager: Any, *, chunks: bool, summed: bool
     ) -> ReplyDriver:
-        content_type = response.headers.get("content-type", "")
         assembler = ReplyAssembler(
-            audio_output=self.audio_output,
-            sample_rate=pcm_rate(content_type, PCM_SAMPLE_RATE),
-            list_content=True,
+            audio_output=self.audio_output, sample_rate=fmt.rate, list_content=True
         )
-        base = content_type.split(";", 1)[0].strip().lower()
-        if base not in ("audio/pcm", "audio/l16", ""):
-            # MP3 (or another container): its bytes stay as they are.
-            assembler.encoded = MIME_TO_FORMAT.get(base, "mp3")
+        # MP3 (or another container): its bytes stay as they are.
+        assembler.encoded = fmt.encoded
         return ReplyDriver(
             assembler,
             message_id=_run_message_id(run_manager) if run_manager is not None else None,
@@ -256,9 +252,10 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         plan = self._plan(messages, kwargs)
         client = self.client
         response = client.open_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
-        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        fmt = SpeechFormat.of(response)
+        driver = self._driver(fmt, run_manager, chunks=chunks, summed=summed)
         plan.metadata = driver.asm.metadata
-        batches = SpeechBatches(plan, response, client, cost)
+        batches = SpeechBatches(plan, response, fmt, client, cost)
         return driver, driver.steps(batches, run_manager), plan  # type: ignore[arg-type]
 
     def _cost_lookup(self, run_manager: Any) -> CostLookup | None:
@@ -275,11 +272,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
         cost = self._cost_lookup(run_manager)
-        driver, steps, _ = self._steps(
+        driver, steps, plan = self._steps(
             messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
         )
-        for _ in steps:
-            pass
+        try:
+            for _ in steps:
+                pass
+        except StreamError as err:
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, cost.total(billed))
+            raise
         return ChatResult(generations=[ChatGeneration(message=driver.message())])
 
     def _stream(
@@ -294,10 +296,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
-        for step in steps:
-            if step.chunk is not None:
-                last = step.chunk
-                yield step.chunk
+        try:
+            for step in steps:
+                if step.chunk is not None:
+                    last = step.chunk
+                    yield step.chunk
+        except StreamError as err:
+            # Every chunk that arrived is out; the requests that answered were billed.
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, cost.total(billed))
+            raise
         # The speech is complete (the last chunk is out); only then is the cost looked up.
         if cost is not None and last is not None:
             _add_cost(last, cost.total(plan.generation_ids))
@@ -317,9 +325,10 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
         plan = self._plan(messages, kwargs)
         client = self.client
         response = await client.aopen_bytes(SPEECH_PATH, plan.bodies[0], accept="audio/*")
-        driver = self._driver(response, run_manager, chunks=chunks, summed=summed)
+        fmt = SpeechFormat.of(response)
+        driver = self._driver(fmt, run_manager, chunks=chunks, summed=summed)
         plan.metadata = driver.asm.metadata
-        batches = AsyncSpeechBatches(plan, response, client, cost)
+        batches = AsyncSpeechBatches(plan, response, fmt, client, cost)
         return driver, driver.asteps(batches, run_manager), plan  # type: ignore[arg-type]
 
     async def _agenerate(
@@ -331,11 +340,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     ) -> ChatResult:
         chunks = _has_handlers(run_manager)
         cost = self._cost_lookup(run_manager)
-        driver, steps, _ = await self._asteps(
+        driver, steps, plan = await self._asteps(
             messages, run_manager, kwargs, chunks=chunks, summed=False, cost=cost
         )
-        async for _ in steps:
-            pass
+        try:
+            async for _ in steps:
+                pass
+        except StreamError as err:
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, await cost.atotal(billed))
+            raise
         return ChatResult(generations=[ChatGeneration(message=await driver.amessage())])
 
     async def _astream(
@@ -350,10 +364,16 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
             messages, run_manager, kwargs, chunks=True, summed=True, cost=None
         )
         last: SpeechChunk | None = None
-        async for step in steps:
-            if step.chunk is not None:
-                last = step.chunk
-                yield step.chunk
+        try:
+            async for step in steps:
+                if step.chunk is not None:
+                    last = step.chunk
+                    yield step.chunk
+        except StreamError as err:
+            # Every chunk that arrived is out; the requests that answered were billed.
+            if cost is not None and (billed := _billed(err, plan)):
+                _carry_cost(err, await cost.atotal(billed))
+            raise
         # The speech is complete (the last chunk is out, so a caller can move on to the
         # next sentence); only then is the cost looked up, before the run ends.
         if cost is not None and last is not None:
@@ -368,3 +388,18 @@ def _add_cost(last: SpeechChunk, cost: float | None) -> None:
     """
     if cost is not None:
         last.message.response_metadata["cost"] = cost
+
+
+def _billed(err: StreamError, plan: SpeechPlan) -> list[str]:
+    """The generation ids a failed reply was billed for: every request that answered with
+    audio (or began to), none that was refused; none without a partial reply to tell."""
+    if err.partial is None:
+        return []
+    return [gen_id for gen_id in plan.generation_ids if gen_id]
+
+
+def _carry_cost(err: StreamError, cost: float | None) -> None:
+    """Their summed cost joins the partial reply's metadata, where a complete reply has it
+    (and where the cost handlers read it: `OpenRouterCallbackHandler.on_llm_error`)."""
+    if cost is not None and err.partial is not None:
+        err.partial.response_metadata["cost"] = cost

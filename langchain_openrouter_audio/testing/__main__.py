@@ -1,6 +1,6 @@
 """The local OpenRouter server for your own code, from a shell.
 
-    python -m langchain_openrouter_audio.testing [--port PORT] [--api-key KEY]
+    python -m langchain_openrouter_audio.testing [--port PORT] [--api-key KEY] [--read-timeout S]
 
 It listens on 127.0.0.1 (a free port, or ``--port``), answers like a model would with the
 spoken clips shipped with the package (`answer_like_a_model`: tool calls where tools are
@@ -11,6 +11,7 @@ Paste them into the shell that runs your code. Ctrl-C stops it.
 from __future__ import annotations
 
 import argparse
+import math
 import secrets
 import signal
 import sys
@@ -18,7 +19,7 @@ import threading
 from types import FrameType
 
 from ._answers import answer_like_a_model
-from ._server import OpenRouterTestServer
+from ._server import READ_TIMEOUT_S, OpenRouterTestServer
 
 # Requests are recorded by the server; a long-running one keeps only the latest few.
 _KEEP_REQUESTS = 20
@@ -39,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the key clients must send (default: a new random one each run)",
     )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose client is silent this long while sending a request, "
+        f"or between requests (default: {READ_TIMEOUT_S:g})",
+    )
     return parser
 
 
@@ -47,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         print(f"--port must be 0-65535, got {args.port}", file=sys.stderr)
         return 2
+    if not (math.isfinite(args.read_timeout) and args.read_timeout > 0):
+        print(f"--read-timeout must be a positive number, got {args.read_timeout}", file=sys.stderr)
+        return 2
     api_key = args.api_key or f"offline-{secrets.token_urlsafe(12)}"
-    server = OpenRouterTestServer(api_key=api_key, port=args.port)
+    server = OpenRouterTestServer(api_key=api_key, port=args.port, read_timeout_s=args.read_timeout)
     server.responder = answer_like_a_model
     try:
         server.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
+import math
 import select
 import socket
 import socketserver
@@ -29,6 +31,8 @@ from ._wire import Rendering, new_generation_id
 
 __all__ = ["OpenRouterTestServer"]
 
+logger = logging.getLogger("langchain_openrouter_audio.testing")
+
 # Marks a scripted reply that was already sent (an error or raw bytes).
 _SENT: Any = object()
 
@@ -48,6 +52,17 @@ _POLL_INTERVAL_S = 0.05
 # Largest request body read: far over any request the package sends (a 64 MiB clip as
 # base64 is ~86 MiB), and a bound on what one connection, before auth, can make it hold.
 _MAX_REQUEST_BYTES = 256 * 1024 * 1024
+# Default `read_timeout_s`: the longest silence while a request (or the next one on a
+# kept-alive connection) is read. Past it the connection is closed, so a client that sends
+# half a request cannot hold a connection and its thread for good.
+READ_TIMEOUT_S = 10.0
+# The longest a single write of a reply may wait for a client that stopped reading. Pauses
+# the server makes itself (`event_delay_s`, `stall_s`, `headers_delay_s`) are not socket
+# waits and are never cut by it.
+_WRITE_TIMEOUT_S = 60.0
+# What a client is told when the server itself fails (OpenRouter masks 500-class messages
+# too); the exception and its traceback go to the log.
+_INTERNAL_ERROR = gateway_error(500, "Internal Server Error")
 
 
 class _BodyTooLarge(Exception):
@@ -112,20 +127,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._responded = True
         super().send_response(code, message)
 
+    def handle_one_request(self) -> None:
+        # Every wait for the client's bytes (the request line, headers, body, and the next
+        # request on a kept-alive connection) is bounded: the base class closes the
+        # connection on a timeout in the head, do_POST on one in the body.
+        try:
+            self.connection.settimeout(self._owner.read_timeout_s)
+        except OSError:
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
     def do_POST(self) -> None:
         self._responded = False
         try:
             self._handle()
         except OSError:
-            # The peer went away or stop() shut the socket: nothing left to answer.
+            # The peer went away, stopped sending (a read timeout) or stop() shut the
+            # socket: nothing left to answer.
             self.close_connection = True
-        except Exception as exc:
-            # A bug in the test server must show up as an error, not as a silent hang-up.
+        except Exception:
+            # A bug in the server (or in a responder): the client gets a 500 that says
+            # nothing of it, the log gets the traceback.
             self.close_connection = True
+            logger.exception(
+                "OpenRouterTestServer failed on %s %s", self.command, urlsplit(self.path).path
+            )
             if not self._responded:
-                message = f"OpenRouterTestServer internal error: {type(exc).__name__}: {exc}"
-                self._send_json(*gateway_error(500, message))
-            raise
+                with contextlib.suppress(OSError):
+                    self._send_json(*_INTERNAL_ERROR)
 
     do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_POST
 
@@ -186,6 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(*gateway_error(400, "Malformed request body framing"))
             return
+        # The request is in: from here on the socket waits only for a client that does not
+        # read the reply.
+        self.connection.settimeout(_WRITE_TIMEOUT_S)
         request = self._recorded(body)
         owner = self._owner
         owner._record(request)
@@ -225,9 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             reply = owner._next_reply(request)
-        except Exception as exc:
-            message = f"OpenRouterTestServer: responder raised {type(exc).__name__}: {exc}"
-            self._send_json(*gateway_error(500, message))
+        except Exception:
+            logger.exception("OpenRouterTestServer: the responder raised")
+            self._send_json(*_INTERNAL_ERROR)
             return
         if reply is None:
             message = "OpenRouterTestServer: no scripted reply left for this request"
@@ -571,7 +604,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if self.owner._stopping.is_set() or isinstance(sys.exc_info()[1], OSError):
             return
-        super().handle_error(request, client_address)
+        logger.error("OpenRouterTestServer: a connection failed", exc_info=True)
 
 
 class OpenRouterTestServer:
@@ -593,6 +626,14 @@ class OpenRouterTestServer:
     and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
     entries to `extra_models`).
 
+    It bounds every connection as a server on a network should: a client silent for
+    `read_timeout_s` (10 s by default) while sending a request, or between requests on a
+    kept-alive connection, is disconnected; pauses the server makes itself
+    (``event_delay_s``, ``stall_s``, ``headers_delay_s``) are not cut by it. A failure
+    inside the server, or a responder that raises, answers a bare 500 (``{"error":
+    {"code": 500, "message": "Internal Server Error"}}``) and logs the exception on the
+    ``langchain_openrouter_audio.testing`` logger.
+
     Examples:
         >>> import httpx
         >>> from langchain_openrouter_audio.testing import text_reply
@@ -608,8 +649,22 @@ class OpenRouterTestServer:
         'Hi'
     """
 
-    def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        read_timeout_s: float = READ_TIMEOUT_S,
+    ):
+        if not (
+            isinstance(read_timeout_s, int | float)
+            and math.isfinite(read_timeout_s)
+            and read_timeout_s > 0
+        ):
+            raise ValueError(f"read_timeout_s must be a positive number, got {read_timeout_s!r}")
         self.api_key = api_key
+        self.read_timeout_s = float(read_timeout_s)
         self.responder: Callable[[RecordedRequest], Reply] | None = None
         self.requests: list[RecordedRequest] = []
         self._host = host

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from langchain_openrouter_audio.voice._pcm import SAMPLE_WIDTH
+from langchain_openrouter_audio.voice.limits import UTTERANCE_CAP_S
 
 if TYPE_CHECKING:
     from langchain_openrouter_audio.voice.engine import EndpointerLike
@@ -53,12 +54,13 @@ class UserInput:
         return bytes(audio or b"")
 
     def hold(self, pcm: bytes, max_utterance_s: float | None) -> list[bytes]:
-        """Audio while the button is down; returns utterances cut at the limit exactly."""
+        """Audio while the button is down; returns utterances cut at the limit exactly
+        (`UTTERANCE_CAP_S` at most, so a button held for ever holds bounded memory)."""
         assert self._pressed is not None
         self._pressed += pcm
         limit = self._limit_bytes(max_utterance_s)
         cuts: list[bytes] = []
-        while limit is not None and len(self._pressed) >= limit:
+        while len(self._pressed) >= limit:
             cuts.append(bytes(self._pressed[:limit]))
             del self._pressed[:limit]
         return cuts
@@ -72,7 +74,7 @@ class UserInput:
         utterances = endpointer.push(pcm)
         self._speech_bytes = self._speech_bytes + len(pcm) if endpointer.speaking else 0
         limit = self._limit_bytes(max_utterance_s)
-        if limit is not None and self._speech_bytes >= limit:  # endless noise: end it here
+        if self._speech_bytes >= limit:  # endless noise: end it here
             utterances += endpointer.flush()
             self._speech_bytes = 0
         return utterances
@@ -89,7 +91,9 @@ class UserInput:
             return 0.0
         return max(0.0, float(position) - float(speech_end))
 
-    def _limit_bytes(self, max_utterance_s: float | None) -> int | None:
-        if max_utterance_s is None:
-            return None
-        return round(max_utterance_s * self._rate) * SAMPLE_WIDTH
+    def _limit_bytes(self, max_utterance_s: float | None) -> int:
+        # Memory stays bounded without a limit too: `UTTERANCE_CAP_S` is the longest kept.
+        seconds = (
+            UTTERANCE_CAP_S if max_utterance_s is None else min(max_utterance_s, UTTERANCE_CAP_S)
+        )
+        return max(1, round(seconds * self._rate)) * SAMPLE_WIDTH

@@ -162,7 +162,8 @@ class TurnEngine:
     `record` (a path; `{session}` is replaced by `session_id`) writes the conversation as
     a stereo WAV at the input rate: the user left, the agent's played audio right.
     `max_turns` keeps only the last turns in what the agent is sent; `max_utterance_s` cuts
-    an utterance (or a held talk button) that long, inside a frame if need be.
+    an utterance (or a held talk button) that long, inside a frame if need be; without it
+    (or above it) one is cut at `UTTERANCE_CAP_S` (5 minutes), so memory stays bounded.
     `turn_timeout_s` bounds each turn's agent call (the turn fails with a message).
     `max_cost_usd` stops the conversation once OpenRouter's billed cost reaches it: no new
     model call starts, not even inside a turn. Calls cut short (a barge-in, a timeout)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["MAX_PENDING_UTTERANCES", "SessionEnded", "SessionLimits"]
+__all__ = ["MAX_PENDING_UTTERANCES", "UTTERANCE_CAP_S", "SessionEnded", "SessionLimits"]
 
 MAX_PENDING_UTTERANCES = 4
 """Utterances that may wait for their turn, by default everywhere (`TurnEngine`,
 `VoiceSession`, `voice_app`, phone calls): one more ends the conversation instead of
 queueing audio (and model calls) without bound."""
+
+UTTERANCE_CAP_S = 300.0
+"""The longest utterance held in memory, whatever `max_utterance_s` says (even None): a
+talk button held down, or noise the endpointer never hears end, is cut here as
+`max_utterance_s` cuts it, and the rest starts the next utterance. Five minutes is 9.6 MB
+of 16 kHz audio per connection."""
 
 
 class SessionEnded(Exception):
@@ -58,6 +64,12 @@ class SessionLimits:
     """Seconds of audio a connection may send in all (at any pace); beyond: closed (1009)."""
     max_message_bytes: int = 16_384
     """Largest control (text) message; beyond: closed (1009)."""
+    max_messages_per_s: float = 20.0
+    """Control (text) messages a connection may send per second on average, bad audio frames
+    (each answered with an ``error``) counted too; the page sends a few per second. Beyond
+    it, and past a burst of `message_burst`: closed (1008, "too many messages")."""
+    message_burst: int = 40
+    """Control messages a connection may send at once, before `max_messages_per_s` holds."""
     max_pending_utterances: int = MAX_PENDING_UTTERANCES
     """Utterances waiting for their turn; one more closes the connection (1008, "too many
     utterances waiting for an answer")."""
@@ -80,3 +92,7 @@ class SessionLimits:
                 continue
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{field.name} must be a positive number, got {value!r}")
+        if not (isinstance(self.message_burst, int) and self.message_burst >= 1):
+            raise ValueError(
+                f"message_burst must be a whole number >= 1, got {self.message_burst!r}"
+            )

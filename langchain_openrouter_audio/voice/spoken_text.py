@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -22,6 +21,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import Runnable
 
 from langchain_openrouter_audio._driver import SpeechChunk
+from langchain_openrouter_audio._sentences import CLAUSE_END, SENTENCE_END
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE, pcm16_to_wav, pcm_rate
 from langchain_openrouter_audio.callbacks import AsyncAudioCallbackHandler
 from langchain_openrouter_audio.chat_models import ChatOpenRouterAudio
@@ -47,11 +47,8 @@ logger = logging.getLogger(__name__)
 # requests have timeouts of their own) before the turn stops waiting for it.
 COST_GRACE_S = 2.0
 
-# A sentence ends at . ! ? (or their run, with closing quotes/brackets) before a space.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"')\]\u201d\u2019]*\s+")
 # Past this many characters without a sentence end, a clause boundary will do.
 _LONG = 220
-_CLAUSE_END = re.compile(r"[,;:\u2014]\s+")
 
 
 def as_transcription(value: str | Runnable[Any, str] | None) -> Runnable[Any, str] | None:
@@ -136,6 +133,11 @@ async def transcribe(transcription: Runnable[Any, str], pcm: bytes, sample_rate:
 class SentenceSplitter:
     """Text in as it streams; whole sentences out as soon as each one ends.
 
+    Sentences end where `OpenRouterSpeech` splits a long text: at `.` `!` `?` before a
+    space, at the full-width stops of Chinese and Japanese (`。` ...) with or without one
+    (a boundary is taken once the next character shows it is complete). Past 220
+    characters with no sentence end, at the last clause mark (`,` `;` `:` dashes, `、` ...).
+
     >>> s = SentenceSplitter()
     >>> s.push("It is sunny. Take a"), s.push(" hat!"), s.flush()
     (['It is sunny.'], [], 'Take a hat!')
@@ -147,10 +149,10 @@ class SentenceSplitter:
     def push(self, text: str) -> list[str]:
         self._text += text
         out = []
-        while match := _SENTENCE_END.search(self._text):
+        while match := SENTENCE_END.search(self._text):
             out.append(self._text[: match.end()].strip())
             self._text = self._text[match.end() :]
-        if len(self._text) > _LONG and (clauses := list(_CLAUSE_END.finditer(self._text))):
+        if len(self._text) > _LONG and (clauses := list(CLAUSE_END.finditer(self._text))):
             cut = clauses[-1].end()
             out.append(self._text[:cut].strip())
             self._text = self._text[cut:]

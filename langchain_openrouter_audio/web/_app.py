@@ -150,10 +150,11 @@ def voice_app(
 
     `limits` (`langchain_openrouter_audio.voice.limits.SessionLimits`) bounds each
     connection: hello and idle timeouts, session length, a client that stops reading, frame
-    and message sizes, audio per connection, queued utterances, turns per minute, each
-    turn's time (`turn_timeout_s`, 120 s) and its spending (`max_cost_usd`, 1 USD by
-    default). A connection ended by a limit is closed with a code and a short reason; a
-    failure inside a turn shows the page only a reference to the log line.
+    and message sizes, messages per second, audio per connection, queued utterances, turns
+    per minute, each turn's time (`turn_timeout_s`, 120 s) and its spending
+    (`max_cost_usd`, 1 USD by default). A connection ended by a limit is closed with a
+    code and a short reason; a failure inside a turn shows the page only a reference to
+    the log line.
 
     A `RemoteGraph` agent (a LangGraph deployment) keeps the conversation in a deployment
     thread, so it survives reconnects and voice-worker restarts: ``ready`` carries a

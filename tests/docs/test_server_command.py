@@ -88,3 +88,25 @@ def test_a_taken_port_is_an_error_naming_it() -> None:
     assert run.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "export" not in run.stdout
+
+
+def test_a_client_that_stops_mid_request_is_disconnected() -> None:
+    port = free_port()
+    with (
+        serving("--port", str(port), "--read-timeout", "0.5"),
+        socket.create_connection(("127.0.0.1", port), timeout=20) as sock,
+    ):
+        sock.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le")
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b""  # the server hung up; before, it waited for good
+
+
+def test_a_bad_read_timeout_is_an_error_naming_it() -> None:
+    run = subprocess.run(
+        [*COMMAND, "--read-timeout", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2
+    assert "--read-timeout must be a positive number" in run.stderr

@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openrouter_audio import OpenRouterSpeech, OpenRouterTranscription
 from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
+    Reply,
     speech_pcm16,
     text_reply,
     tool_call_reply,
@@ -51,6 +52,37 @@ def test_sentences_are_found_as_the_text_streams() -> None:
     out = [s for i, w in enumerate(words) for s in splitter.push(w if i == 0 else " " + w)]
     assert out == SENTENCES[:2]
     assert splitter.flush() == SENTENCES[2]
+
+
+async def test_a_chinese_reply_is_spoken_sentence_by_sentence(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # Full stops with no space after them end sentences too, while the reply streams.
+    sentences = ["巴黎现在二十一度\uff0c阳光明媚。", "记得带上太阳镜\uff01", "晚上也很暖和。"]
+    openrouter_server.transcript = QUESTION
+    openrouter_server.enqueue(text_reply("".join(sentences), text_piece_chars=2))
+    clips = [speech_pcm16(f"Sentence {i + 1}.") for i in range(len(sentences))]
+    openrouter_server.enqueue_speech(*(Reply(pcm=c) for c in clips))
+    line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
+    stt, tts = _models(openrouter_server)
+    agent = make_llm(openrouter_server, model="openai/gpt-4o")
+    session = VoiceSession(
+        agent, source=line.source(), sink=line.sink(), transcription=stt, speech=tts
+    )
+    try:
+        summary = await session.run()
+    finally:
+        for model in (stt, tts):
+            model.close()
+            await model.aclose()
+    (turn,) = summary.turns
+    assert not turn.interrupted
+    spoken = [r.json["input"] for r in openrouter_server.requests if r.path.endswith("/speech")]
+    assert spoken == sentences  # one request per sentence, not one for the whole reply
+    played = b"".join(f for _, f in line.writes)
+    expected = b"".join(clips)
+    assert played[: len(expected)] == expected
+    assert session.messages[-1].text == "".join(sentences)
 
 
 async def test_a_text_model_hears_and_speaks(openrouter_server: OpenRouterTestServer) -> None:

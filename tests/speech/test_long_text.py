@@ -354,6 +354,95 @@ async def test_a_cut_second_piece_keeps_what_arrived_and_is_not_repeated(
     assert len(_speech_requests(openrouter_server)) == 2
 
 
+def _looked_up(server: OpenRouterTestServer) -> list[str]:
+    """The generation ids whose cost was asked for, in order (repeats included)."""
+    return [
+        parse_qs(urlsplit(r.path).query)["id"][0]
+        for r in server.requests
+        if r.path.startswith("/api/v1/generation?")
+    ]
+
+
+def test_a_failed_later_piece_reports_what_the_pieces_before_it_cost(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    text = story(5000)
+    assert len(split_for_speech(text, LIMIT)) == 3
+    openrouter_server.enqueue_speech(
+        Reply(pcm=clip(0), cost=0.0011),
+        Reply(pcm=clip(1), cost=0.0013),
+        error_reply(400, "Provider returned error"),
+    )
+    tts = _model(openrouter_server)
+    try:
+        with get_openrouter_callback() as cb, pytest.raises(IncompleteStreamError) as err:
+            list(tts.stream(text))
+    finally:
+        tts.close()
+    partial = err.value.partial
+    assert partial is not None
+    assert audio_pcm(partial) == clip(0) + clip(1)
+    ids = partial.response_metadata["generation_ids"]
+    assert len(ids) == 2  # the refused piece has none
+    assert sorted(_looked_up(openrouter_server)) == sorted(ids)
+    # Billed, so reported as a complete reply's cost is: on the reply, and to the handler.
+    assert partial.response_metadata["cost"] == pytest.approx(0.0011 + 0.0013)
+    assert cb.total_cost == pytest.approx(0.0011 + 0.0013)
+    assert cb.successful_requests == 0
+
+
+async def test_a_cut_later_piece_reports_its_own_cost_too(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # The cut piece answered and streamed part of its audio: it was billed as well.
+    openrouter_server.enqueue_speech(
+        Reply(pcm=clip(0), cost=0.0011),
+        Reply(pcm=clip(1), audio_piece_bytes=4800, cut_after=1, cost=0.0007),
+    )
+    tts = _model(openrouter_server, fetch_cost=True)
+    try:
+        with pytest.raises(IncompleteStreamError) as err:
+            await tts.ainvoke(story(5000))
+        partial = err.value.partial
+        assert partial is not None
+        assert audio_pcm(partial) == clip(0) + clip(1)[:4800]
+        assert partial.response_metadata["cost"] == pytest.approx(0.0011 + 0.0007)
+        # The same through astream, with a cost handler listening instead of fetch_cost.
+        openrouter_server.reset()
+        openrouter_server.enqueue_speech(
+            Reply(pcm=clip(0), cost=0.0011),
+            Reply(pcm=clip(1), audio_piece_bytes=4800, cut_after=1, cost=0.0007),
+        )
+        tts.fetch_cost = None
+        got = b""
+        with get_openrouter_callback() as cb, pytest.raises(IncompleteStreamError) as err:
+            async for chunk in tts.astream(story(5000)):
+                got += _pcm(chunk)
+    finally:
+        tts.close()
+        await tts.aclose()
+    assert got == clip(0) + clip(1)[:4800]
+    assert err.value.partial is not None
+    assert err.value.partial.response_metadata["cost"] == pytest.approx(0.0018)
+    assert cb.total_cost == pytest.approx(0.0018)
+    assert len(_looked_up(openrouter_server)) == 2
+
+
+def test_a_failure_looks_up_no_cost_nobody_asked_for(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    openrouter_server.enqueue_speech(Reply(pcm=clip(0)), error_reply(400, "Provider error"))
+    tts = _model(openrouter_server)  # fetch_cost=None and no cost handler
+    try:
+        with pytest.raises(IncompleteStreamError) as err:
+            tts.invoke(story(5000))
+    finally:
+        tts.close()
+    assert err.value.partial is not None
+    assert "cost" not in err.value.partial.response_metadata
+    assert _looked_up(openrouter_server) == []
+
+
 def test_a_piece_at_another_rate_is_never_joined(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
@@ -506,3 +595,36 @@ def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
         if r.path.startswith("/api/v1/generation?")
     }
     assert looked_up == set(reply.response_metadata["generation_ids"])  # every piece's
+
+
+def test_a_failures_cost_lookup_waits_no_longer_than_a_complete_replys(
+    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for a complete reply: the records never show up, and the lookup of both pieces
+    # gives up after `cost_wait_s` in all before the error is raised, with no cost.
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._speech_stream":
+            slept.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    openrouter_server.generation_misses = 1_000
+    openrouter_server.enqueue_speech(
+        Reply(pcm=clip(0)), Reply(pcm=clip(1)), error_reply(400, "Provider returned error")
+    )
+    tts = _model(openrouter_server, fetch_cost=True, cost_wait_s=1.0)
+    try:
+        with pytest.raises(IncompleteStreamError) as err:
+            tts.invoke(story(5000))
+    finally:
+        tts.close()
+    assert err.value.partial is not None
+    assert "cost" not in err.value.partial.response_metadata
+    assert sum(slept) == pytest.approx(1.0)
+    assert set(_looked_up(openrouter_server)) == set(
+        err.value.partial.response_metadata["generation_ids"]
+    )

@@ -208,6 +208,16 @@ def test_a_cut_stream_keeps_what_arrived(
     assert partial is not None
     assert audio_pcm(partial) == pcm[: 3 * 4800]
     assert partial.text == "This sentence will be cut short."
+    assert "cost" not in partial.response_metadata  # nobody asked for it: not looked up
+    # Asked for, the cut request's cost is looked up and carried: it was billed.
+    openrouter_server.enqueue_speech(
+        Reply(pcm=pcm, audio_piece_bytes=4800, cut_after=3, cost=0.0009)
+    )
+    with get_openrouter_callback() as cb, pytest.raises(IncompleteStreamError) as err:
+        tts.invoke("This sentence will be cut short.")
+    assert err.value.partial is not None
+    assert err.value.partial.response_metadata["cost"] == pytest.approx(0.0009)
+    assert cb.total_cost == pytest.approx(0.0009)
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import pytest
 import soundfile as sf
 
 from langchain_openrouter_audio._audio_seams import Mp3Seam, PcmSeam
+from langchain_openrouter_audio._speech_stream import SpeechFormat
 from langchain_openrouter_audio.testing import tone_pcm16
 from langchain_openrouter_audio.testing._audio_api import mp3_from_pcm
 
@@ -84,3 +86,25 @@ def test_pcm_passes_whole_samples_and_drops_a_dangling_byte() -> None:
     assert seam.take(b"\x04\x05") == b"\x03\x04"
     assert seam.end() == b""  # \x05: half a sample, never shifted onto the next piece
     assert seam.take(b"\x06\x07") == b"\x06\x07"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kind", "rate", "encoded", "joins_as"),
+    [
+        ("audio/pcm;rate=24000;channels=1", "pcm", 24000, None, ("pcm", 24000)),
+        ("Audio/L16; rate=16000", "pcm", 16000, None, ("pcm", 16000)),
+        ("", "pcm", 24000, None, ("pcm", 24000)),  # no type: PCM, as OpenRouter's default
+        ("audio/mpeg", "mp3", 24000, "mp3", ("mp3", 0)),
+        ("AUDIO/MP3", "mp3", 24000, "mp3", ("mp3", 0)),
+        ("audio/wav", "audio/wav", 24000, "wav", ("audio/wav", 0)),
+    ],
+)
+def test_a_speech_response_format_is_read_from_its_content_type(
+    content_type: str, kind: str, rate: int, encoded: str | None, joins_as: tuple[str, int]
+) -> None:
+    # One parse per response serves both the reply (its rate, its container) and the
+    # join check between the pieces of a split text.
+    headers = {"content-type": content_type} if content_type else {}
+    fmt = SpeechFormat.of(httpx.Response(200, headers=headers))
+    assert (fmt.kind, fmt.rate, fmt.encoded, fmt.joins_as) == (kind, rate, encoded, joins_as)
+    assert fmt.content_type == content_type

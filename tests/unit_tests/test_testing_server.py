@@ -46,6 +46,7 @@ KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 MODEL = "openai/gpt-audio-mini"
 PROCESSING = ": OPENROUTER PROCESSING"
+INTERNAL_ERROR = {"error": {"code": 500, "message": "Internal Server Error"}}
 
 
 # -- helpers -------------------------------------------------------------------
@@ -358,6 +359,83 @@ def test_hostile_body_framing_is_refused_unread(
     assert reply.startswith(f"HTTP/1.0 {status} ".encode()) or reply.startswith(
         f"HTTP/1.1 {status} ".encode()
     ), reply[:80]
+
+
+# A request cut off anywhere: in the request line, in the headers, in the body.
+HALF_REQUESTS = [
+    b"POST /api/v1/chat/comp",
+    b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le",
+    b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+    b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+    b"\r\n\r\n10\r\n{",
+]
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server hung up (EOF or reset) before the client's own timeout."""
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    return True
+
+
+@pytest.mark.parametrize("half", HALF_REQUESTS, ids=["line", "headers", "body", "chunk"])
+def test_a_client_that_sends_half_a_request_is_disconnected(half: bytes) -> None:
+    with OpenRouterTestServer(read_timeout_s=0.5) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(half)
+            assert closed_by_server(sock)  # before: held open for good
+        # The server still answers everyone else.
+        response = post(server, audio_out_body())
+        assert response.status_code == 400  # no scripted reply: a complete exchange
+        assert server.requests[-1].json == audio_out_body()
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_read_timeout() -> None:
+    request = b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-key\r\n\r\n"
+    with (
+        OpenRouterTestServer(read_timeout_s=0.5) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock,
+    ):
+        sock.sendall(request)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 200 ")
+        assert closed_by_server(sock)  # the answer, then EOF once idle
+
+
+def test_the_read_timeout_has_a_default_and_is_checked() -> None:
+    assert OpenRouterTestServer().read_timeout_s == 10.0
+    for bad in (0, -1, math.nan, math.inf, "5"):
+        with pytest.raises(ValueError, match="read_timeout_s"):
+            OpenRouterTestServer(read_timeout_s=bad)  # type: ignore[arg-type]
+
+
+def test_pauses_the_server_makes_are_not_cut_by_the_read_timeout() -> None:
+    with OpenRouterTestServer(read_timeout_s=0.2) as server:
+        server.enqueue(
+            text_reply("slow and whole", text_piece_chars=5, event_delay_s=0.4, headers_delay_s=0.4)
+        )
+        pcm = b"\x01\x02" * 4800
+        server.enqueue_speech(Reply(pcm=pcm, audio_piece_bytes=4800, event_delay_s=0.4))
+        response, raw = stream(server, audio_out_body(), timeout=20)
+        assert response.status_code == 200
+        assert "slow and whole" in "".join(
+            d.get("content") or "" for d in deltas(parse_sse(raw)[1])
+        )
+        speech = httpx.post(
+            f"{server.base_url}/audio/speech",
+            headers=AUTH,
+            json={"model": "openai/gpt-4o-mini-tts-2025-12-15", "input": "hi"},
+            timeout=20,
+        )
+        assert speech.status_code == 200
+        assert speech.content == pcm  # two pieces, 0.4 s apart
 
 
 def test_no_scripted_reply_left(openrouter_server: OpenRouterTestServer) -> None:
@@ -855,10 +933,47 @@ def test_responder_used_after_queue(openrouter_server: OpenRouterTestServer) -> 
     )
     assert len(seen) == 1
 
-    openrouter_server.responder = lambda request: 1 / 0  # type: ignore[assignment,return-value]
-    broken = post(openrouter_server, audio_out_body())
-    assert broken.status_code == 500
-    assert "ZeroDivisionError" in broken.json()["error"]["message"]
+
+def test_a_responder_that_raises_answers_a_bare_500_and_logs_why(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(request: RecordedRequest) -> Reply:
+        raise RuntimeError("database at /srv/secret-path refused")
+
+    openrouter_server.responder = broken
+    with caplog.at_level("ERROR", logger="langchain_openrouter_audio.testing"):
+        response = post(openrouter_server, audio_out_body())
+    assert response.status_code == 500
+    assert response.json() == INTERNAL_ERROR
+    assert "secret-path" not in response.text
+    logged = [r for r in caplog.records if r.exc_info is not None]
+    assert any("secret-path" in str(r.exc_info[1]) for r in logged if r.exc_info)
+
+
+def test_a_failure_inside_the_server_answers_a_bare_500_and_logs_why(
+    openrouter_server: OpenRouterTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from langchain_openrouter_audio.testing import _audio_api
+
+    def broken(extra: Any = ()) -> list[dict[str, Any]]:
+        raise KeyError("internal-catalog-key")
+
+    monkeypatch.setattr(_audio_api, "model_catalog", broken)
+    with caplog.at_level("ERROR", logger="langchain_openrouter_audio.testing"):
+        response = httpx.get(f"{openrouter_server.base_url}/models", headers=AUTH, timeout=10)
+    assert response.status_code == 500
+    assert response.json() == INTERNAL_ERROR
+    assert "internal-catalog-key" not in response.text
+    assert "KeyError" not in response.text
+    assert any(
+        r.exc_info is not None and "internal-catalog-key" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+    # The server goes on answering.
+    monkeypatch.undo()
+    assert httpx.get(f"{openrouter_server.base_url}/models", headers=AUTH).status_code == 200
 
 
 def test_requests_are_recorded_and_reset(openrouter_server: OpenRouterTestServer) -> None:

@@ -7,13 +7,18 @@ tested through `VoiceSession` (test_session.py), the browser's over uvicorn (tes
 
 from __future__ import annotations
 
+import base64
+import io
+import wave
 from collections.abc import Awaitable, Callable
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_openrouter_audio.testing import OpenRouterTestServer, speech_reply, tone_pcm16
-from langchain_openrouter_audio.voice import TurnEngine, VoiceTransport
+from langchain_openrouter_audio.voice import Endpointer, TurnEngine, VoiceTransport
+from langchain_openrouter_audio.voice._user_input import UserInput
+from langchain_openrouter_audio.voice.limits import UTTERANCE_CAP_S
 from langchain_openrouter_audio.voice.transport import (
     EngineHandle,
     ReplyEnded,
@@ -278,6 +283,60 @@ async def test_no_bound_on_waiting_utterances_only_when_asked(
     await engine.run()
     await llm.aclose()
     assert engine.ended is None
+
+
+def sent_audio_s(server: OpenRouterTestServer, request: int) -> list[float]:
+    """Seconds of each user audio block the model was sent in one request."""
+    seconds = []
+    for message in server.requests[request].json["messages"]:
+        if message["role"] == "user" and isinstance(message["content"], list):
+            for part in message["content"]:
+                if part.get("type") == "input_audio":
+                    data = base64.b64decode(part["input_audio"]["data"])
+                    with wave.open(io.BytesIO(data)) as w:
+                        seconds.append(w.getnframes() / w.getframerate())
+    return seconds
+
+
+async def test_a_talk_button_held_without_a_limit_is_cut_at_the_cap(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    # No max_utterance_s (the engine's default): a button held down for ever, with audio
+    # sent far faster than real time, still holds at most UTTERANCE_CAP_S of it.
+    openrouter_server.responder = lambda request: speech_reply(tone_pcm16(0.2), "Yes.")
+    second = tone_pcm16(1.0, sample_rate=RATE)
+    over_s = 4
+
+    async def press(engine: EngineHandle) -> None:
+        await engine.push_to_talk(True)
+
+    async def hold(engine: EngineHandle) -> None:
+        for _ in range(round(UTTERANCE_CAP_S) + over_s):
+            await engine.audio(second)
+
+    async def release(engine: EngineHandle) -> None:
+        await engine.push_to_talk(False)
+
+    far = FarEnd([press, hold, idle, release, idle])
+    llm = make_llm(openrouter_server)
+    engine = TurnEngine(llm, far)
+    assert engine.max_utterance_s is None
+    await engine.run()
+    await llm.aclose()
+
+    heard = [e.seconds for e in far.events if isinstance(e, UserTurnStarted)]
+    assert heard == [UTTERANCE_CAP_S, over_s]  # was one utterance of 304 s
+    assert sent_audio_s(openrouter_server, 0) == [UTTERANCE_CAP_S]
+    assert sent_audio_s(openrouter_server, 1)[-1] == over_s
+
+
+def test_a_limit_above_the_cap_is_held_to_the_cap() -> None:
+    user_input = UserInput(Endpointer(sample_rate=RATE), RATE)
+    user_input.press()
+    held = tone_pcm16(UTTERANCE_CAP_S + 1.0, sample_rate=RATE)
+    cuts = user_input.hold(held, max_utterance_s=2 * UTTERANCE_CAP_S)
+    assert [len(cut) / 2 / RATE for cut in cuts] == [UTTERANCE_CAP_S]
+    assert cuts[0] + user_input.release() == held
 
 
 async def test_a_failing_turn_hook_fails_the_run(

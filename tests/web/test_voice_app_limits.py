@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 import logging
@@ -328,6 +329,51 @@ async def test_bad_numbers_and_deep_json_are_refused_and_the_session_goes_on(
     assert "control messages must be JSON" in refused
 
 
+FLOODS = {
+    "unknown type": '{"type": "nope"}',
+    "not JSON": "not json",
+    "played": '{"type": "played", "turn": 1, "seconds": 0.1}',
+    "odd audio": b"\x00" * 641,
+}
+
+
+@pytest.mark.parametrize("flood", FLOODS.values(), ids=FLOODS.keys())
+async def test_a_message_flood_is_closed_at_the_rate_bound(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    app_url: Callable[[Any], str],
+    connect: Any,
+    flood: str | bytes,
+) -> None:
+    app = voice_app(llm)
+    page = await connect(app_url(app))
+    await page.hello()
+    with contextlib.suppress(websockets.ConnectionClosed):  # closed while still sending
+        for _ in range(2000):  # as fast as the socket takes them
+            await page.ws.send(flood)
+    code, reason = await closed_with(page)
+    assert (code, reason) == (1008, "too many messages")  # was: each answered, for ever
+    # The burst (40) plus what the rate (20 per second) refilled meanwhile, then nothing.
+    assert len(errors(page)) < 200
+    assert openrouter.requests == []
+    assert sessions_open(app) == 0
+
+
+async def test_messages_under_the_rate_bound_keep_the_session(
+    llm: ChatOpenRouterAudio, app_url: Callable[[Any], str], connect: Any
+) -> None:
+    limits = SessionLimits(max_messages_per_s=20.0, message_burst=10)
+    page = await connect(app_url(voice_app(llm, limits=limits)))
+    await page.hello()
+    for _ in range(30):  # three times the burst, at half the rate
+        await page.send(type="nope")
+        await asyncio.sleep(0.1)
+    for _ in range(30):
+        await page.until("error")
+    assert errors(page) == ["unknown message type 'nope'"] * 30
+    assert (await page.hello())["type"] == "ready"  # still open
+
+
 # -- turns that fail, hang or cost too much ------------------------------------------------
 
 
@@ -441,6 +487,11 @@ def test_defaults_are_bounded() -> None:
         SessionLimits(idle_timeout_s=float("inf"))
     with pytest.raises(ValueError, match="max_frame_s"):
         SessionLimits(max_frame_s=0)
+    assert (limits.max_messages_per_s, limits.message_burst) == (20.0, 40)
+    with pytest.raises(ValueError, match="message_burst"):
+        SessionLimits(message_burst=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_messages_per_s"):
+        SessionLimits(max_messages_per_s=float("nan"))
 
 
 async def test_an_engine_failure_outside_a_turn_closes_the_socket(

@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langchain_openrouter_audio.voice._rate import TokenBucket
 from langchain_openrouter_audio.voice.limits import SessionEnded, SessionLimits
 from langchain_openrouter_audio.voice.transport import (
     EngineHandle,
@@ -84,8 +85,9 @@ class BrowserTransport:
     the page reports what it played (``played``; ``stopped`` after a ``stop``).
 
     `limits` (a `SessionLimits`) bounds what the page may do: a connection that does not
-    say hello, stays idle, lasts too long, stops reading, sends oversized frames or too
-    much audio is ended, and `ended` says why (a `SessionEnded` with a close code).
+    say hello, stays idle, lasts too long, stops reading, sends oversized frames, too
+    much audio or control messages faster than `max_messages_per_s` is ended, and `ended`
+    says why (a `SessionEnded` with a close code).
     `on_hello(hello)` runs once, before ``ready``: what it returns is added to ``ready``
     (`voice_app` opens the conversation the page asks to resume there).
 
@@ -130,6 +132,11 @@ class BrowserTransport:
         self._max_frame = round(self.limits.max_frame_s * sample_rate) * 2
         self._max_input = round(self.limits.max_input_s * sample_rate) * 2
         self._last_activity = time.monotonic()
+        # Every control message, and every audio frame answered with an error, takes one:
+        # a page that floods them is closed instead of parsed and answered without end.
+        self._messages = TokenBucket(
+            per_s=self.limits.max_messages_per_s, burst=self.limits.message_burst
+        )
         self._on_hello = on_hello
         self._ready_extra: dict[str, Any] | None = None  # what on_hello added, once
 
@@ -183,6 +190,13 @@ class BrowserTransport:
             elif now - started > limits.max_session_s:
                 self.end(SessionEnded("session too long", code=1001))
 
+    def _flooding(self) -> bool:
+        """Counts one message; True (and the connection ends) once they come too fast."""
+        if self._messages.take(now=time.monotonic()):
+            return False
+        self.end(SessionEnded("too many messages"))
+        return True
+
     async def _on_audio(self, engine: EngineHandle, pcm: bytes) -> None:
         self._input_bytes += len(pcm)
         if len(pcm) > self._max_frame:
@@ -190,13 +204,17 @@ class BrowserTransport:
         elif self._input_bytes > self._max_input:
             self.end(SessionEnded("too much audio", code=1009))
         elif not self._ready:
-            await self.send({"type": "error", "message": "send hello before audio"})
+            if not self._flooding():
+                await self.send({"type": "error", "message": "send hello before audio"})
         elif len(pcm) % 2:
-            await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
+            if not self._flooding():
+                await self.send({"type": "error", "message": "audio must be whole PCM16 samples"})
         else:
             await engine.audio(pcm)
 
     async def _on_text(self, engine: EngineHandle, raw: str) -> None:
+        if self._flooding():
+            return
         limit = self.limits.max_message_bytes
         # Characters first (a longer text is too long in any encoding), then UTF-8 bytes.
         if len(raw) > limit or len(raw.encode("utf-8", "surrogatepass")) > limit:
