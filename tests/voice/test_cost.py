@@ -306,3 +306,24 @@ def test_a_sync_stream_left_early_is_counted_from_a_worker_thread(
     assert record["cancelled"] is True
     assert 0 < cb.total_cost == record["total_cost"] < 0.5
     assert cb.cut_short_requests == 1
+
+
+def test_a_failed_run_and_its_cut_report_count_its_generation_once() -> None:
+    """A stream that fails after its usage came is reported as cut short (with the known
+    cost) and fails with a partial reply carrying that cost: counted once."""
+    from langchain_core.outputs import LLMResult
+
+    from langchain_openrouter_audio import IncompleteStreamError
+    from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
+
+    handler = OpenRouterCallbackHandler()
+    error = IncompleteStreamError("cut")
+    error.partial = AIMessage("Hel", response_metadata={"id": "gen-1-a", "cost": 0.25})
+    handler.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    handler.on_llm_error(error, run_id=None, response=LLMResult(generations=[]))  # type: ignore[arg-type]
+    assert (handler.total_cost, handler.cut_short_requests) == (0.25, 1)
+    # The other order too.
+    other = OpenRouterCallbackHandler()
+    other.on_llm_error(error, run_id=None)  # type: ignore[arg-type]
+    other.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    assert (other.total_cost, other.cut_short_requests) == (0.25, 0)
