@@ -214,6 +214,9 @@ class ReplyDriver:
             chunks core adds up when the stream ends).
         events: build content-block protocol events.
         redact: removes the API key from an error's server-sent text.
+        on_cut: told, when the reply ends before its last step went out (cancelled,
+            or failed mid-stream), the generation id and the cost (`usage.cost`,
+            None when the usage chunk never came), so a cut call is still counted.
     """
 
     def __init__(
@@ -225,8 +228,10 @@ class ReplyDriver:
         summed: bool = False,
         events: bool = False,
         redact: Callable[[OpenRouterError], Any] = lambda err: err,
+        on_cut: Callable[[str | None, float | None], None] | None = None,
     ) -> None:
         self.asm = assembler
+        self._on_cut = on_cut
         self._message_id = message_id
         self._chunks = chunks
         self._events = events
@@ -247,6 +252,7 @@ class ReplyDriver:
         self, stream: ChunkStream, run_manager: CallbackManagerForLLMRun | None = None
     ) -> Iterator[Step]:
         """Drive a sync stream to its end, notifying `run_manager` of each chunk."""
+        delivered = False
         try:
             try:
                 try:
@@ -265,13 +271,19 @@ class ReplyDriver:
                     yield _notify(rest, run_manager)
                 raise
             yield _notify(last, run_manager)
+            delivered = True
         finally:
-            stream.close()
+            try:
+                stream.close()
+            finally:
+                if not delivered:
+                    self._cut()
 
     async def asteps(
         self, stream: AsyncChunkStream, run_manager: AsyncCallbackManagerForLLMRun | None = None
     ) -> AsyncIterator[Step]:
         """Async `steps`."""
+        delivered = False
         try:
             try:
                 try:
@@ -292,8 +304,13 @@ class ReplyDriver:
                     yield await _anotify(rest, run_manager)
                 raise
             yield await _anotify(last, run_manager)
+            delivered = True
         finally:
-            await stream.aclose()
+            try:
+                await stream.aclose()
+            finally:
+                if not delivered:
+                    self._cut()
 
     def whole(self, reply: dict[str, Any]) -> AIMessage:
         """The message of a non-streamed reply."""
@@ -336,6 +353,18 @@ class ReplyDriver:
                 error = err
                 break
         return self._step(delta), error
+
+    def _cut(self) -> None:
+        """The reply ended before its last step went out: report what it cost, if known."""
+        if self._on_cut is None:
+            return
+        gen_id = self.asm.metadata.get("id")
+        cost = (self.asm.usage or {}).get("cost")
+        known = cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+        try:
+            self._on_cut(gen_id if isinstance(gen_id, str) else None, known)
+        except Exception:  # counting must never turn a cancellation into another error
+            logger.exception("could not count the cost of a call cut short")
 
     def _unless_finished(self, err: IncompleteStreamError) -> None:
         """Re-raise a broken connection, unless the reply had already said it was finished."""

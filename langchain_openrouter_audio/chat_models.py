@@ -63,7 +63,9 @@ from langchain_openrouter_audio._request import (
     is_audio_model,
     validate_tool,
 )
+from langchain_openrouter_audio._speech_stream import CostLookup
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
+from langchain_openrouter_audio.cost import report_cut_short
 
 __all__ = ["ChatOpenRouterAudio"]
 
@@ -152,6 +154,10 @@ class ChatOpenRouterAudio(ClientOwner, BaseChatModel):
     """Sent as `X-Title` / `X-OpenRouter-Title`."""
     streaming: bool = False
     """Stream text-only replies on the wire too (spoken replies always stream)."""
+    cost_wait_s: float = Field(default=4.0, ge=0, allow_inf_nan=False)
+    """Longest wait for the generation record of a call cut short (cancelled or failed
+    mid-stream: no `usage.cost` came), looked up in the background when a cost handler
+    (`get_openrouter_callback()`) listens."""
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -380,6 +386,10 @@ class ChatOpenRouterAudio(ClientOwner, BaseChatModel):
             summed=summed,
             events=events,
             redact=self.client.redact,
+            # A call cut short never gets its usage chunk: its cost is looked up instead.
+            on_cut=report_cut_short(
+                run_manager, CostLookup(self.client, self.cost_wait_s), self.cost_wait_s
+            ),
         )
 
     def _should_stream(

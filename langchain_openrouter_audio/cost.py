@@ -1,5 +1,11 @@
 """What a conversation cost, summed from OpenRouter's own `usage.cost` of each reply.
 
+A call cut short (cancelled by a barge-in or a timeout, or failed mid-stream) never
+gets the stream's last chunk, which holds `usage.cost`, yet OpenRouter bills what it
+generated until the connection closed. The chat model reports such a call to the
+handler (`count_cut_short`), which looks its generation up (`GET /generation?id=`) in
+the background and adds the billed `total_cost` when it arrives, a moment later.
+
 ```python
 from langchain_openrouter_audio import ChatOpenRouterAudio, get_openrouter_callback
 
@@ -11,11 +17,14 @@ print(cb.total_cost, cb.completion_audio_tokens)
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -23,7 +32,19 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
+if TYPE_CHECKING:
+    from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+
+    from langchain_openrouter_audio._speech_stream import CostLookup
+
 __all__ = ["OpenRouterCallbackHandler", "get_openrouter_callback"]
+
+logger = logging.getLogger("langchain_openrouter_audio")
+
+# Generation ids remembered to count each generation once; old ones are forgotten.
+_REMEMBERED_IDS = 4096
+# A lookup's own requests are bounded by the client's timeout; this bounds the whole lookup.
+_LOOKUP_GRACE_S = 5.0
 
 
 class OpenRouterCallbackHandler(BaseCallbackHandler):
@@ -34,6 +55,13 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     adds the cost its error's partial reply carries. A run counts once, when it ends, so
     streamed, async, batched, concurrent and agent-graph calls all add up; a lock makes the
     sums safe across threads (sync callbacks of async runs run in worker threads).
+
+    A call cut short after OpenRouter started it counts too, in `cut_short_requests`
+    (not in `successful_requests`): its billed `total_cost` is looked up in the
+    background and added when it arrives, usually within a second or two (at most the
+    model's `cost_wait_s`). One that cannot be found in that time is logged and counted
+    in `runs_without_cost`. `pending_lookups` says how many are still under way, and
+    `await wait_for_lookups()` waits for them. Each generation id counts once.
     """
 
     # Sync handler in async runs: run in the event loop thread, no executor hop needed.
@@ -51,6 +79,12 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         self.completion_audio_tokens = 0
         self.successful_requests = 0
         self.runs_without_cost = 0
+        self.cut_short_requests = 0
+        """Calls cut short after OpenRouter started them; their cost is looked up."""
+        # Generation ids whose cost was counted, or is being looked up (oldest first).
+        self._seen: OrderedDict[str, bool] = OrderedDict()
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._threads: set[threading.Thread] = set()
 
     def __repr__(self) -> str:
         return (
@@ -59,6 +93,7 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             f"\tCompletion Tokens: {self.completion_tokens} "
             f"(audio: {self.completion_audio_tokens})\n"
             f"Successful Requests: {self.successful_requests}\n"
+            f"Requests Cut Short: {self.cut_short_requests}\n"
             f"Total Cost (USD): ${self.total_cost:.6f}"
         )
 
@@ -71,10 +106,18 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         usage: dict[str, Any] = dict(getattr(message, "usage_metadata", None) or {})
         meta: dict[str, Any] = dict(getattr(message, "response_metadata", None) or {})
         cost = meta.get("cost")
+        cost = cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+        gen_id = meta.get("id")
+        counted_already = False
+        if isinstance(gen_id, str) and gen_id and cost is not None:
+            with self._lock:
+                counted_already = bool(self._seen.get(gen_id))  # as a call cut short
+                if not counted_already:
+                    self._remember(gen_id, counted=True)
         input_details = usage.get("input_token_details") or {}
         output_details = usage.get("output_token_details") or {}
         self._add(
-            cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+            0.0 if counted_already else cost,
             int(usage.get("input_tokens") or 0),
             int(usage.get("output_tokens") or 0),
             int(usage.get("total_tokens") or 0),
@@ -85,11 +128,20 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A run that failed after it was billed still costs: a stream cut midway, or a long
         text whose later piece failed, carries what it was billed for in its `partial`
-        (`response_metadata["cost"]`). It is added to `total_cost`, not to the requests."""
+        (`response_metadata["cost"]`). It is added to `total_cost`, not to the requests,
+        unless its generation was counted already (reported as a call cut short)."""
         partial = getattr(error, "partial", None)
-        cost = (getattr(partial, "response_metadata", None) or {}).get("cost")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            self._add_cost(float(cost))
+        meta = getattr(partial, "response_metadata", None) or {}
+        cost = meta.get("cost")
+        if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+            return
+        gen_id = meta.get("id")
+        if isinstance(gen_id, str) and gen_id:
+            with self._lock:
+                if self._seen.get(gen_id):
+                    return
+                self._remember(gen_id, counted=True)
+        self._add_cost(float(cost))
 
     def _add_cost(self, cost: float) -> None:
         with self._lock:
@@ -121,6 +173,117 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             # An enclosing block counts the calls of the blocks nested in it.
             self._parent._add(cost, prompt, completion, total, p_audio, c_audio)
 
+    # -- calls cut short ---------------------------------------------------------------
+
+    def count_cut_short(
+        self,
+        gen_id: str,
+        cost: float | None,
+        lookup: CostLookup,
+        wait_s: float,
+    ) -> None:
+        """Count a call that ended without its usage chunk: its cost if known, else
+        OpenRouter's record of generation `gen_id`, looked up in the background with
+        `lookup` (waiting up to `wait_s` for the record to appear). Never blocks."""
+        with self._lock:
+            if not gen_id or gen_id in self._seen:
+                return
+            self._remember(gen_id, counted=cost is not None)
+        if cost is not None:
+            self._add_cut_short(cost)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(self._alook_up(gen_id, lookup, wait_s))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+        else:
+            thread = threading.Thread(
+                target=self._look_up, args=(gen_id, lookup), daemon=True, name="cost-lookup"
+            )
+            with self._lock:
+                self._threads.add(thread)
+            thread.start()
+
+    @property
+    def pending_lookups(self) -> int:
+        """Costs of calls cut short that are still being looked up."""
+        with self._lock:
+            threads = sum(1 for thread in self._threads if thread.is_alive())
+        return threads + sum(1 for task in self._lookups if not task.done())
+
+    async def wait_for_lookups(self) -> None:
+        """Wait until the lookups under way in this event loop have ended (each is bounded)."""
+        loop = asyncio.get_running_loop()
+        while pending := {t for t in self._lookups if not t.done() and t.get_loop() is loop}:
+            await asyncio.wait(pending)
+
+    async def _alook_up(self, gen_id: str, lookup: CostLookup, wait_s: float) -> None:
+        try:
+            cost = await asyncio.wait_for(lookup.aget(gen_id), wait_s + _LOOKUP_GRACE_S)
+        except TimeoutError:
+            logger.warning("the cost of %s was not available within %ss", gen_id, wait_s)
+            cost = None
+        self._looked_up(gen_id, cost)
+
+    def _look_up(self, gen_id: str, lookup: CostLookup) -> None:
+        try:
+            self._looked_up(gen_id, lookup.total([gen_id]))
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _looked_up(self, gen_id: str, cost: float | None) -> None:
+        with self._lock:
+            if self._seen.get(gen_id):  # its usage arrived after all, and was counted
+                return
+            self._remember(gen_id, counted=True)
+        self._add_cut_short(cost)
+
+    def _remember(self, gen_id: str, *, counted: bool) -> None:
+        """Note `gen_id` (under the lock); the oldest ids are forgotten past a bound."""
+        self._seen[gen_id] = counted
+        self._seen.move_to_end(gen_id)
+        while len(self._seen) > _REMEMBERED_IDS:
+            self._seen.popitem(last=False)
+
+    def _add_cut_short(self, cost: float | None) -> None:
+        with self._lock:
+            self.cut_short_requests += 1
+            if cost is None:
+                self.runs_without_cost += 1
+            else:
+                self.total_cost += float(cost)
+        if self._parent is not None:
+            self._parent._add_cut_short(cost)
+
+
+def report_cut_short(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    lookup: CostLookup,
+    wait_s: float,
+) -> Callable[[str | None, float | None], None] | None:
+    """What a model calls when its call ends without the usage chunk: every cost handler
+    of the run counts the generation (None: no cost handler listens).
+
+    Without a run manager (langchain-core's `astream` hands none to `_astream`), the
+    handler of the enclosing `get_openrouter_callback()` block counts it: the one
+    langchain-core added to the run."""
+    found = run_manager.handlers if run_manager is not None else [current_cost_handler()]
+    handlers = [h for h in found if isinstance(h, OpenRouterCallbackHandler)]
+    if not handlers:
+        return None
+
+    def report(gen_id: str | None, cost: float | None) -> None:
+        if gen_id:
+            for handler in handlers:
+                handler.count_cut_short(gen_id, cost, lookup, wait_s)
+
+    return report
+
 
 def _first_message(response: LLMResult) -> BaseMessage | None:
     # One request's usage is shared by all its generations: count it once.
@@ -151,7 +314,9 @@ def get_openrouter_callback() -> Iterator[OpenRouterCallbackHandler]:
 
     Like `get_openai_callback`: `total_cost`, `prompt_tokens`, `completion_tokens`,
     `total_tokens`, `prompt_audio_tokens`, `completion_audio_tokens`,
-    `successful_requests`. An enclosing block also counts the calls of blocks nested in it.
+    `successful_requests`; calls cut short (cancelled, or failed mid-stream) count in
+    `cut_short_requests`, their cost added a moment later, once looked up. An enclosing
+    block also counts the calls of blocks nested in it.
 
     ```python
     from langchain_openrouter_audio import ChatOpenRouterAudio, get_openrouter_callback

@@ -336,9 +336,20 @@ def _words_of_clips() -> dict[bytes, str]:
 
 
 def generation_record(
-    gen_id: str, *, api_type: str, model: str, cost: float, started: float
+    gen_id: str,
+    *,
+    api_type: str,
+    model: str,
+    cost: float,
+    started: float,
+    streamed: bool | None = None,
+    cancelled: bool = False,
+    counts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``data`` of ``GET /generation``: every documented key, null where it does not apply."""
+    """The ``data`` of ``GET /generation``: every documented key, null where it does not apply.
+
+    ``streamed`` None: as the endpoint streams (speech does, transcription does not);
+    ``counts`` fills token counters and finish reasons (a chat completion's)."""
     latency_ms = max(1, round((time.time() - started) * 1000))
     created = datetime.fromtimestamp(started, tz=UTC).isoformat()
     keys = [
@@ -388,9 +399,10 @@ def generation_record(
         created_at=created,
         latency=latency_ms,
         generation_time=latency_ms,
-        streamed=api_type == "tts",
-        cancelled=False,
+        streamed=api_type == "tts" if streamed is None else streamed,
+        cancelled=cancelled,
     )
+    record.update({key: value for key, value in (counts or {}).items() if key in record})
     return record
 
 

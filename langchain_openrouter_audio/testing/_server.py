@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import math
+import select
 import socket
 import socketserver
 import struct
@@ -401,14 +402,38 @@ class _Handler(BaseHTTPRequestHandler):
             error = reply.error if reply.error is not None else default_error(reply.status)
             self._send_json(reply.status, {"error": error}, reply.headers)
             return
-        rendering = Rendering(
-            reply, request.json, gen_id=new_generation_id(), created=int(time.time())
-        )
+        started = time.time()
+        rendering = Rendering(reply, request.json, gen_id=new_generation_id(), created=int(started))
         if request.json.get("stream") is True and not reply.whole_completion:
-            self._stream(rendering)
+            self._stream(rendering, started)
         else:
             headers = {"X-Generation-Id": rendering.gen_id, **reply.headers}
             self._send_json(200, rendering.completion_body(), headers)
+            self._chat_generation(rendering, started, streamed=False)
+
+    def _chat_generation(
+        self,
+        rendering: Rendering,
+        started: float,
+        *,
+        streamed: bool = True,
+        sent: int | None = None,
+        total: int = 1,
+        cancelled: bool = False,
+    ) -> None:
+        """Record a chat completion for ``GET /generation``, billed for what was sent: all of
+        it, or ``sent`` of the ``total`` data events when the stream ended early."""
+        cost, counts = rendering.billed(1.0 if sent is None else sent / max(total, 1))
+        self._owner._add_generation(
+            rendering.gen_id,
+            "completions",
+            rendering.model,
+            cost,
+            started,
+            streamed=streamed,
+            cancelled=cancelled,
+            counts=counts,
+        )
 
     def _send_raw(self, reply: Reply) -> None:
         """Send ``reply.raw_body`` verbatim: recorded streams and hostile responses."""
@@ -442,7 +467,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         out.finish()
 
-    def _stream(self, rendering: Rendering) -> None:
+    def _stream(self, rendering: Rendering, started: float) -> None:
+        sent = [0, 0]  # [data events written, data events in the reply]
+        try:
+            self._stream_events(rendering, sent)
+        except OSError:  # the client went away: it is billed for what was sent
+            self._chat_generation(rendering, started, sent=sent[0], total=sent[1], cancelled=True)
+            raise
+        ended = sent[0] if sent[0] < sent[1] else None  # a scripted fault ended it early
+        self._chat_generation(rendering, started, sent=ended, total=sent[1])
+
+    def _stream_events(self, rendering: Rendering, sent_events: list[int]) -> None:
+        """Write the stream; ``sent_events`` holds [events written, events in the reply]."""
         reply = rendering.reply
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -462,6 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
             return b"data: " + payload + (eol * 2).encode()
 
         chunks = rendering.stream_chunks()
+        sent_events[1] = len(chunks)
         comments = reply.effective_comments
         middle = len(chunks) // 2 if comments > 1 else -1
         out.write(comment * comments)
@@ -469,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Faults fire once exactly `sent` data events are out, including after the last.
             if reply.stall_after == sent:
                 out.flush()
-                if not self._owner._sleep(reply.stall_s):
+                if not self._pause(reply.stall_s):
                     self._cut()
                     return
             if reply.error_after == sent:
@@ -486,13 +523,32 @@ class _Handler(BaseHTTPRequestHandler):
                 out.write(comment)
             if sent and reply.event_delay_s > 0:
                 out.flush()
-                if not self._owner._sleep(reply.event_delay_s):
+                if not self._pause(reply.event_delay_s):
                     self._cut()
                     return
             out.write(event(_dumps(chunks[sent])))
+            sent_events[0] = sent + 1
         if not reply.omit_done:
             out.write(event(b"[DONE]"))
         out.finish()
+
+    def _pause(self, seconds: float) -> bool:
+        """Pause a stream; False if the server is stopping. A client that hangs up meanwhile
+        is noticed at once (OSError), as OpenRouter stops a stream whose client left."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._owner._sleep(min(left, _POLL_INTERVAL_S)):
+                return False
+            if self._client_left():
+                raise ConnectionAbortedError("the client closed the stream")
+        return True
+
+    def _client_left(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
 
     def _cut(self) -> None:
         """End the connection mid-message: a FIN without the terminating chunk."""
@@ -563,8 +619,10 @@ class OpenRouterTestServer:
     (raw PCM or MP3 bytes, chunked, with ``X-Generation-Id``; see `enqueue_speech`; an
     ``input`` over `speech_input_limit` characters, when set, gets the 400 a provider's
     input cap gives), ``POST /audio/transcriptions`` (JSON; see `enqueue_transcription`),
-    ``GET /generation?id=`` (the cost of a speech or transcription call; the first
-    `generation_misses` lookups of each id answer 404, as the real record comes late),
+    ``GET /generation?id=`` (the cost of a chat completion, speech or transcription
+    call; a chat stream the client closed early is billed for the share of its events
+    sent, with ``cancelled: true``; the first `generation_misses` lookups of each id
+    answer 404, as the real record comes late),
     and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
     entries to `extra_models`).
 
@@ -760,10 +818,10 @@ class OpenRouterTestServer:
             return queue.popleft() if queue else None
 
     def _add_generation(
-        self, gen_id: str, api_type: str, model: str, cost: float, started: float
+        self, gen_id: str, api_type: str, model: str, cost: float, started: float, **extra: Any
     ) -> None:
         record = _audio_api.generation_record(
-            gen_id, api_type=api_type, model=model, cost=cost, started=started
+            gen_id, api_type=api_type, model=model, cost=cost, started=started, **extra
         )
         with self._lock:
             # [record, lookups still answered 404]: the real record shows up a moment late.

@@ -115,6 +115,35 @@ class Rendering(ReplyPieces):
         chunks.append(usage_chunk)
         return chunks
 
+    def billed(self, fraction: float = 1.0) -> tuple[float, dict[str, Any]]:
+        """What OpenRouter's generation record holds once ``fraction`` of the reply went out
+        (1.0: all of it): the cost and the completion tokens prorated, deterministically.
+
+        Examples:
+            >>> from langchain_openrouter_audio.testing import text_reply
+            >>> body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            >>> r = Rendering(text_reply("Hello", cost=0.5), body, gen_id="gen-1-ab", created=1)
+            >>> r.billed(0.25)[0], r.billed()[1]["finish_reason"]
+            (0.125, 'stop')
+        """
+        usage = self.usage()
+        cost = usage.get("cost")
+        if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+            cost = self.reply.cost  # a vendor's wire carries no cost: bill the scripted one
+        completion = int(usage.get("completion_tokens") or 0)
+        whole = fraction >= 1.0
+        finish = self.reply.effective_finish_reason if whole else None
+        counts = {
+            "tokens_prompt": usage.get("prompt_tokens"),
+            "tokens_completion": completion if whole else int(completion * fraction),
+            "native_tokens_prompt": usage.get("prompt_tokens"),
+            "native_tokens_completion": completion if whole else int(completion * fraction),
+            "native_tokens_reasoning": 0,
+            "finish_reason": finish,
+            "native_finish_reason": finish,
+        }
+        return (float(cost) if whole else round(float(cost) * fraction, 12)), counts
+
     def error_chunk(self) -> dict[str, Any]:
         """OpenRouter's mid-stream error event: top-level ``error`` plus a terminating choice."""
         choice = {

@@ -166,7 +166,10 @@ class TurnEngine:
     (or above it) one is cut at `UTTERANCE_CAP_S` (5 minutes), so memory stays bounded.
     `turn_timeout_s` bounds each turn's agent call (the turn fails with a message).
     `max_cost_usd` stops the conversation once OpenRouter's billed cost reaches it: no new
-    model call starts, not even inside a turn. `max_pending_utterances` (4 by default; None
+    model call starts, not even inside a turn. Calls cut short (a barge-in, a timeout)
+    count too: their billed cost is looked up in the background and lands a moment
+    later (within the model's `cost_wait_s`), so the limit may be passed by about one
+    call's cost. `max_pending_utterances` (4 by default; None
     for no bound) caps the utterances waiting while a reply is generated or played: one
     more ends the conversation with `SessionEnded("too many utterances waiting for an
     answer")`. `max_turns_per_minute` bounds the turns started; past any of these the
@@ -386,6 +389,8 @@ class TurnEngine:
         if lookups := {task for task in self._cost_lookups if not task.done()}:
             wait_s = self.speech.cost_wait_s if self.speech is not None else 0.0
             await settle(lookups, wait_s + COST_GRACE_S)  # spoken, so billed: count it
+        # Model calls cut short were billed too; each of their lookups is bounded.
+        await self.usage.wait_for_lookups()
         if self.recorder is not None:
             if reply is not None and not reply.finished.done():
                 self._record_reply(reply)  # what was played of a reply cut by the hang-up

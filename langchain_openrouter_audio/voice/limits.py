@@ -75,12 +75,15 @@ class SessionLimits:
     utterances waiting for an answer")."""
     max_turns_per_minute: int = 30
     """Turns started in any 60 s; one more closes the connection (1008). Interrupted turns
-    are billed too, and OpenRouter reports no cost for a cancelled call."""
+    are billed too: this bounds how fast a user who keeps interrupting can spend, while
+    their cost reaches `max_cost_usd` only once it is looked up, a moment later."""
     turn_timeout_s: float | None = 120.0
     """Longest agent call of one turn (tools included); then the turn fails with a message."""
     max_cost_usd: float | None = 1.0
     """OpenRouter's billed cost of the conversation after which no new model call starts; the
-    connection is told and closed (1008). None: no limit."""
+    connection is told and closed (1008). Calls cut short by a barge-in, a timeout or a
+    takeover count too, once their cost is looked up (within a few seconds). None: no
+    limit."""
 
     def __post_init__(self) -> None:
         for field in fields(self):

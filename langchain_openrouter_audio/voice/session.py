@@ -81,6 +81,9 @@ class VoiceSession:
     is generated or played (with `barge_in=False`, or a user who talks faster than the agent
     answers): one more ends the session, `run` returns what was answered and `ended` says
     why (`SessionEnded("too many utterances waiting for an answer")`).
+    `max_cost_usd` ends the session (`ended` says "spending limit reached") once
+    OpenRouter's billed cost reaches it, calls cut short by a barge-in included (their
+    cost is looked up and lands a moment later: see `TurnEngine`).
     `transcription=`, `speech=` and `agent_hears=` are `TurnEngine`'s: any chat model as
     the agent, or the user's words (`VoiceTurn.user_text`) beside a speech-native one.
 
@@ -123,6 +126,7 @@ class VoiceSession:
         turn_timeout_s: float | None = 120.0,
         agent_hears: AgentHears = "auto",
         max_pending_utterances: int | None = MAX_PENDING_UTTERANCES,
+        max_cost_usd: float | None = None,
     ) -> None:
         self.agent = agent
         self.source = _as_source(source, source_rate)
@@ -148,6 +152,7 @@ class VoiceSession:
         self.turn_timeout_s = turn_timeout_s
         self.agent_hears = agent_hears
         self.max_pending_utterances = max_pending_utterances
+        self.max_cost_usd = max_cost_usd
         self.turns: list[VoiceTurn] = []
         self.ended: SessionEnded | None = None
         """Why the last `run` ended before its source did (a limit), or None."""
@@ -179,6 +184,7 @@ class VoiceSession:
             turn_timeout_s=self.turn_timeout_s,
             agent_hears=self.agent_hears,
             max_pending_utterances=self.max_pending_utterances,
+            max_cost_usd=self.max_cost_usd,
         )
         try:
             return await engine.run()

@@ -1259,3 +1259,91 @@ def test_openai_wire_has_the_recorded_stream_shapes(
     assert _shape(ours[0]) == _shape(recorded[0])
     assert _shape(ours[-2]) == _shape(recorded[-2])
     assert _shape(ours[-1]) == _shape(recorded[-1])
+
+
+# -- chat generations for GET /generation ---------------------------------------------------
+
+
+def generation(server: OpenRouterTestServer, gen_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.base_url}/generation", params={"id": gen_id}, headers=AUTH)
+    assert response.status_code == 200
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def speech_record_keys(server: OpenRouterTestServer) -> set[str]:
+    server.enqueue_speech(Reply(pcm=tone_pcm16(0.1), cost=0.01))
+    response = httpx.post(
+        f"{server.base_url}/audio/speech",
+        json={"model": "openai/gpt-4o-mini-tts-2025-12-15", "input": "Hi", "voice": "alloy"},
+        headers=AUTH,
+    )
+    return set(generation(server, response.headers["x-generation-id"]))
+
+
+def test_a_streamed_chat_completion_is_recorded_whole(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.3), "Hello there", cost=0.25))
+    response, raw = stream(openrouter_server, audio_out_body())
+    record = generation(openrouter_server, response.headers["x-generation-id"])
+    _, events = parse_sse(raw)
+    usage = events[-2]["usage"]
+    assert set(record) == speech_record_keys(openrouter_server)  # every key, as for speech
+    assert record["api_type"] == "completions"
+    assert record["model"] == MODEL
+    assert (record["total_cost"], record["usage"]) == (0.25, 0.25)
+    assert (record["streamed"], record["cancelled"]) == (True, False)
+    assert record["finish_reason"] == "stop"
+    assert record["tokens_prompt"] == usage["prompt_tokens"]
+    assert record["tokens_completion"] == usage["completion_tokens"]
+    assert record["num_fetches"] is None  # null where it does not apply
+
+
+def test_a_whole_chat_completion_is_recorded_as_not_streamed(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    openrouter_server.enqueue(text_reply("Hi", cost=0.5))
+    response = post(openrouter_server, audio_in_body())
+    record = generation(openrouter_server, response.headers["x-generation-id"])
+    assert (record["total_cost"], record["streamed"], record["cancelled"]) == (0.5, False, False)
+
+
+def test_a_stream_the_client_leaves_is_billed_for_the_events_sent(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    """The client closes while the model pauses after 4 of its events: the record says
+    cancelled, and bills 4 / (all events) of the reply's cost, at once."""
+    reply = speech_reply(
+        tone_pcm16(1.0), "Hello there", cost=0.5, audio_piece_bytes=4800, stall_after=4
+    )
+    reply = dataclasses.replace(reply, stall_s=30.0)
+    openrouter_server.enqueue(reply)
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream(
+            "POST",
+            f"{openrouter_server.base_url}/chat/completions",
+            json=audio_out_body(),
+            headers=AUTH,
+        ) as response,
+    ):
+        gen_id = response.headers["x-generation-id"]
+        got = b""
+        for raw in response.iter_raw():
+            got += raw
+            if got.count(b"data: ") == 4:
+                break
+    started = time.monotonic()
+    while openrouter_server.generation(gen_id) is None:
+        assert time.monotonic() - started < 5, "the server did not notice the client left"
+        time.sleep(0.02)
+    record = generation(openrouter_server, gen_id)
+    whole = speech_reply(tone_pcm16(1.0), "Hello there", audio_piece_bytes=4800)
+    openrouter_server.enqueue(whole)
+    _, events = parse_sse(stream(openrouter_server, audio_out_body())[1])
+    total = len(events) - 1  # without [DONE]
+    assert (record["cancelled"], record["streamed"]) == (True, True)
+    assert record["total_cost"] == pytest.approx(0.5 * 4 / total)
+    assert record["finish_reason"] is None
+    assert 0 < record["tokens_completion"] < events[-2]["usage"]["completion_tokens"]

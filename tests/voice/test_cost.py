@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
@@ -24,7 +25,7 @@ from langchain_openrouter_audio.testing import (
     tone_pcm16,
     tool_call_reply,
 )
-from tests._helpers import summed
+from tests._helpers import make_llm, summed
 
 
 class Billing:
@@ -172,3 +173,157 @@ def test_many_threads_share_one_handler(
         ]
         replies = [f.result() for f in futures]
     check(cb, billing, replies)
+
+
+# -- calls cut short ------------------------------------------------------------------------
+
+
+def slow_reply(cost: float, *, stall_after: int) -> Reply:
+    """A long spoken reply billed `cost` in full, that pauses after `stall_after` events."""
+    return speech_reply(
+        tone_pcm16(3.0),
+        "A long answer, piece by piece. " * 4,
+        cost=cost,
+        audio_piece_bytes=4800,
+        stall_after=stall_after,
+        stall_s=30.0,
+    )
+
+
+def chat_generations(server: OpenRouterTestServer) -> list[dict[str, Any]]:
+    gen_ids = list(server._generations)
+    records = [server.generation(gen_id) for gen_id in gen_ids]
+    return [r for r in records if r is not None and r["api_type"] == "completions"]
+
+
+async def test_a_cancelled_stream_is_counted_once_from_its_generation_record(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 2  # the record shows up a moment late
+    streaming = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in llm.astream("Tell me a long story"):
+            streaming.set()
+
+    with get_openrouter_callback() as outer, get_openrouter_callback() as cb:
+        task = asyncio.create_task(listen())
+        await streaming.wait()
+        await asyncio.sleep(0.3)  # now it pauses after its 6th event
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert cb.total_cost == 0.0  # not known yet: looked up in the background
+        assert cb.pending_lookups == 1
+        await cb.wait_for_lookups()
+    (record,) = chat_generations(openrouter_server)
+    assert record["cancelled"] is True
+    assert record["streamed"] is True
+    billed = record["total_cost"]
+    assert 0 < billed < 0.5  # 6 events of the reply's 20 or so
+    assert cb.total_cost == billed
+    assert (cb.cut_short_requests, cb.successful_requests, cb.runs_without_cost) == (1, 0, 0)
+    assert (outer.total_cost, outer.cut_short_requests) == (billed, 1)  # counted once
+    lookups = [r for r in openrouter_server.requests if r.path.startswith("/api/v1/generation")]
+    assert len(lookups) >= 3  # two 404s (or more, before the server noticed), the record
+    assert "Requests Cut Short: 1" in repr(cb)
+
+    # The same generation reported again (a second cut report, or its usage after all)
+    # adds nothing.
+    gen_id = record["id"]
+    cb.count_cut_short(gen_id, None, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    cb.count_cut_short(gen_id, 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    assert (cb.total_cost, cb.cut_short_requests, cb.pending_lookups) == (billed, 1, 0)
+
+
+async def test_a_reply_left_after_its_last_chunk_counts_its_usage_once(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """The usage came, but the caller stopped reading before the stream's end: the known
+    cost counts once, with no lookup."""
+    openrouter_server.enqueue(speech_reply(tone_pcm16(0.5), "Short.", cost=0.125))
+    with get_openrouter_callback() as cb:
+        stream = llm.astream("hi")
+        async for chunk in stream:
+            if chunk.chunk_position == "last":
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        # The model's own stream is closed by the event loop's finalizer, a moment later.
+        for _ in range(100):
+            if cb.cut_short_requests:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    assert cb.total_cost == 0.125
+    assert (cb.cut_short_requests, cb.successful_requests) == (1, 0)
+    assert not [r for r in openrouter_server.requests if "generation" in r.path]
+
+
+async def test_a_lookup_that_never_finds_the_record_counts_the_call_as_without_cost(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = make_llm(openrouter_server, cost_wait_s=0.3)
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=4))
+    openrouter_server.generation_misses = 1000  # never there
+    streaming = asyncio.Event()
+
+    class FirstToken(AsyncCallbackHandler):
+        async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            streaming.set()
+
+    with get_openrouter_callback() as cb:
+        config: Any = {"callbacks": [FirstToken()]}
+        task = asyncio.create_task(llm.ainvoke("Tell me a long story", config))
+        await streaming.wait()
+        await asyncio.sleep(0.3)  # streamed 4 events, now paused
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await cb.wait_for_lookups()
+    assert (cb.total_cost, cb.cut_short_requests, cb.runs_without_cost) == (0.0, 1, 1)
+    missing = [r for r in caplog.records if "was not available within" in r.getMessage()]
+    assert len(missing) == 1  # logged once
+    await llm.aclose()
+
+
+def test_a_sync_stream_left_early_is_counted_from_a_worker_thread(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    import time
+
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=5))
+    with get_openrouter_callback() as cb:
+        stream = llm.stream("Tell me a long story")
+        for count, _ in enumerate(stream, 1):
+            if count == 2:
+                break
+        stream.close()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while cb.pending_lookups and time.monotonic() < deadline:
+            time.sleep(0.05)
+    (record,) = chat_generations(openrouter_server)
+    assert record["cancelled"] is True
+    assert 0 < cb.total_cost == record["total_cost"] < 0.5
+    assert cb.cut_short_requests == 1
+
+
+def test_a_failed_run_and_its_cut_report_count_its_generation_once() -> None:
+    """A stream that fails after its usage came is reported as cut short (with the known
+    cost) and fails with a partial reply carrying that cost: counted once."""
+    from langchain_core.outputs import LLMResult
+
+    from langchain_openrouter_audio import IncompleteStreamError
+    from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
+
+    handler = OpenRouterCallbackHandler()
+    error = IncompleteStreamError("cut")
+    error.partial = AIMessage("Hel", response_metadata={"id": "gen-1-a", "cost": 0.25})
+    handler.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    handler.on_llm_error(error, run_id=None, response=LLMResult(generations=[]))  # type: ignore[arg-type]
+    assert (handler.total_cost, handler.cut_short_requests) == (0.25, 1)
+    # The other order too.
+    other = OpenRouterCallbackHandler()
+    other.on_llm_error(error, run_id=None)  # type: ignore[arg-type]
+    other.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
+    assert (other.total_cost, other.cut_short_requests) == (0.25, 0)

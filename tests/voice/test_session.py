@@ -65,9 +65,11 @@ def conversation(voices: dict[str, bytes], gap_ms: int = 2500) -> tuple[bytes, i
 
 
 def assistant_texts(server: OpenRouterTestServer, request: int) -> list[str]:
+    """The assistant turns sent in the `request`-th chat request (cost lookups skipped)."""
+    chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
     return [
         m["content"] if isinstance(m["content"], str) else str(m["content"])
-        for m in server.requests[request].json["messages"]
+        for m in chats[request].json["messages"]
         if m["role"] == "assistant"
     ]
 
@@ -306,8 +308,11 @@ async def test_real_time_source_barge_in_cancels_the_call_mid_stream(
     # Never more words than a fast talker says in the time heard.
     assert len(cut.text.split()) <= first.heard_s * 3.5 + 1
     assert assistant_texts(openrouter_server, 1) == ([cut.text] if cut.text else [])
-    # The cancelled call reported no cost; the finished one did.
+    # The cancelled call reported no cost, yet it was billed: its cost was looked up.
     assert summary.usage.successful_requests == 1
+    assert summary.usage.cut_short_requests == 1
+    cut_cost = summary.total_cost - 0.0012  # what the finished call reported
+    assert 0 < cut_cost < 0.0012
 
 
 async def test_a_failed_turn_is_reported_and_the_session_goes_on(

@@ -169,9 +169,9 @@ def texts(events: list[dict[str, Any]], kind: str, turn: int) -> list[Any]:
 
 
 def spoken_history(request: RecordedRequest) -> list[str]:
-    """The assistant turns the model was sent back, as text."""
+    """The assistant turns the model was sent back, as text (none in a cost lookup)."""
     out = []
-    for message in request.json["messages"]:
+    for message in (request.json or {}).get("messages", []):
         if message["role"] != "assistant" or message.get("tool_calls"):
             continue
         content = message.get("content")
