@@ -53,6 +53,7 @@ from langchain_openrouter_audio._catalog import aspeaking_models, speaking_model
 from langchain_openrouter_audio._client import encode_body
 from langchain_openrouter_audio._client_owner import DEFAULT_BASE_URL, ClientOwner
 from langchain_openrouter_audio._driver import ReplyDriver
+from langchain_openrouter_audio._generation_cost import CostLookup
 from langchain_openrouter_audio._request import (
     RequestSettings,
     WireRequest,
@@ -63,7 +64,6 @@ from langchain_openrouter_audio._request import (
     is_audio_model,
     validate_tool,
 )
-from langchain_openrouter_audio._speech_stream import CostLookup
 from langchain_openrouter_audio.audio import PCM_SAMPLE_RATE
 from langchain_openrouter_audio.cost import report_cut_short
 

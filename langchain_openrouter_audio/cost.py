@@ -35,7 +35,7 @@ from langchain_core.tracers.context import register_configure_hook
 if TYPE_CHECKING:
     from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 
-    from langchain_openrouter_audio._speech_stream import CostLookup
+    from langchain_openrouter_audio._generation_cost import CostLookup
 
 __all__ = ["OpenRouterCallbackHandler", "get_openrouter_callback"]
 

@@ -30,10 +30,10 @@ from pydantic import ConfigDict, Field, field_validator
 from langchain_openrouter_audio._assembler import AudioOutput, ReplyAssembler
 from langchain_openrouter_audio._connection import OpenRouterConnection, provider_body
 from langchain_openrouter_audio._driver import ReplyDriver, SpeechChunk
+from langchain_openrouter_audio._generation_cost import CostLookup
 from langchain_openrouter_audio._speech_stream import (
     SPEECH_PATH,
     AsyncSpeechBatches,
-    CostLookup,
     SpeechBatches,
     SpeechFormat,
     SpeechPlan,

@@ -570,7 +570,7 @@ def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
-        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._speech_stream":
+        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._generation_cost":
             slept.append(seconds)
         else:
             real_sleep(seconds)
@@ -606,7 +606,7 @@ def test_a_failures_cost_lookup_waits_no_longer_than_a_complete_replys(
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
-        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._speech_stream":
+        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._generation_cost":
             slept.append(seconds)
         else:
             real_sleep(seconds)
