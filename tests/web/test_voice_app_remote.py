@@ -247,13 +247,14 @@ async def test_an_unreachable_deployment_ends_a_resume_instead_of_emptying_it(
 ) -> None:
     import websockets
 
-    from tests._helpers import free_port
+    from tests._helpers import refusing_port
 
-    graph = remote.RemoteGraph("voice_agent", url=f"http://127.0.0.1:{free_port()}")
-    page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
-    await page.send(type="hello", sample_rate=16_000, conversation="ab" * 16)
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await page.until("ready")
+    with refusing_port() as port:
+        graph = remote.RemoteGraph("voice_agent", url=f"http://127.0.0.1:{port}")
+        page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
+        await page.send(type="hello", sample_rate=16_000, conversation="ab" * 16)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await page.until("ready")
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
         1011,
