@@ -286,15 +286,22 @@ async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
     phone: Callable[[Any], TwilioSimulator],
 ) -> None:
     twilio = phone(voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=2))
+    in_progress: list[Any] = []
+    both_in_progress = asyncio.Event()
 
     async def ask() -> Any:
         async with twilio.call() as call:
+            in_progress.append(call)
+            if len(in_progress) == 2:
+                both_in_progress.set()
             await call.say(QUESTION, sample_rate=24_000)
             await call.until_reply_played(timeout_s=40)
         return call
 
     async def third_caller() -> int | None:
-        await asyncio.sleep(1.0)  # both calls are in progress by now
+        # Both streams are accepted (each holds a slot until its reply has played): a
+        # fixed sleep instead would let a slow start on a loaded machine take the slot.
+        await asyncio.wait_for(both_in_progress.wait(), 30)
         try:
             async with twilio.call():
                 return None
