@@ -40,7 +40,7 @@ ANSWER = CLIP_WORDS["weather_answer"]
 SCREENSHOT = os.environ.get("WEB_VOICE_SCREENSHOT")  # set to save the page for the docs
 
 
-def fake_mic_wav(path: Path, pause_s: float = 5.0) -> Path:
+def fake_mic_wav(path: Path, pause_s: float) -> Path:
     """The question at 48 kHz: 0.5 s of silence before it, `pause_s` after (then it loops)."""
     question = resample_pcm16(clip_pcm("question"), 24_000, FAKE_MIC_RATE)
     with wave.open(str(path), "wb") as w:
@@ -112,7 +112,10 @@ def browser_page(profile: Path, mic_wav: Path) -> Iterator[Any]:
 
 
 def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_path: Path) -> None:
-    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+    # The question comes round again 8 s after it ended: the 2.6 s answer has played by
+    # then even when a loaded machine answers seconds late (else it would be cut).
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=8.0)
+    with browser_page(tmp_path / "profile", mic) as page:
         script_errors: list[Any] = []
         page.on("pageerror", lambda error: script_errors.append(error))
         page.goto(example_url)
@@ -153,7 +156,8 @@ def test_the_page_reports_at_once_that_a_reply_started_playing(
 ) -> None:
     """The engine decides a continuation on "nothing played yet": the page must not make it
     wait for its next periodic report (250 ms) to learn that the user hears the reply."""
-    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
+    with browser_page(tmp_path / "profile", mic) as page:
         reports: list[dict[str, Any]] = []
 
         def on_socket(ws: Any) -> None:
