@@ -531,9 +531,8 @@ async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
     # The page acknowledges the stop only once turn 1's reply is in the history and its
     # `reply_end` is on the way: the turn is not over yet.
     page(type="stopped", turn=1, seconds=heard)
-    for _ in range(500):  # the engine settles turn 1, then starts turn 2
-        if engine.turn_count >= 2:
-            break
+    deadline = time.monotonic() + 20  # the engine settles turn 1, then starts turn 2
+    while engine.turn_count < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     assert {"type": "stop", "turn": 1} in sent
     questions = [i for i, m in enumerate(engine.history) if isinstance(m, HumanMessage)]
