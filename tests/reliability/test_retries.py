@@ -350,9 +350,10 @@ def test_reset_storm_gives_up(openrouter_server: OpenRouterTestServer) -> None:
 def test_headers_slower_than_timeout_is_a_retried_timeout(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
-    slow = speech_reply(PCM, TRANSCRIPT, headers_delay_s=1.5)
+    slow = speech_reply(PCM, TRANSCRIPT, headers_delay_s=10.0)
     openrouter_server.enqueue(slow, _ok())
-    llm = make_llm(openrouter_server, timeout=0.3)
+    # The retry's headers must come within the timeout: 1.5 s leaves a loaded machine room.
+    llm = make_llm(openrouter_server, timeout=1.5)
     _check_ok(llm.invoke("hi"))
     assert len(openrouter_server.requests) == 2
 
