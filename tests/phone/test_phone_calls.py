@@ -245,8 +245,11 @@ async def test_a_call_reports_latency_per_turn_and_is_recorded(
     # Latency from the engine agrees with what the caller experienced.
     assert turn.first_played_s is not None
     assert turn.latency_s is not None
+    # The engine learns of the first audio played from the echo of the mark after its
+    # first piece: a round trip later, which grows with the machine's load (+0.09 s was
+    # measured with 4 runnable processes on 2 cores): 0.6 s of margin either way.
     experienced = call.played[0].start - said_end
-    assert 0 < turn.latency_s < experienced + 0.3
+    assert 0 < turn.latency_s < experienced + 0.6
     assert turn.latency_s > experienced - 0.6
     # The recording: the caller left, the agent as played right, at the line's 8 kHz.
     with wave.open(io.BytesIO((tmp_path / "call.wav").read_bytes())) as w:
