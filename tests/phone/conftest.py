@@ -50,7 +50,8 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        self.socket.close()
+        if not self.thread.is_alive():  # uvicorn closed it already, unless it never started
+            self.socket.close()
 
 
 @pytest.fixture
