@@ -281,8 +281,7 @@ def bound_socket() -> socket.socket:
     """A socket bound to a free local port, for an in-process server to listen on (uvicorn's
     `serve(sockets=[...])`): held from the start, the port cannot be taken in between."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", 0))  # no SO_REUSEADDR: no other socket may share the port
     return sock
 
 
