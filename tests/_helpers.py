@@ -268,10 +268,30 @@ def run_offline(
 
 
 def free_port() -> int:
-    """A local port nothing listens on (bound, then released): to serve on, or to be refused."""
+    """A local port nothing listens on (bound, then released), for a server in another
+    process. Between the release and that server's bind another process may take it (the
+    suites of several Pythons run at once): in this process, prefer `bound_socket` to serve
+    on and `refusing_port` to be refused."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound to a free local port, for an in-process server to listen on (uvicorn's
+    `serve(sockets=[...])`): held from the start, the port cannot be taken in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # no SO_REUSEADDR: no other socket may share the port
+    return sock
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A local port that refuses connections for as long as the block runs: bound but never
+    listening, so no other process's server can start on it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def capture_sse(reply: Reply, *, body: dict[str, Any] | None = None) -> bytes:

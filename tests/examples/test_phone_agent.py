@@ -22,10 +22,9 @@ async def test_a_call_to_the_served_example_hears_the_spoken_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)  # the served process inherits it
-    port = free_port()
-    cmd = [sys.executable, "examples/phone_agent.py", "--port", str(port)]
-    base = f"http://127.0.0.1:{port}"
-    with serving(cmd, f"{base}/healthz", cwd=ROOT):
+    cmd = [sys.executable, "examples/phone_agent.py", "--port", "{port}"]
+    with serving(cmd, "/healthz", cwd=ROOT) as port:
+        base = f"http://127.0.0.1:{port}"
         with pytest.raises(TwilioCallRefused):  # the example checks Twilio's signature
             async with TwilioSimulator(base, auth_token="not-" + TOKEN).call():
                 pass

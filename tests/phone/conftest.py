@@ -15,7 +15,7 @@ pytest.importorskip("websockets", reason="the websockets client is not installed
 
 import uvicorn
 
-from tests._helpers import free_port
+from tests._helpers import bound_socket
 
 AUTH_TOKEN = "phone-test-auth-token-0123456789"
 
@@ -24,14 +24,17 @@ class Served:
     """`app` under uvicorn in a thread; `on_exit` runs in the server's loop as it stops."""
 
     def __init__(self, app: Any, on_exit: Callable[[], Any] | None = None) -> None:
-        port = free_port()
+        # uvicorn listens on a socket bound here: no other process can take the port
+        # between choosing it and listening on it.
+        self.socket = bound_socket()
+        port = self.socket.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
 
         async def run() -> None:
             try:
-                await self.server.serve()
+                await self.server.serve(sockets=[self.socket])
             finally:
                 if on_exit is not None:
                     await on_exit()
@@ -47,6 +50,8 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if not self.thread.is_alive():  # uvicorn closed it already, unless it never started
+            self.socket.close()
 
 
 @pytest.fixture

@@ -245,8 +245,11 @@ async def test_a_call_reports_latency_per_turn_and_is_recorded(
     # Latency from the engine agrees with what the caller experienced.
     assert turn.first_played_s is not None
     assert turn.latency_s is not None
+    # The engine learns of the first audio played from the echo of the mark after its
+    # first piece: a round trip later, which grows with the machine's load (+0.09 s was
+    # measured with 4 runnable processes on 2 cores): 0.6 s of margin either way.
     experienced = call.played[0].start - said_end
-    assert 0 < turn.latency_s < experienced + 0.3
+    assert 0 < turn.latency_s < experienced + 0.6
     assert turn.latency_s > experienced - 0.6
     # The recording: the caller left, the agent as played right, at the line's 8 kHz.
     with wave.open(io.BytesIO((tmp_path / "call.wav").read_bytes())) as w:
@@ -286,15 +289,22 @@ async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
     phone: Callable[[Any], TwilioSimulator],
 ) -> None:
     twilio = phone(voice_app(llm, twilio_auth_token=AUTH_TOKEN, max_sessions=2))
+    in_progress: list[Any] = []
+    both_in_progress = asyncio.Event()
 
     async def ask() -> Any:
         async with twilio.call() as call:
+            in_progress.append(call)
+            if len(in_progress) == 2:
+                both_in_progress.set()
             await call.say(QUESTION, sample_rate=24_000)
             await call.until_reply_played(timeout_s=40)
         return call
 
     async def third_caller() -> int | None:
-        await asyncio.sleep(1.0)  # both calls are in progress by now
+        # Both streams are accepted (each holds a slot until its reply has played): a
+        # fixed sleep instead would let a slow start on a loaded machine take the slot.
+        await asyncio.wait_for(both_in_progress.wait(), 30)
         try:
             async with twilio.call():
                 return None

@@ -7,6 +7,7 @@ engine are in test_phone_calls.py.
 from __future__ import annotations
 
 import asyncio
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -36,13 +37,15 @@ def stand_in_app(public_url: str | None = None) -> tuple[Starlette, list[dict[st
 
     async def run_call(websocket: WebSocket) -> None:
         await websocket.accept()
-        call: dict[str, Any] = {"messages": []}
+        call: dict[str, Any] = {"messages": [], "ended": threading.Event()}
         calls.append(call)
         try:
             while True:
                 call["messages"].append(await websocket.receive_json())
         except WebSocketDisconnect:
             pass
+        finally:
+            call["ended"].set()  # the test's loop is another thread's
 
     routes = twilio_routes(
         auth_token=SecretStr(AUTH_TOKEN), public_url=public_url, run_call=run_call
@@ -82,7 +85,9 @@ async def test_a_call_reaches_the_handler_with_twilios_messages(
     async with twilio.call(from_="+33612345678") as call:
         await call.press("7")
         await call.wait(0.2)
-    await asyncio.sleep(0.3)
+    # The handler has read the stream to its end (the app runs in another thread, late on a
+    # loaded machine).
+    assert await asyncio.to_thread(calls[0]["ended"].wait, 10)
     messages = calls[0]["messages"]
     kinds = [m["event"] for m in messages]
     assert kinds[:2] == ["connected", "start"]

@@ -105,9 +105,10 @@ def test_a_long_recording_does_not_stall_the_event_loop(base_url: str, long_webm
 
     stall, text = asyncio.run(main())
     assert text == "Heard you."
-    # Built on the loop this stalls it for about a second (0.95-1.15 s measured on 2 cores);
-    # off it, about 17 ms. The bound leaves room for a loaded machine.
-    assert stall < 0.3, f"the event loop stalled {stall * 1000:.0f} ms"
+    # Built on the loop this stalls it for about a second (0.95-1.15 s measured on 2 cores,
+    # longer when loaded); off it, about 17 ms. The bound leaves room for a loaded machine
+    # (three suites on two cores: each gets well under a core) and still tells them apart.
+    assert stall < 0.5, f"the event loop stalled {stall * 1000:.0f} ms"
 
 
 def test_encode_body_is_plain_json() -> None:

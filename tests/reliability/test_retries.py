@@ -35,9 +35,9 @@ from langchain_openrouter_audio.testing import (
 )
 from tests._helpers import (
     Recorder,
-    free_port,
     make_llm,
     question_with_audio,
+    refusing_port,
     reply_pcm,
     summed_pcm,
 )
@@ -287,13 +287,14 @@ def test_relayed_provider_error_names_the_cause(openrouter_server: OpenRouterTes
 @pytest.mark.usefixtures("fast_backoff")
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_connection_refused(caplog: pytest.LogCaptureFixture, max_retries: int) -> None:
-    url = f"http://127.0.0.1:{free_port()}/api/v1"
-    llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=max_retries)
-    with (
-        caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),
-        pytest.raises(APIConnectionError) as info,
-    ):
-        llm.invoke("hi")
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/api/v1"
+        llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=max_retries)
+        with (
+            caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),
+            pytest.raises(APIConnectionError) as info,
+        ):
+            llm.invoke("hi")
     assert not isinstance(info.value, APITimeoutError)
     assert "could not reach" in str(info.value)
     assert "ConnectError" in str(info.value)
@@ -303,13 +304,14 @@ def test_connection_refused(caplog: pytest.LogCaptureFixture, max_retries: int) 
 
 @pytest.mark.usefixtures("fast_backoff")
 async def test_connection_refused_async(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"http://127.0.0.1:{free_port()}/api/v1"
-    llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=3)
-    with (
-        caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),
-        pytest.raises(APIConnectionError),
-    ):
-        await llm.ainvoke("hi")
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/api/v1"
+        llm = make_llm(SimpleNamespace(base_url=url, api_key="k"), max_retries=3)
+        with (
+            caplog.at_level(logging.WARNING, logger="langchain_openrouter_audio"),
+            pytest.raises(APIConnectionError),
+        ):
+            await llm.ainvoke("hi")
     assert _retry_warnings(caplog) == 3
 
 
@@ -348,9 +350,10 @@ def test_reset_storm_gives_up(openrouter_server: OpenRouterTestServer) -> None:
 def test_headers_slower_than_timeout_is_a_retried_timeout(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
-    slow = speech_reply(PCM, TRANSCRIPT, headers_delay_s=1.5)
+    slow = speech_reply(PCM, TRANSCRIPT, headers_delay_s=10.0)
     openrouter_server.enqueue(slow, _ok())
-    llm = make_llm(openrouter_server, timeout=0.3)
+    # The retry's headers must come within the timeout: 1.5 s leaves a loaded machine room.
+    llm = make_llm(openrouter_server, timeout=1.5)
     _check_ok(llm.invoke("hi"))
     assert len(openrouter_server.requests) == 2
 

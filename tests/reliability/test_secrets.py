@@ -26,7 +26,7 @@ from langchain_openrouter_audio.testing import (
     speech_reply,
     tone_pcm16,
 )
-from tests._helpers import free_port, make_llm
+from tests._helpers import make_llm, refusing_port
 
 SECRET = "sk-or-v1-SECRET-xyz"
 PCM = tone_pcm16(0.1, 440.0)
@@ -199,11 +199,12 @@ async def test_async_errors_hide_the_key(
 
 @pytest.mark.usefixtures("fast_backoff")
 def test_connection_error_hides_the_key() -> None:
-    llm = ChatOpenRouterAudio(
-        base_url=f"http://127.0.0.1:{free_port()}/api/v1", api_key=SECRET, max_retries=1
-    )
-    with pytest.raises(APIConnectionError) as info:
-        llm.invoke("hi")
+    with refusing_port() as port:
+        llm = ChatOpenRouterAudio(
+            base_url=f"http://127.0.0.1:{port}/api/v1", api_key=SECRET, max_retries=1
+        )
+        with pytest.raises(APIConnectionError) as info:
+            llm.invoke("hi")
     _check_exception(info.value)
 
 

@@ -265,8 +265,10 @@ def test_finish_without_done_is_complete(openrouter_server: OpenRouterTestServer
 
 
 def test_stall_longer_than_timeout_is_incomplete(openrouter_server: OpenRouterTestServer) -> None:
-    openrouter_server.enqueue(_speech(stall_after=N_TEXT + 1, stall_s=5.0))
-    llm = make_llm(openrouter_server, timeout=0.4, max_retries=5)
+    openrouter_server.enqueue(_speech(stall_after=N_TEXT + 1, stall_s=10.0))
+    # Each read may take 1.5 s (the events before the stall arrive in time on a loaded
+    # machine too: a timeout before them would be retried); the stall is far longer.
+    llm = make_llm(openrouter_server, timeout=1.5, max_retries=5)
     handler = Recorder()
     with pytest.raises(IncompleteStreamError) as info:
         llm.invoke("hi", config={"callbacks": [handler]})
@@ -282,8 +284,10 @@ def test_stall_longer_than_timeout_is_incomplete(openrouter_server: OpenRouterTe
 async def test_stall_longer_than_timeout_is_incomplete_async(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
-    openrouter_server.enqueue(_speech(stall_after=N_TEXT + 2, stall_s=5.0))
-    llm = make_llm(openrouter_server, timeout=0.4, max_retries=5)
+    openrouter_server.enqueue(_speech(stall_after=N_TEXT + 2, stall_s=10.0))
+    # Each read may take 1.5 s (the events before the stall arrive in time on a loaded
+    # machine too: a timeout before them would be retried); the stall is far longer.
+    llm = make_llm(openrouter_server, timeout=1.5, max_retries=5)
     with pytest.raises(IncompleteStreamError) as info:
         await llm.ainvoke("hi")
     assert "stalled" in str(info.value)
@@ -293,10 +297,11 @@ async def test_stall_longer_than_timeout_is_incomplete_async(
 
 
 def test_slow_trickle_within_timeout_completes(openrouter_server: OpenRouterTestServer) -> None:
-    # 13 events 0.15 s apart: ~1.8 s in all, four times the 0.45 s timeout, which bounds
-    # each read and not the whole reply.
-    openrouter_server.enqueue(_speech(event_delay_s=0.15))
-    llm = make_llm(openrouter_server, timeout=0.45)
+    # 13 events 0.3 s apart: ~3.9 s in all, over three times the 1.2 s timeout, which
+    # bounds each read and not the whole reply. (Each gap has 0.9 s to spare for a loaded
+    # machine: one late read would cut the reply.)
+    openrouter_server.enqueue(_speech(event_delay_s=0.3))
+    llm = make_llm(openrouter_server, timeout=1.2)
     handler = Recorder()
     msg = llm.invoke("hi", config={"callbacks": [handler]})
     assert msg.text == TRANSCRIPT
@@ -308,8 +313,8 @@ def test_slow_trickle_within_timeout_completes(openrouter_server: OpenRouterTest
 async def test_slow_trickle_within_timeout_completes_async(
     openrouter_server: OpenRouterTestServer,
 ) -> None:
-    openrouter_server.enqueue(_speech(event_delay_s=0.15))
-    llm = make_llm(openrouter_server, timeout=0.45)
+    openrouter_server.enqueue(_speech(event_delay_s=0.3))
+    llm = make_llm(openrouter_server, timeout=1.2)
     msg = await llm.ainvoke("hi")
     assert msg.text == TRANSCRIPT
     assert reply_pcm(msg) == PCM

@@ -87,8 +87,10 @@ async def test_a_chinese_reply_is_spoken_sentence_by_sentence(
 
 async def test_a_text_model_hears_and_speaks(openrouter_server: OpenRouterTestServer) -> None:
     openrouter_server.transcript = QUESTION
-    # The text streams slowly (about 2 s in all): speech must start long before it ends.
-    openrouter_server.enqueue(text_reply(ANSWER, text_piece_chars=5, event_delay_s=0.06))
+    # The text streams slowly (about 4.5 s in all): speech must start long before it ends.
+    # (The first sentence is in after 1.4 s; the seconds after it are for its speech to be
+    # made by espeak-ng and arrive on a loaded machine.)
+    openrouter_server.enqueue(text_reply(ANSWER, text_piece_chars=5, event_delay_s=0.15))
     line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
     stt, tts = _models(openrouter_server)
     agent = make_llm(openrouter_server, model="openai/gpt-4o")

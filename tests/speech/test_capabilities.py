@@ -81,6 +81,11 @@ def test_the_test_server_refuses_audio_from_text_models(
 
 
 def test_lookup_asks_the_catalog_once(openrouter_server: OpenRouterTestServer) -> None:
+    from langchain_openrouter_audio import _catalog
+
+    # The catalog is cached per API root for the process: an earlier server on the same
+    # (reused) port would otherwise answer for this one.
+    _catalog.clear_cache()
     openrouter_server.extra_models.append(
         {
             "id": "acme/new-audio",

@@ -102,9 +102,9 @@ async def test_a_speech_native_agent_hears_the_recording_and_the_words_come_besi
 ) -> None:
     answer = clip_pcm("weather_answer")
     openrouter_server.enqueue(speech_reply(answer, ANSWER))
-    # The transcript takes 1.5 s: the agent's call must not wait for it.
+    # The transcript takes 4 s: the agent's call must not wait for it.
     openrouter_server.enqueue_transcription(
-        text_reply(QUESTION, cost=STT_COST, headers_delay_s=1.5)
+        text_reply(QUESTION, cost=STT_COST, headers_delay_s=4.0)
     )
     stt = OpenRouterTranscription(**common(openrouter_server))
     turns: list[VoiceTurn] = []
@@ -127,9 +127,10 @@ async def test_a_speech_native_agent_hears_the_recording_and_the_words_come_besi
     (chat,) = paths(openrouter_server, "/chat/completions")
     (user,) = chat.json["messages"]
     assert [part["type"] for part in user["content"]] == ["input_audio"]
-    # Its first audio came long before the transcript could have.
+    # Its first audio came long before the transcript could have (a second or more to
+    # spare for a loaded machine).
     assert turn.response_s is not None
-    assert turn.response_s < 1.0
+    assert turn.response_s < 3.0
     # Both calls are in the turn's cost and the session's.
     assert turn.cost == pytest.approx(CHAT_COST + STT_COST)
     assert summary.total_cost == pytest.approx(CHAT_COST + STT_COST)

@@ -178,7 +178,10 @@ async def test_async_events_that_piled_up_become_one_chunk(
     chunks = []
     async for chunk in llm.astream("hi"):
         if not chunks:
-            await asyncio.sleep(0.3)  # a slow consumer: the reader keeps reading
+            # A slow consumer: the reader keeps reading. (Long enough for the server thread
+            # to have sent all 100 events even on a loaded machine, where a late one would
+            # come as a chunk of its own.)
+            await asyncio.sleep(1.0)
         chunks.append(chunk)
     await llm.aclose()
     assert audio_pcm(join_chunks(chunks)) == pcm  # 100 audio events

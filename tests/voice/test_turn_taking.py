@@ -5,6 +5,7 @@ than with the plain silence rule. All times are stream time (audio pushed), not 
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -47,14 +48,20 @@ def smart_turn_model(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempP
     model = folder / "smart-turn-v3.2-cpu.onnx"
     if model.is_file():
         return model
-    download = [sys.executable, "-m", "pip", "download", PIPECAT, "--no-deps", "-d", str(folder)]
+    # The wheel goes to a folder of this run's own, and the model into place whole (a
+    # rename): a run stopped midway, or another one sharing the cache, never leaves or
+    # reads half a model there.
+    wheels = tmp_path_factory.mktemp("pipecat-wheel")
+    download = [sys.executable, "-m", "pip", "download", PIPECAT, "--no-deps", "-d", str(wheels)]
     try:
         subprocess.run(download, check=True, capture_output=True, timeout=300)
     except (subprocess.SubprocessError, OSError) as err:
         pytest.skip(f"could not download {PIPECAT} for its smart-turn model: {err}")
-    (wheel,) = folder.glob("pipecat_ai-*.whl")
+    (wheel,) = wheels.glob("pipecat_ai-*.whl")
+    partial = folder / f"{model.name}.{os.getpid()}.part"
     with zipfile.ZipFile(wheel) as archive:
-        model.write_bytes(archive.read(MODEL_IN_WHEEL))
+        partial.write_bytes(archive.read(MODEL_IN_WHEEL))
+    partial.replace(model)
     wheel.unlink()
     return model
 

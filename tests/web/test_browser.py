@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from langchain_openrouter_audio.voice import resample_pcm16
-from tests._helpers import CLIP_WORDS, ROOT, clip_pcm, free_port
+from tests._helpers import CLIP_WORDS, ROOT, clip_pcm
 from tests.web._proc import serving
 from tests.web.test_voice_worker_restart import deployment, upstream, worker  # noqa: F401 - fixtures
 
@@ -40,7 +40,7 @@ ANSWER = CLIP_WORDS["weather_answer"]
 SCREENSHOT = os.environ.get("WEB_VOICE_SCREENSHOT")  # set to save the page for the docs
 
 
-def fake_mic_wav(path: Path, pause_s: float = 5.0) -> Path:
+def fake_mic_wav(path: Path, pause_s: float) -> Path:
     """The question at 48 kHz: 0.5 s of silence before it, `pause_s` after (then it loops)."""
     question = resample_pcm16(clip_pcm("question"), 24_000, FAKE_MIC_RATE)
     with wave.open(str(path), "wb") as w:
@@ -87,9 +87,8 @@ def wait_for_turn(page: Any, turns: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def example_url() -> Iterator[str]:
     """examples/web_voice_agent.py served offline, as a user would start it."""
-    port = free_port()
-    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", str(port)]
-    with serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT):
+    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", "{port}"]
+    with serving(cmd, "/healthz", cwd=ROOT) as port:
         yield f"http://127.0.0.1:{port}/"
 
 
@@ -112,7 +111,10 @@ def browser_page(profile: Path, mic_wav: Path) -> Iterator[Any]:
 
 
 def test_spoken_question_gets_a_spoken_transcribed_answer(example_url: str, tmp_path: Path) -> None:
-    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+    # The question comes round again 8 s after it ended: the 2.6 s answer has played by
+    # then even when a loaded machine answers seconds late (else it would be cut).
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=8.0)
+    with browser_page(tmp_path / "profile", mic) as page:
         script_errors: list[Any] = []
         page.on("pageerror", lambda error: script_errors.append(error))
         page.goto(example_url)
@@ -153,7 +155,8 @@ def test_the_page_reports_at_once_that_a_reply_started_playing(
 ) -> None:
     """The engine decides a continuation on "nothing played yet": the page must not make it
     wait for its next periodic report (250 ms) to learn that the user hears the reply."""
-    with browser_page(tmp_path / "profile", fake_mic_wav(tmp_path / "question.wav")) as page:
+    mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
+    with browser_page(tmp_path / "profile", mic) as page:
         reports: list[dict[str, Any]] = []
 
         def on_socket(ws: Any) -> None:
@@ -179,11 +182,10 @@ def test_the_page_reports_at_once_that_a_reply_started_playing(
 
 
 def test_with_tool_details_the_page_shows_args_and_output(tmp_path: Path) -> None:
-    port = free_port()
-    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", str(port), "--tool-details"]
+    cmd = [sys.executable, "examples/web_voice_agent.py", "--port", "{port}", "--tool-details"]
     mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)
     with (
-        serving(cmd, f"http://127.0.0.1:{port}/healthz", cwd=ROOT),
+        serving(cmd, "/healthz", cwd=ROOT) as port,
         browser_page(tmp_path / "profile", mic) as page,
     ):
         script_errors: list[Any] = []
@@ -224,11 +226,10 @@ def test_a_reload_continues_the_conversation_of_a_deployment(
 ) -> None:
     """The page keeps a LangGraph deployment's conversation id in sessionStorage: after a
     reload its next question is asked with the turns before it."""
-    served, ws_url = worker(deployment)
-    page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
     mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
     stored = "() => sessionStorage.getItem('voice-conversation')"
-    with served, browser_page(tmp_path / "profile", mic) as page:
+    with worker(deployment) as ws_url, browser_page(tmp_path / "profile", mic) as page:
+        page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
         page.goto(page_url)
         page.click("#talk")
         first = wait_for_turn(page, 1)
@@ -258,10 +259,9 @@ def test_a_reload_continues_the_conversation_of_a_deployment(
 def test_a_second_tab_on_the_conversation_closes_the_first_with_its_reason(
     deployment: str, tmp_path: Path
 ) -> None:
-    served, ws_url = worker(deployment)
-    page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
     mic = fake_mic_wav(tmp_path / "question.wav", pause_s=30.0)  # one question per call
-    with served, browser_page(tmp_path / "profile", mic) as first:
+    with worker(deployment) as ws_url, browser_page(tmp_path / "profile", mic) as first:
+        page_url = ws_url.replace("ws://", "http://").removesuffix("ws")
         script_errors: list[Any] = []
         first.on("pageerror", lambda error: script_errors.append(error))
         first.goto(page_url)

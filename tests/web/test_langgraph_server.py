@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests._helpers import ASSETS, CLIP_WORDS, ROOT, free_port, wav_frames
+from tests._helpers import ASSETS, CLIP_WORDS, ROOT, wav_frames
 from tests.web._proc import serving
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="langgraph-sdk is not installed")
@@ -41,10 +41,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("langgraph_server")
     for name in ("langgraph.json", "voice_agent.py"):
         shutil.copy(EXAMPLE / name, workdir / name)
-    port = free_port()
-    cmd = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", "{port}"]
     env = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false"}
-    with serving(cmd, f"http://127.0.0.1:{port}/ok", cwd=workdir, env=env, timeout_s=90):
+    with serving(cmd, "/ok", cwd=workdir, env=env, timeout_s=90) as port:
         yield f"http://127.0.0.1:{port}"
 
 

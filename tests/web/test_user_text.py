@@ -50,8 +50,9 @@ def finished_turns(engine: TurnEngine, count: int) -> list[VoiceTurn]:
 async def test_the_page_gets_the_words_beside_a_speech_native_agent(
     openrouter: OpenRouterTestServer, app_url: Callable[[Any], str], connect: Any
 ) -> None:
-    # The transcript takes 1.5 s; the gpt-audio agent answers from the recording at once.
-    openrouter.enqueue_transcription(text_reply(WORDS, cost=STT_COST, headers_delay_s=1.5))
+    # The transcript takes 4 s; the gpt-audio agent answers from the recording at once
+    # (its first audio comes well within that on a loaded machine too).
+    openrouter.enqueue_transcription(text_reply(WORDS, cost=STT_COST, headers_delay_s=4.0))
     common: dict[str, Any] = {"base_url": openrouter.base_url, "api_key": openrouter.api_key}
     app = voice_app(make_llm(openrouter), transcription=OpenRouterTranscription(**common))
     page = await connect(app_url(app))

@@ -29,7 +29,7 @@ from langchain_openrouter_audio.testing import (  # noqa: E402
 )
 from langchain_openrouter_audio.voice import resample_pcm16  # noqa: E402
 from langchain_openrouter_audio.web import voice_app  # noqa: E402
-from tests._helpers import CLIP_WORDS, clip_pcm, free_port, make_llm  # noqa: E402
+from tests._helpers import CLIP_WORDS, bound_socket, clip_pcm, make_llm  # noqa: E402
 
 RATE = 16_000
 
@@ -75,14 +75,17 @@ class Served:
     """`app` under uvicorn in a thread; `llm`'s async client for that loop is closed with it."""
 
     def __init__(self, app: Any, llm: ChatOpenRouterAudio) -> None:
-        port = free_port()
+        # uvicorn listens on a socket bound here: no other process can take the port
+        # between choosing it and listening on it.
+        self.socket = bound_socket()
+        port = self.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}/ws"
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
 
         async def run() -> None:
             try:
-                await self.server.serve()
+                await self.server.serve(sockets=[self.socket])
             finally:
                 await llm.aclose()  # the model's client of this event loop
 
@@ -97,6 +100,8 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if not self.thread.is_alive():  # uvicorn closed it already, unless it never started
+            self.socket.close()
 
 
 @pytest.fixture
@@ -527,9 +532,8 @@ async def test_barge_in_while_the_reply_end_is_still_sending_keeps_one_reply(
     # The page acknowledges the stop only once turn 1's reply is in the history and its
     # `reply_end` is on the way: the turn is not over yet.
     page(type="stopped", turn=1, seconds=heard)
-    for _ in range(500):  # the engine settles turn 1, then starts turn 2
-        if engine.turn_count >= 2:
-            break
+    deadline = time.monotonic() + 20  # the engine settles turn 1, then starts turn 2
+    while engine.turn_count < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     assert {"type": "stop", "turn": 1} in sent
     questions = [i for i, m in enumerate(engine.history) if isinstance(m, HumanMessage)]

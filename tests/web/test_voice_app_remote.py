@@ -6,6 +6,7 @@ cross the network, and the next turn carries the remote run's final state."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +35,12 @@ SECRET = "the voice workers' shared secret"
 def thread_of(graph: Any, conversation: str | None, user: str | None = None) -> str:
     """The deployment thread `voice_app(graph, conversation_secret=SECRET)` uses."""
     return Conversations(graph, secret=SecretStr(SECRET)).thread_id(conversation, user)
+
+
+def fresh(name: str) -> str:
+    """A user name no other test uses: the deployment (and its per-user threads) is shared
+    by the module's tests, which run in any order."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 class ClosesClient:
@@ -215,16 +222,17 @@ async def test_one_thread_per_user(
     graph = remote.RemoteGraph("voice_agent", url=server_url)
     app = voice_app(graph, conversation_secret=SECRET, authenticate=by_query, thread_per="user")
     url = app_url(app, graph)
-    page: Page = await connect(url + "?user=bob")
+    bob, carol = fresh("bob"), fresh("carol")
+    page: Page = await connect(f"{url}?user={bob}")
     ready = await page.hello()
     assert "conversation" not in ready
     assert ready["resumed"] is False
     await ask(page, 1, "What is the weather in Paris?")
     await page.ws.close()
 
-    page = await connect(url + "?user=bob")  # no id needed: the user is the conversation
+    page = await connect(f"{url}?user={bob}")  # no id needed: the user is the conversation
     assert (await page.hello())["resumed"] is True
-    other: Page = await connect(url + "?user=carol")
+    other: Page = await connect(f"{url}?user={carol}")
     assert (await other.hello())["resumed"] is False
 
 
@@ -239,13 +247,14 @@ async def test_an_unreachable_deployment_ends_a_resume_instead_of_emptying_it(
 ) -> None:
     import websockets
 
-    from tests._helpers import free_port
+    from tests._helpers import refusing_port
 
-    graph = remote.RemoteGraph("voice_agent", url=f"http://127.0.0.1:{free_port()}")
-    page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
-    await page.send(type="hello", sample_rate=16_000, conversation="ab" * 16)
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await page.until("ready")
+    with refusing_port() as port:
+        graph = remote.RemoteGraph("voice_agent", url=f"http://127.0.0.1:{port}")
+        page: Page = await connect(app_url(voice_app(graph, conversation_secret=SECRET), graph))
+        await page.send(type="hello", sample_rate=16_000, conversation="ab" * 16)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await page.until("ready")
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
         1011,
@@ -264,13 +273,14 @@ async def test_a_users_second_tab_takes_over_their_one_thread(
     graph = remote.RemoteGraph("voice_agent", url=server_url)
     app = voice_app(graph, conversation_secret=SECRET, authenticate=by_query, thread_per="user")
     url = app_url(app, graph)
-    carol: Page = await connect(url + "?user=carol")
+    dave = fresh("dave")
+    carol: Page = await connect(f"{url}?user={fresh('carol')}")
     await carol.hello()
-    first: Page = await connect(url + "?user=dave")
+    first: Page = await connect(f"{url}?user={dave}")
     await first.hello()
     await ask(first, 1, "What is the weather in Paris?")
 
-    second: Page = await connect(url + "?user=dave")
+    second: Page = await connect(f"{url}?user={dave}")
     closing = asyncio.create_task(read_until_closed(first))
     ready = await second.hello()
     code, reason, _ = await closing
@@ -281,7 +291,7 @@ async def test_a_users_second_tab_takes_over_their_one_thread(
 
     async with langgraph_sdk.get_client(url=server_url) as client:
         per_user = Conversations(graph, secret=SecretStr(SECRET), per="user")
-        state = await client.threads.get_state(per_user.thread_id(None, "dave"))
+        state = await client.threads.get_state(per_user.thread_id(None, dave))
     messages = state["values"]["messages"]
     assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai"] * 2
     assert [m["content"] for m in messages if m["type"] == "human"] == [

@@ -10,6 +10,7 @@ and the model request of B's first turn holds the turns spoken on A.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -30,7 +31,7 @@ from langchain_openrouter_audio.testing import (
     OpenRouterTestServer,
     answer_like_a_model,
 )
-from tests._helpers import CLIP_WORDS, free_port
+from tests._helpers import CLIP_WORDS
 from tests.web._proc import serving
 from tests.web.test_langgraph_server import EXAMPLE
 from tests.web.test_voice_app import Page, connect  # noqa: F401
@@ -57,21 +58,20 @@ def deployment(
     workdir = tmp_path_factory.mktemp("deployment")
     for name in ("langgraph.json", "voice_agent.py"):
         shutil.copy(EXAMPLE / name, workdir / name)
-    port = free_port()
-    cmd = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", "{port}"]
     env = {
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGSMITH_TRACING": "false",
         "OPENROUTER_API_KEY": upstream.api_key,
         "OPENROUTER_BASE_URL": upstream.base_url,
     }
-    with serving(cmd, f"http://127.0.0.1:{port}/ok", cwd=workdir, env=env, timeout_s=90):
+    with serving(cmd, "/ok", cwd=workdir, env=env, timeout_s=90) as port:
         yield f"http://127.0.0.1:{port}"
 
 
-def worker(deployment: str) -> tuple[Any, str]:
-    """A voice worker process in front of `deployment`: its context and its socket URL."""
-    port = free_port()
+@contextlib.contextmanager
+def worker(deployment: str) -> Iterator[str]:
+    """A voice worker process in front of `deployment`, while the block runs: its socket URL."""
     cmd = [
         sys.executable,
         "-m",
@@ -81,11 +81,11 @@ def worker(deployment: str) -> tuple[Any, str]:
         "--host",
         "127.0.0.1",
         "--port",
-        str(port),
+        "{port}",
     ]
     env = {"LANGGRAPH_URL": deployment, "VOICE_CONVERSATION_SECRET": SECRET}
-    served = serving(cmd, f"http://127.0.0.1:{port}/healthz", env=env, timeout_s=60)
-    return served, f"ws://127.0.0.1:{port}/ws"
+    with serving(cmd, "/healthz", env=env, timeout_s=60) as port:
+        yield f"ws://127.0.0.1:{port}/ws"
 
 
 def user_texts(request: Any) -> list[str]:
@@ -95,8 +95,7 @@ def user_texts(request: Any) -> list[str]:
 async def test_a_conversation_continues_on_another_worker(
     deployment: str, upstream: OpenRouterTestServer, connect: Any
 ) -> None:
-    served_a, url_a = worker(deployment)
-    with served_a:
+    with worker(deployment) as url_a:
         page: Page = await connect(url_a)
         ready = await page.hello()
         assert ready["resumed"] is False
@@ -108,8 +107,7 @@ async def test_a_conversation_continues_on_another_worker(
     # Worker A is gone (its process group killed); the page reconnects elsewhere.
     asked_on_a = len(upstream.requests)
 
-    served_b, url_b = worker(deployment)
-    with served_b:
+    with worker(deployment) as url_b:
         page = await connect(url_b)
         await page.send(type="hello", sample_rate=16_000, conversation=conversation)
         ready = await page.until("ready")
