@@ -226,11 +226,22 @@ async def run_phone_call(
     (`max_session_s` its length, `send_timeout_s` each frame to Twilio).
     """
     limits = limits or SessionLimits()
-    if max_sessions is not None and len(sessions) >= max_sessions:
-        logger.warning("refused a phone call: %d sessions open", len(sessions))
+
+    def full() -> bool:
+        if max_sessions is not None and len(sessions) >= max_sessions:
+            logger.warning("refused a phone call: %d sessions open", len(sessions))
+            return True
+        return False
+
+    if full():
         await websocket.close(code=1013)  # before accept: Twilio's handshake fails
         return
     await websocket.accept()
+    # Calls that arrived together all passed the check above while this one was accepted:
+    # the slot is taken below with no await between this check and `sessions.add`.
+    if full():
+        await websocket.close(code=1013)
+        return
 
     async def send(text: str) -> None:
         if websocket.application_state == WebSocketState.CONNECTED:

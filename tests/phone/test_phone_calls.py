@@ -20,7 +20,7 @@ from langchain.agents import create_agent
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from langchain_openrouter_audio import ChatOpenRouterAudio
 from langchain_openrouter_audio.testing import (
@@ -318,6 +318,55 @@ async def test_two_calls_at_once_each_hear_their_own_reply_and_the_limit_holds(
         assert call.played_seconds == pytest.approx(len(ANSWER) / 2 / 24_000, abs=0.01)
     assert first.stream_sid != second.stream_sid
     assert len(openrouter.requests) == 2
+
+
+async def test_calls_arriving_together_never_take_more_than_max_sessions(
+    openrouter: OpenRouterTestServer,
+    llm: ChatOpenRouterAudio,
+    serve: Callable[..., str],
+) -> None:
+    # Each stream passes the limit check, then waits for its accept to go out; a slow
+    # accept (a loaded server, a far network) widens that moment so the calls overlap in
+    # it. Without a second check after the accept, every one of them took a slot.
+    class SlowAccept:
+        def __init__(self, websocket: Any) -> None:
+            self._websocket = websocket
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._websocket, name)
+
+        async def accept(self, *args: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(0.5)
+            await self._websocket.accept(*args, **kwargs)
+
+    sessions: set[Any] = set()
+
+    async def run_call(websocket: Any) -> None:
+        await run_phone_call(
+            SlowAccept(websocket),
+            engine_for=lambda transport: TurnEngine(llm, transport),
+            sessions=sessions,
+            max_sessions=1,
+        )
+
+    routes = twilio_routes(auth_token=SecretStr(AUTH_TOKEN), public_url=None, run_call=run_call)
+    twilio = TwilioSimulator(serve(Starlette(routes=routes), llm.aclose), auth_token=AUTH_TOKEN)
+
+    async def caller() -> str:
+        try:
+            async with twilio.call() as call:
+                await call.say(QUESTION, sample_rate=24_000)
+                await call.until_reply_played(timeout_s=40)
+                return "answered"
+        except TwilioCallRefused:
+            return "refused"  # at the handshake
+        except (ConnectionError, ConnectionClosed):
+            return "closed"  # accepted, then closed: the slot was taken meanwhile
+
+    outcomes = await asyncio.gather(*(caller() for _ in range(4)))
+    assert outcomes.count("answered") == 1, outcomes
+    chats = [r for r in openrouter.requests if r.path.endswith("/chat/completions")]
+    assert len(chats) == 1
 
 
 async def test_a_yeah_over_the_reply_is_no_turn_and_the_reply_plays_on(
