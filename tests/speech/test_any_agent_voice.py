@@ -8,6 +8,7 @@ sentence by the server's TTS endpoint while the text still streams.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
@@ -20,7 +21,7 @@ from langchain_openrouter_audio.testing import (
     text_reply,
     tool_call_reply,
 )
-from langchain_openrouter_audio.voice import VoiceSession
+from langchain_openrouter_audio.voice import VoiceSession, VoiceSummary
 from langchain_openrouter_audio.voice.spoken_text import SentenceSplitter
 from tests._helpers import EXAMPLES, HAS_ESPEAK, Line, make_llm, run_offline, wav_frames
 
@@ -46,6 +47,22 @@ def _models(server: OpenRouterTestServer) -> tuple[OpenRouterTranscription, Open
     return OpenRouterTranscription(**common), OpenRouterSpeech(**common)
 
 
+async def converse(
+    server: OpenRouterTestServer, agent: Any, line: Line, *, sink_rate: int | None = None
+) -> tuple[VoiceSession, VoiceSummary]:
+    """`agent` in a voice conversation over `line`, hearing and speaking through `server`."""
+    stt, tts = _models(server)
+    sink = line.sink() if sink_rate is None else line.sink(sample_rate=sink_rate)
+    session = VoiceSession(agent, source=line.source(), sink=sink, transcription=stt, speech=tts)
+    try:
+        summary = await session.run()
+    finally:
+        for model in (stt, tts):
+            model.close()
+            await model.aclose()
+    return session, summary
+
+
 def test_sentences_are_found_as_the_text_streams() -> None:
     splitter = SentenceSplitter()
     words = ANSWER.split(" ")
@@ -64,17 +81,8 @@ async def test_a_chinese_reply_is_spoken_sentence_by_sentence(
     clips = [speech_pcm16(f"Sentence {i + 1}.") for i in range(len(sentences))]
     openrouter_server.enqueue_speech(*(Reply(pcm=c) for c in clips))
     line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
-    stt, tts = _models(openrouter_server)
     agent = make_llm(openrouter_server, model="openai/gpt-4o")
-    session = VoiceSession(
-        agent, source=line.source(), sink=line.sink(), transcription=stt, speech=tts
-    )
-    try:
-        summary = await session.run()
-    finally:
-        for model in (stt, tts):
-            model.close()
-            await model.aclose()
+    session, summary = await converse(openrouter_server, agent, line)
     (turn,) = summary.turns
     assert not turn.interrupted
     spoken = [r.json["input"] for r in openrouter_server.requests if r.path.endswith("/speech")]
@@ -92,17 +100,8 @@ async def test_a_text_model_hears_and_speaks(openrouter_server: OpenRouterTestSe
     # made by espeak-ng and arrive on a loaded machine.)
     openrouter_server.enqueue(text_reply(ANSWER, text_piece_chars=5, event_delay_s=0.15))
     line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
-    stt, tts = _models(openrouter_server)
     agent = make_llm(openrouter_server, model="openai/gpt-4o")
-    session = VoiceSession(
-        agent, source=line.source(), sink=line.sink(), transcription=stt, speech=tts
-    )
-    try:
-        summary = await session.run()
-    finally:
-        for model in (stt, tts):
-            model.close()
-            await model.aclose()
+    session, summary = await converse(openrouter_server, agent, line)
 
     (turn,) = summary.turns
     assert not turn.interrupted
@@ -138,20 +137,8 @@ async def test_barge_in_keeps_only_the_heard_sentences(
     q2 = speech_pcm16("Wait, and tomorrow?", sample_rate=RATE)
     # The second question comes 2.5 s into the first answer (about 9 s of speech).
     line = Line(silence(500) + q1 + silence(2500) + q2 + silence(3000))
-    stt, tts = _models(openrouter_server)
-    session = VoiceSession(
-        make_llm(openrouter_server, model="openai/gpt-4o"),
-        source=line.source(),
-        sink=line.sink(),
-        transcription=stt,
-        speech=tts,
-    )
-    try:
-        summary = await session.run()
-    finally:
-        for model in (stt, tts):
-            model.close()
-            await model.aclose()
+    agent = make_llm(openrouter_server, model="openai/gpt-4o")
+    session, summary = await converse(openrouter_server, agent, line)
 
     first, second = summary.turns
     assert first.interrupted
@@ -211,17 +198,8 @@ async def test_a_tool_calling_agent_keeps_its_tool_exchange_on_barge_in(
     q1 = speech_pcm16(QUESTION, sample_rate=RATE)
     q2 = speech_pcm16("Wait, and tomorrow?", sample_rate=RATE)
     line = Line(silence(500) + q1 + silence(2500) + q2 + silence(3000))
-    stt, tts = _models(openrouter_server)
     agent = create_agent(make_llm(openrouter_server, model="openai/gpt-4o"), [get_weather])
-    session = VoiceSession(
-        agent, source=line.source(), sink=line.sink(), transcription=stt, speech=tts
-    )
-    try:
-        summary = await session.run()
-    finally:
-        for model in (stt, tts):
-            model.close()
-            await model.aclose()
+    session, summary = await converse(openrouter_server, agent, line)
 
     assert [t.interrupted for t in summary.turns] == [True, False]
     kinds = [type(m).__name__ for m in session.messages]
@@ -252,20 +230,8 @@ async def test_speech_is_resampled_to_the_line_whole(
     openrouter_server.transcript = QUESTION
     openrouter_server.enqueue(text_reply(ANSWER))
     line = Line(silence(500) + speech_pcm16(QUESTION, sample_rate=RATE) + silence(3000))
-    stt, tts = _models(openrouter_server)
-    session = VoiceSession(
-        make_llm(openrouter_server, model="openai/gpt-4o"),
-        source=line.source(),
-        sink=line.sink(sample_rate=16000),
-        transcription=stt,
-        speech=tts,
-    )
-    try:
-        await session.run()
-    finally:
-        for model in (stt, tts):
-            model.close()
-            await model.aclose()
+    agent = make_llm(openrouter_server, model="openai/gpt-4o")
+    await converse(openrouter_server, agent, line, sink_rate=16000)
     played = len(b"".join(f for _, f in line.writes)) // 2
     expected = sum(len(speech_pcm16(s)) // 2 for s in SENTENCES) * 2 / 3
     # Every sentence resampled, nothing held back: at most the last 20 ms frame's padding.

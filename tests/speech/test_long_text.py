@@ -560,22 +560,28 @@ async def test_a_long_single_sentence_reply_is_spoken_whole_in_the_voice_loop(
     assert audio_pcm(message) == expected
 
 
-def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
-    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # No generation record ever shows up: the lookup gives up after `cost_wait_s` in all,
-    # however many requests the text took. The lookup's pauses are recorded, not slept;
-    # every other sleep (the server's pacing) happens as it would.
-    slept: list[float] = []
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The cost lookup's pauses, recorded instead of slept; every other sleep (the
+    server's pacing) happens as it would."""
+    pauses: list[float] = []
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
         if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._generation_cost":
-            slept.append(seconds)
+            pauses.append(seconds)
         else:
             real_sleep(seconds)
 
     monkeypatch.setattr(time, "sleep", sleep)
+    return pauses
+
+
+def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
+    openrouter_server: OpenRouterTestServer, slept: list[float]
+) -> None:
+    # No generation record ever shows up: the lookup gives up after `cost_wait_s` in all,
+    # however many requests the text took.
     text = story()
     pieces = split_for_speech(text, LIMIT)
     expected = _serve_pieces(openrouter_server, len(pieces))
@@ -598,20 +604,10 @@ def test_the_cost_wait_bounds_the_whole_lookup_not_each_piece(
 
 
 def test_a_failures_cost_lookup_waits_no_longer_than_a_complete_replys(
-    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
+    openrouter_server: OpenRouterTestServer, slept: list[float]
 ) -> None:
     # As for a complete reply: the records never show up, and the lookup of both pieces
     # gives up after `cost_wait_s` in all before the error is raised, with no cost.
-    slept: list[float] = []
-    real_sleep = time.sleep
-
-    def sleep(seconds: float) -> None:
-        if sys._getframe(1).f_globals["__name__"] == "langchain_openrouter_audio._generation_cost":
-            slept.append(seconds)
-        else:
-            real_sleep(seconds)
-
-    monkeypatch.setattr(time, "sleep", sleep)
     openrouter_server.generation_misses = 1_000
     openrouter_server.enqueue_speech(
         Reply(pcm=clip(0)), Reply(pcm=clip(1)), error_reply(400, "Provider returned error")
