@@ -30,14 +30,15 @@ _WIDE_CLOSERS = "\u300d\u300f\uff09\u3011"  # 」 』 ） 】
 _CLAUSES = ",;:\u2013\u2014"
 _WIDE_CLAUSES = "\uff0c\uff1b\uff1a\u3001"
 # After a full-width mark: its whitespace, or the next character already there (one that
-# cannot extend the mark's run: "！！" and "。」" stay whole however the text arrives).
-_WIDE_MARKS = _WIDE_STOPS + _WIDE_CLOSERS + _CLOSERS + _WIDE_CLAUSES
+# cannot extend the mark's run: "！！", "？!" and "。」" stay whole however the text arrives).
+_WIDE_MARKS = _WIDE_STOPS + _STOPS + _WIDE_CLOSERS + _CLOSERS + _WIDE_CLAUSES
 _WIDE_AFTER = rf"(?:\s+|(?=[^\s{_WIDE_MARKS}]))"
 
 SENTENCE_END = re.compile(
     rf"[{_STOPS}]+[{_CLOSERS}]*\s+"
+    # A full-width stop, then any stops of either width ("真的？!" is one sentence), then
     # Chinese quotes with the curly “ ” of Latin script: 他说：“好。”然后 ends after ”.
-    rf"|[{_WIDE_STOPS}]+[{_WIDE_CLOSERS}{_CLOSERS}]*{_WIDE_AFTER}"
+    rf"|[{_WIDE_STOPS}][{_WIDE_STOPS}{_STOPS}]*[{_WIDE_CLOSERS}{_CLOSERS}]*{_WIDE_AFTER}"
 )
 """The end of a sentence, the whitespace after it included."""
 
