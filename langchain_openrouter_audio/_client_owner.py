@@ -182,13 +182,23 @@ class ClientOwner(BaseModel):
         Pooled clients hold locks and sockets: they are never copied.
         """
         memo = {} if memo is None else memo
-        for pooled in (self._client, self._connections_of):
-            if pooled is not None:
-                memo[id(pooled)] = None
+        # Copied as None, for this copy only: the memo is shared with whatever else is
+        # being copied, which may hold the model whose connections a copy uses (an
+        # agent's state with the model and its `with_structured_output` copy).
+        pooled = {id(p) for p in (self._client, self._connections_of) if p is not None}
+        before = {key: memo[key] for key in pooled if key in memo}
+        memo.update(dict.fromkeys(pooled))
         for injected in (self.http_client, self.http_async_client):
             if injected is not None:
                 memo[id(injected)] = injected
-        return super().__deepcopy__(memo)
+        try:
+            return super().__deepcopy__(memo)
+        finally:
+            for key in pooled:
+                if key in before:
+                    memo[key] = before[key]
+                else:
+                    memo.pop(key, None)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle the settings, not the connections: the unpickled model opens its own."""

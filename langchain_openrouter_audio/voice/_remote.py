@@ -80,6 +80,7 @@ async def run_remote_turn(
     state: Any = None
     calls: dict[UUID, AIMessageChunk] = {}  # each model call's tool calls, as they stream
     current: UUID | None = None
+    unplayable: set[UUID] = set()  # calls whose speech named a rate we cannot play
     # A run still going on the thread (a reply the user cut short, whose stream was closed,
     # or a run from a connection that another has taken over) is interrupted, not waited
     # for: this run's input is the whole conversation as heard, so nothing of it is lost.
@@ -132,7 +133,11 @@ async def run_remote_turn(
                 rate: int | None = None
                 if match := _RATE.search(str(block.get("mime_type") or "")):
                     rate = int(match[1]) if len(match[1]) <= 6 else 0
-                if rate is not None and rate not in _PLAYABLE_RATES:
+                    if rate in _PLAYABLE_RATES:
+                        unplayable.discard(run_id)
+                    else:
+                        unplayable.add(run_id)
+                if run_id in unplayable:
                     continue  # a rate no speech model streams: not audio we can play
                 await outlet.audio(reply, reply.add_audio(run_id, pcm, rate))
     await _end(outlet, reply, current, calls)

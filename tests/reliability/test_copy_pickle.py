@@ -71,6 +71,23 @@ def test_structured_output_copy_of_a_used_model_pickles(server: OpenRouterTestSe
     llm.close()
 
 
+def test_a_deep_copy_holding_the_model_and_its_structured_copy_keeps_both(
+    server: OpenRouterTestServer,
+) -> None:
+    # An agent's state may hold the model and the copy `with_structured_output` binds: a
+    # deep copy of it must copy the model too, whichever of the two comes first.
+    llm = _used(server)
+    schema = {"title": "answer", "type": "object", "properties": {"city": {"type": "string"}}}
+    structured = llm.with_structured_output(schema)
+    for held, at in (([structured, llm], 1), ([llm, structured], 0)):
+        model = copy.deepcopy(held)[at]
+        assert isinstance(model, ChatOpenRouterAudio)
+        assert model is not llm
+        assert model.invoke("copied").text == "Hello there."
+        model.close()
+    llm.close()
+
+
 def test_injected_client_is_shared_by_a_copy_and_refuses_pickle(
     server: OpenRouterTestServer,
 ) -> None:

@@ -133,3 +133,25 @@ def _streamed_before(text: str, size: int) -> list[str]:
 @pytest.mark.parametrize("text", ENGLISH)
 def test_english_is_cut_exactly_as_before(text: str, size: int) -> None:
     assert streamed(text, size) == _streamed_before(text, size)
+
+
+@pytest.mark.parametrize("size", [1, 2, 1000])
+@pytest.mark.parametrize(
+    "sentences",
+    [
+        ["真的吗？!", "我不信。"],  # a full-width stop with a Latin one after it
+        ["太好了！!!", "对吧？?", "好。"],
+        ["等一下。...", "好的。"],
+    ],
+)
+def test_a_run_of_full_width_and_latin_stops_stays_whole(sentences: list[str], size: int) -> None:
+    # Chinese replies mix the widths ("？!"): the Latin stop is no sentence of its own.
+    assert streamed("".join(sentences), size) == sentences
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_a_japanese_quote_before_its_particle_is_one_sentence(size: int) -> None:
+    # 「はい。」と言った: the quotative と (って) goes on with the sentence the quote is in.
+    sentences = ["彼は「はい。」と言った。", "「行くよ。」って聞いた。"]
+    sentences += ["「また明日。」", "雨です。"]  # a quote that ends its sentence still cuts
+    assert streamed("".join(sentences), size) == sentences

@@ -102,3 +102,17 @@ async def test_a_change_of_rate_loses_none_of_the_speech_before_it() -> None:
     assert isinstance(kept, dict)
     assert kept["mime_type"] == "audio/pcm;rate=24000"  # one clip, at the rate it ended on
     assert len(base64.b64decode(kept["base64"])) / 2 / 24_000 == pytest.approx(1.0, abs=0.002)
+
+
+async def test_chunks_after_a_rate_no_speech_model_streams_are_not_played() -> None:
+    # The first chunk is refused for its rate; the rest, which name none, are at that rate
+    # too: played as 24 kHz they would be the wrong pitch and length.
+    tone = tone_pcm16(1.0, 440, sample_rate=11_025)
+    first, *rest = pieces_of(tone, 10)
+    played, _reply = await speak([(first, "audio/pcm;rate=11025"), *((p, None) for p in rest)])
+    assert played == b""
+
+    # A later chunk that names a rate it can play is played (at that rate) again.
+    good = tone_pcm16(0.5, 440, sample_rate=16_000)
+    played, _reply = await speak([(first, "audio/pcm;rate=11025"), (good, "audio/pcm;rate=16000")])
+    assert len(played) / 2 / OUTPUT_RATE == pytest.approx(0.5, abs=0.002)
