@@ -61,7 +61,8 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     background and added when it arrives, usually within a second or two (at most the
     model's `cost_wait_s`). One that cannot be found in that time is logged and counted
     in `runs_without_cost`. `pending_lookups` says how many are still under way, and
-    `await wait_for_lookups()` waits for them. Each generation id counts once.
+    `await wait_for_lookups()` waits for them (those of blocks nested in this one too).
+    Each generation id counts once.
     """
 
     # Sync handler in async runs: run in the event loop thread, no executor hop needed.
@@ -196,17 +197,29 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        # The enclosing blocks hold the lookup too: their `pending_lookups` and
+        # `wait_for_lookups()` cover the cost that will reach them.
+        holders = list(self._lineage())
         if loop is not None:
             task = loop.create_task(self._alook_up(gen_id, lookup, wait_s))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            for holder in holders:
+                holder._lookups.add(task)
+                task.add_done_callback(holder._lookups.discard)
         else:
             thread = threading.Thread(
                 target=self._look_up, args=(gen_id, lookup), daemon=True, name="cost-lookup"
             )
-            with self._lock:
-                self._threads.add(thread)
+            for holder in holders:
+                with holder._lock:
+                    holder._threads.add(thread)
             thread.start()
+
+    def _lineage(self) -> Iterator[OpenRouterCallbackHandler]:
+        """This handler and those of the blocks around it, innermost first."""
+        handler: OpenRouterCallbackHandler | None = self
+        while handler is not None:
+            yield handler
+            handler = handler._parent
 
     @property
     def pending_lookups(self) -> int:
@@ -233,8 +246,9 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         try:
             self._looked_up(gen_id, lookup.total([gen_id]))
         finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+            for holder in self._lineage():
+                with holder._lock:
+                    holder._threads.discard(threading.current_thread())
 
     def _looked_up(self, gen_id: str, cost: float | None) -> None:
         with self._lock:

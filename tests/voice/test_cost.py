@@ -327,3 +327,52 @@ def test_a_failed_run_and_its_cut_report_count_its_generation_once() -> None:
     other.on_llm_error(error, run_id=None)  # type: ignore[arg-type]
     other.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
     assert (other.total_cost, other.cut_short_requests) == (0.25, 0)
+
+
+async def test_an_enclosing_block_waits_for_the_lookups_of_a_block_nested_in_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """The cost of a call cut short inside a nested block reaches the enclosing block too:
+    the enclosing block's `pending_lookups` and `wait_for_lookups()` cover it."""
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 2
+    streaming = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in llm.astream("Tell me a long story"):
+            streaming.set()
+
+    with get_openrouter_callback() as outer:
+        with get_openrouter_callback() as inner:
+            task = asyncio.create_task(listen())
+            await streaming.wait()
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert (outer.pending_lookups, inner.pending_lookups) == (1, 1)
+        await outer.wait_for_lookups()
+        (record,) = chat_generations(openrouter_server)
+        assert 0 < record["total_cost"] < 0.5
+        assert (outer.total_cost, outer.cut_short_requests) == (record["total_cost"], 1)
+        assert (inner.total_cost, outer.pending_lookups) == (record["total_cost"], 0)
+
+
+def test_an_enclosing_block_sees_the_lookup_threads_of_a_block_nested_in_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=5))
+    openrouter_server.generation_misses = 3  # the record shows up after a few looks
+    with get_openrouter_callback() as outer:
+        with get_openrouter_callback() as inner:
+            stream = llm.stream("Tell me a long story")
+            for count, _ in enumerate(stream, 1):
+                if count == 2:
+                    break
+            stream.close()  # type: ignore[attr-defined]
+        assert outer.pending_lookups == inner.pending_lookups == 1
+        for thread in list(inner._threads):
+            thread.join(10)
+        assert outer.pending_lookups == 0
+    (record,) = chat_generations(openrouter_server)
+    assert outer.total_cost == inner.total_cost == record["total_cost"] > 0
