@@ -18,10 +18,12 @@ print(cb.total_cost, cb.completion_audio_tokens)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -86,6 +88,10 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         self._seen: OrderedDict[str, bool] = OrderedDict()
         self._lookups: set[asyncio.Task[None]] = set()
         self._threads: set[threading.Thread] = set()
+        # Per event loop: ends that loop's lookups when it shuts down (see `_end_with_loop`).
+        self._loop_guards: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return (
@@ -201,6 +207,7 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         # `wait_for_lookups()` cover the cost that will reach them.
         holders = list(self._lineage())
         if loop is not None:
+            self._guard(loop)
             task = loop.create_task(self._alook_up(gen_id, lookup, wait_s))
             for holder in holders:
                 holder._lookups.add(task)
@@ -234,12 +241,43 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         while pending := {t for t in self._lookups if not t.done() and t.get_loop() is loop}:
             await asyncio.wait(pending)
 
+    def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tie this handler's lookups to `loop`'s life: a call cut short as the loop shuts
+        down (`asyncio.run` cancelling what still runs) starts its lookup after the loop
+        stopped cancelling tasks, and it would be left pending on a closed loop.
+
+        The guard is an async generator started here, synchronously, so the loop knows of
+        it before that: `loop.shutdown_asyncgens()` closes it, and it ends the lookups."""
+        if loop in self._loop_guards:
+            return
+        guard = self._end_with_loop()
+        with contextlib.suppress(StopIteration):  # runs to its `yield`
+            guard.asend(None).send(None)  # registers it with the running loop
+        self._loop_guards[loop] = guard
+
+    async def _end_with_loop(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            loop = asyncio.get_running_loop()
+            self._loop_guards.pop(loop, None)
+            ending = {t for t in self._lookups if t.get_loop() is loop and not t.done()}
+            for task in ending:
+                task.cancel()
+            if ending:
+                await asyncio.wait(ending)
+
     async def _alook_up(self, gen_id: str, lookup: CostLookup, wait_s: float) -> None:
         try:
             cost = await asyncio.wait_for(lookup.aget(gen_id), wait_s + _LOOKUP_GRACE_S)
         except TimeoutError:
             logger.warning("the cost of %s was not available within %ss", gen_id, wait_s)
             cost = None
+        except asyncio.CancelledError:
+            # Its event loop is ending: the call was billed, at a cost nobody will know.
+            logger.warning("the cost of %s was not looked up: its event loop ended", gen_id)
+            self._looked_up(gen_id, None)
+            raise
         self._looked_up(gen_id, cost)
 
     def _look_up(self, gen_id: str, lookup: CostLookup) -> None:

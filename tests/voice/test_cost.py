@@ -376,3 +376,36 @@ def test_an_enclosing_block_sees_the_lookup_threads_of_a_block_nested_in_it(
         assert outer.pending_lookups == 0
     (record,) = chat_generations(openrouter_server)
     assert outer.total_cost == inner.total_cost == record["total_cost"] > 0
+
+
+def test_a_lookup_under_way_when_its_event_loop_ends_ends_with_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """`asyncio.run` returns while a stream is still playing: the stream is cancelled as the
+    loop shuts down, and the lookup it starts then ends with the loop (the call counted
+    without cost) instead of being left pending on a closed loop, with its request started
+    after the loop closed its async generators."""
+    import warnings
+
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 1000  # the lookup would poll for cost_wait_s
+
+    async def main() -> None:
+        streaming = asyncio.Event()
+
+        async def listen() -> None:
+            async for _ in llm.astream("Tell me a long story"):
+                streaming.set()
+
+        asyncio.create_task(listen())  # noqa: RUF006 - asyncio.run cancels it at the end
+        await streaming.wait()
+        await asyncio.sleep(0.3)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with get_openrouter_callback() as cb:
+            asyncio.run(main())
+    assert cb.pending_lookups == 0
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.total_cost) == (1, 1, 0.0)
+    late = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not late, [str(w.message) for w in late]
