@@ -545,8 +545,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_left(self) -> bool:
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+            if not _readable(self.connection):
+                return False
+            return not self.connection.recv(1, socket.MSG_PEEK)
         except (OSError, ValueError):
             return True
 
@@ -564,6 +565,17 @@ class _Handler(BaseHTTPRequestHandler):
         # rfile holds a reference to the socket; the fd (and the RST) go only once both close.
         self.rfile.close()
         self.connection.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether `sock` has bytes (or its end) to read now. poll where there is one: select
+    refuses socket numbers over 1023 (a process with many files open)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)  # Windows: no such limit
+    return bool(readable)
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -713,6 +713,33 @@ def test_write_size_splits_the_byte_stream(openrouter_server: OpenRouterTestServ
     assert deltas(parse_sse(joined)[1]) == deltas(parse_sse(whole)[1])
 
 
+def test_a_paced_stream_plays_out_on_a_connection_numbered_past_select_s_limit() -> None:
+    """A process holding many files (a long test run, a busy app) gets socket numbers over
+    1023, which `select.select` refuses: a paced stream must not take that for a client
+    that left, and cut itself short."""
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"the open-file limit ({soft}) keeps socket numbers under 1024")
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        with OpenRouterTestServer() as server:
+            server.enqueue(text_reply("slow and whole", text_piece_chars=5, event_delay_s=0.1))
+            response, raw = stream(server, audio_out_body(), timeout=20)
+        assert response.status_code == 200
+        assert "slow and whole" in "".join(
+            d.get("content") or "" for d in deltas(parse_sse(raw)[1])
+        )
+        assert parse_sse(raw)[1][-1] == "[DONE]"
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_event_delay_keeps_content(openrouter_server: OpenRouterTestServer) -> None:
     openrouter_server.enqueue(text_reply("slow trickle", event_delay_s=0.005, write_size=5))
     _, raw = stream(openrouter_server, audio_out_body())
