@@ -278,11 +278,19 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             logger.warning("the cost of %s was not looked up: its event loop ended", gen_id)
             self._looked_up(gen_id, None)
             raise
+        except Exception as err:  # e.g. the app closed its own client meanwhile
+            _lookup_failed(gen_id, err)
+            cost = None
         self._looked_up(gen_id, cost)
 
     def _look_up(self, gen_id: str, lookup: CostLookup) -> None:
         try:
-            self._looked_up(gen_id, lookup.total([gen_id]))
+            try:
+                cost = lookup.total([gen_id])
+            except Exception as err:  # e.g. the app closed its own client meanwhile
+                _lookup_failed(gen_id, err)
+                cost = None
+            self._looked_up(gen_id, cost)
         finally:
             for holder in self._lineage():
                 with holder._lock:
@@ -311,6 +319,12 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
                 self.total_cost += float(cost)
         if self._parent is not None:
             self._parent._add_cut_short(cost)
+
+
+def _lookup_failed(gen_id: str, err: Exception) -> None:
+    """Log a lookup that failed unexpectedly (its type only: no text that could quote a
+    header); its call counts as without cost."""
+    logger.warning("could not look up the cost of %s: %s", gen_id, type(err).__name__)
 
 
 def report_cut_short(

@@ -409,3 +409,63 @@ def test_a_lookup_under_way_when_its_event_loop_ends_ends_with_it(
     assert (cb.cut_short_requests, cb.runs_without_cost, cb.total_cost) == (1, 1, 0.0)
     late = [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert not late, [str(w.message) for w in late]
+
+
+async def test_a_lookup_whose_client_was_closed_counts_the_call_without_cost(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app closes its own injected client while a lookup polls for the record: the
+    call still counts (as without cost), and the failure is logged, not left in a task."""
+    import httpx
+
+    looked = asyncio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        if "generation" in response.request.url.path:
+            looked.set()
+
+    http = httpx.AsyncClient(event_hooks={"response": [on_response]})
+    llm = make_llm(openrouter_server, http_async_client=http)
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=4))
+    openrouter_server.generation_misses = 1000
+    streaming = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in llm.astream("Tell me a long story"):
+            streaming.set()
+
+    with get_openrouter_callback() as cb:
+        task = asyncio.create_task(listen())
+        await streaming.wait()
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Closed between two looks: the first one answered 404, the next comes 0.1 s later.
+        await looked.wait()
+        await asyncio.sleep(0.03)
+        await http.aclose()
+        await cb.wait_for_lookups()
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.pending_lookups) == (1, 1, 0)
+    assert [r for r in caplog.records if "could not look up the cost" in r.getMessage()]
+
+
+def test_a_lookup_thread_whose_client_was_closed_counts_the_call_without_cost(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    import httpx
+
+    http = httpx.Client()
+    llm = make_llm(openrouter_server, http_client=http)
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=5))
+    openrouter_server.generation_misses = 1000
+    with get_openrouter_callback() as cb:
+        stream = llm.stream("Tell me a long story")
+        for count, _ in enumerate(stream, 1):
+            if count == 2:
+                break
+        http.close()  # the app closes its own client: the lookup cannot be sent
+        stream.close()  # type: ignore[attr-defined]
+        for thread in list(cb._threads):
+            thread.join(10)
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.pending_lookups) == (1, 1, 0)
