@@ -233,12 +233,13 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         """Costs of calls cut short that are still being looked up."""
         with self._lock:
             threads = sum(1 for thread in self._threads if thread.is_alive())
-        return threads + sum(1 for task in self._lookups if not task.done())
+        # A copy (atomic): the loop's thread adds and drops tasks while another reads.
+        return threads + sum(1 for task in self._lookups.copy() if not task.done())
 
     async def wait_for_lookups(self) -> None:
         """Wait until the lookups under way in this event loop have ended (each is bounded)."""
         loop = asyncio.get_running_loop()
-        while pending := {t for t in self._lookups if not t.done() and t.get_loop() is loop}:
+        while pending := {t for t in self._lookups.copy() if not t.done() and t.get_loop() is loop}:
             await asyncio.wait(pending)
 
     def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -261,7 +262,7 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         finally:
             loop = asyncio.get_running_loop()
             self._loop_guards.pop(loop, None)
-            ending = {t for t in self._lookups if t.get_loop() is loop and not t.done()}
+            ending = {t for t in self._lookups.copy() if t.get_loop() is loop and not t.done()}
             for task in ending:
                 task.cancel()
             if ending:

@@ -469,3 +469,46 @@ def test_a_lookup_thread_whose_client_was_closed_counts_the_call_without_cost(
         for thread in list(cb._threads):
             thread.join(10)
     assert (cb.cut_short_requests, cb.runs_without_cost, cb.pending_lookups) == (1, 1, 0)
+
+
+async def test_pending_lookups_can_be_read_from_another_thread_while_lookups_come_and_go() -> None:
+    """A status page in another thread reads `pending_lookups` while the event loop starts
+    and ends lookups: no "Set changed size during iteration"."""
+    import time
+
+    from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
+
+    class Quick:
+        async def aget(self, gen_id: str) -> float:
+            await asyncio.sleep(0)
+            return 0.001
+
+    handler = OpenRouterCallbackHandler()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                _ = handler.pending_lookups
+            except RuntimeError as err:
+                errors.append(err)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    count = 0
+    deadline = time.monotonic() + 2.0
+    try:
+        while time.monotonic() < deadline and not errors:
+            for _ in range(200):
+                count += 1
+                handler.count_cut_short(f"gen-{count}", None, Quick(), 0.0)  # type: ignore[arg-type]
+            await asyncio.sleep(0)
+        await handler.wait_for_lookups()
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors
+    assert handler.cut_short_requests == count
+    assert handler.total_cost == pytest.approx(count * 0.001)
