@@ -63,7 +63,8 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     background and added when it arrives, usually within a second or two (at most the
     model's `cost_wait_s`). One that cannot be found in that time is logged and counted
     in `runs_without_cost`. `pending_lookups` says how many are still under way, and
-    `await wait_for_lookups()` waits for them (those of blocks nested in this one too).
+    `await wait_for_lookups()` waits for those of the running event loop (a sync call's
+    lookup runs in a thread; those of blocks nested in this one count too).
     Each generation id counts once.
     """
 
