@@ -1374,3 +1374,27 @@ def test_a_stream_the_client_leaves_is_billed_for_the_events_sent(
     assert record["total_cost"] == pytest.approx(0.5 * 4 / total)
     assert record["finish_reason"] is None
     assert 0 < record["tokens_completion"] < events[-2]["usage"]["completion_tokens"]
+
+
+def test_a_server_left_running_keeps_only_the_latest_generation_records(
+    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chat call leaves a record: a server left running (the shell command) forgets
+    the oldest past a bound, rather than growing with each request."""
+    from langchain_openrouter_audio.testing import _server
+
+    monkeypatch.setattr(_server, "_MAX_GENERATIONS", 3)
+    gen_ids = []
+    for word in ("one", "two", "three", "four", "five"):
+        openrouter_server.enqueue(text_reply(word, cost=0.01))
+        response = post(openrouter_server, {**audio_in_body(), "stream": False})
+        assert response.status_code == 200
+        gen_ids.append(response.headers["x-generation-id"])
+    assert [openrouter_server.generation(g) is not None for g in gen_ids] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert generation(openrouter_server, gen_ids[-1])["total_cost"] == 0.01
