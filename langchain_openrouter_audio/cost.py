@@ -204,6 +204,12 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        if loop is not None and getattr(loop, "_asyncgens_shutdown_called", False):
+            # Cut as the loop closes its async generators (an `astream` left open when
+            # `asyncio.run` returns): a lookup started now would outlive the loop.
+            logger.warning("the cost of %s was not looked up: its event loop is ending", gen_id)
+            self._looked_up(gen_id, None)
+            return
         # The enclosing blocks hold the lookup too: their `pending_lookups` and
         # `wait_for_lookups()` cover the cost that will reach them.
         holders = list(self._lineage())

@@ -512,3 +512,33 @@ async def test_pending_lookups_can_be_read_from_another_thread_while_lookups_com
     assert not errors
     assert handler.cut_short_requests == count
     assert handler.total_cost == pytest.approx(count * 0.001)
+
+
+def test_a_stream_left_open_when_its_event_loop_ends_starts_no_lookup(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """An `astream` left open (not closed, still referenced) when `asyncio.run` returns is
+    closed by the loop's `shutdown_asyncgens()`: a lookup started then would outlive the
+    loop, so the call counts at once, without cost."""
+    import warnings
+
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 1000
+    left_open: list[Any] = []
+
+    async def main() -> None:
+        stream = llm.astream("Tell me a long story")
+        async for _ in stream:
+            break
+        left_open.append(stream)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with get_openrouter_callback() as cb:
+            asyncio.run(main())
+    left_open.clear()
+    assert cb.pending_lookups == 0
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.total_cost) == (1, 1, 0.0)
+    late = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not late, [str(w.message) for w in late]
+    assert not [r for r in openrouter_server.requests if "generation" in r.path]
