@@ -379,16 +379,17 @@ class ChatOpenRouterAudio(ClientOwner, BaseChatModel):
             sample_rate=self.sample_rate,
             list_content=request.spoken,
         )
+        client = self.client  # read once: a private attribute's lookup is not free
         return ReplyDriver(
             assembler,
             message_id=_run_message_id(run_manager) if run_manager is not None else None,
             chunks=chunks,
             summed=summed,
             events=events,
-            redact=self.client.redact,
+            redact=client.redact,
             # A call cut short never gets its usage chunk: its cost is looked up instead.
             on_cut=report_cut_short(
-                run_manager, CostLookup(self.client, self.cost_wait_s), self.cost_wait_s
+                run_manager, CostLookup(client, self.cost_wait_s), self.cost_wait_s
             ),
         )
 

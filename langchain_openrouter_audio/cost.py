@@ -18,10 +18,12 @@ print(cb.total_cost, cb.completion_audio_tokens)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -61,7 +63,9 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
     background and added when it arrives, usually within a second or two (at most the
     model's `cost_wait_s`). One that cannot be found in that time is logged and counted
     in `runs_without_cost`. `pending_lookups` says how many are still under way, and
-    `await wait_for_lookups()` waits for them. Each generation id counts once.
+    `await wait_for_lookups()` waits for those of the running event loop (a sync call's
+    lookup runs in a thread; those of blocks nested in this one count too).
+    Each generation id counts once.
     """
 
     # Sync handler in async runs: run in the event loop thread, no executor hop needed.
@@ -85,6 +89,10 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         self._seen: OrderedDict[str, bool] = OrderedDict()
         self._lookups: set[asyncio.Task[None]] = set()
         self._threads: set[threading.Thread] = set()
+        # Per event loop: ends that loop's lookups when it shuts down (see `_end_with_loop`).
+        self._loop_guards: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return (
@@ -196,30 +204,76 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        if loop is not None and getattr(loop, "_asyncgens_shutdown_called", False):
+            # Cut as the loop closes its async generators (an `astream` left open when
+            # `asyncio.run` returns): a lookup started now would outlive the loop.
+            logger.warning("the cost of %s was not looked up: its event loop is ending", gen_id)
+            self._looked_up(gen_id, None)
+            return
+        # The enclosing blocks hold the lookup too: their `pending_lookups` and
+        # `wait_for_lookups()` cover the cost that will reach them.
+        holders = list(self._lineage())
         if loop is not None:
+            self._guard(loop)
             task = loop.create_task(self._alook_up(gen_id, lookup, wait_s))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
+            for holder in holders:
+                holder._lookups.add(task)
+                task.add_done_callback(holder._lookups.discard)
         else:
             thread = threading.Thread(
                 target=self._look_up, args=(gen_id, lookup), daemon=True, name="cost-lookup"
             )
-            with self._lock:
-                self._threads.add(thread)
+            for holder in holders:
+                with holder._lock:
+                    holder._threads.add(thread)
             thread.start()
+
+    def _lineage(self) -> Iterator[OpenRouterCallbackHandler]:
+        """This handler and those of the blocks around it, innermost first."""
+        handler: OpenRouterCallbackHandler | None = self
+        while handler is not None:
+            yield handler
+            handler = handler._parent
 
     @property
     def pending_lookups(self) -> int:
         """Costs of calls cut short that are still being looked up."""
         with self._lock:
             threads = sum(1 for thread in self._threads if thread.is_alive())
-        return threads + sum(1 for task in self._lookups if not task.done())
+        # A copy (atomic): the loop's thread adds and drops tasks while another reads.
+        return threads + sum(1 for task in self._lookups.copy() if not task.done())
 
     async def wait_for_lookups(self) -> None:
         """Wait until the lookups under way in this event loop have ended (each is bounded)."""
         loop = asyncio.get_running_loop()
-        while pending := {t for t in self._lookups if not t.done() and t.get_loop() is loop}:
+        while pending := {t for t in self._lookups.copy() if not t.done() and t.get_loop() is loop}:
             await asyncio.wait(pending)
+
+    def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tie this handler's lookups to `loop`'s life: a call cut short as the loop shuts
+        down (`asyncio.run` cancelling what still runs) starts its lookup after the loop
+        stopped cancelling tasks, and it would be left pending on a closed loop.
+
+        The guard is an async generator started here, synchronously, so the loop knows of
+        it before that: `loop.shutdown_asyncgens()` closes it, and it ends the lookups."""
+        if loop in self._loop_guards:
+            return
+        guard = self._end_with_loop()
+        with contextlib.suppress(StopIteration):  # runs to its `yield`
+            guard.asend(None).send(None)  # registers it with the running loop
+        self._loop_guards[loop] = guard
+
+    async def _end_with_loop(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            loop = asyncio.get_running_loop()
+            self._loop_guards.pop(loop, None)
+            ending = {t for t in self._lookups.copy() if t.get_loop() is loop and not t.done()}
+            for task in ending:
+                task.cancel()
+            if ending:
+                await asyncio.wait(ending)
 
     async def _alook_up(self, gen_id: str, lookup: CostLookup, wait_s: float) -> None:
         try:
@@ -227,14 +281,28 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
         except TimeoutError:
             logger.warning("the cost of %s was not available within %ss", gen_id, wait_s)
             cost = None
+        except asyncio.CancelledError:
+            # Its event loop is ending: the call was billed, at a cost nobody will know.
+            logger.warning("the cost of %s was not looked up: its event loop ended", gen_id)
+            self._looked_up(gen_id, None)
+            raise
+        except Exception as err:  # e.g. the app closed its own client meanwhile
+            _lookup_failed(gen_id, err)
+            cost = None
         self._looked_up(gen_id, cost)
 
     def _look_up(self, gen_id: str, lookup: CostLookup) -> None:
         try:
-            self._looked_up(gen_id, lookup.total([gen_id]))
+            try:
+                cost = lookup.total([gen_id])
+            except Exception as err:  # e.g. the app closed its own client meanwhile
+                _lookup_failed(gen_id, err)
+                cost = None
+            self._looked_up(gen_id, cost)
         finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+            for holder in self._lineage():
+                with holder._lock:
+                    holder._threads.discard(threading.current_thread())
 
     def _looked_up(self, gen_id: str, cost: float | None) -> None:
         with self._lock:
@@ -259,6 +327,12 @@ class OpenRouterCallbackHandler(BaseCallbackHandler):
                 self.total_cost += float(cost)
         if self._parent is not None:
             self._parent._add_cut_short(cost)
+
+
+def _lookup_failed(gen_id: str, err: Exception) -> None:
+    """Log a lookup that failed unexpectedly (its type only: no text that could quote a
+    header); its call counts as without cost."""
+    logger.warning("could not look up the cost of %s: %s", gen_id, type(err).__name__)
 
 
 def report_cut_short(

@@ -63,6 +63,9 @@ _WRITE_TIMEOUT_S = 60.0
 # What a client is told when the server itself fails (OpenRouter masks 500-class messages
 # too); the exception and its traceback go to the log.
 _INTERNAL_ERROR = gateway_error(500, "Internal Server Error")
+# Generation records kept for ``GET /generation`` (every chat, speech and transcription call
+# leaves one); past it the oldest are forgotten, so a server left running stays bounded.
+_MAX_GENERATIONS = 10_000
 
 
 class _BodyTooLarge(Exception):
@@ -545,8 +548,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_left(self) -> bool:
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+            if not _readable(self.connection):
+                return False
+            return not self.connection.recv(1, socket.MSG_PEEK)
         except (OSError, ValueError):
             return True
 
@@ -564,6 +568,17 @@ class _Handler(BaseHTTPRequestHandler):
         # rfile holds a reference to the socket; the fd (and the RST) go only once both close.
         self.rfile.close()
         self.connection.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether `sock` has bytes (or its end) to read now. poll where there is one: select
+    refuses socket numbers over 1023 (a process with many files open)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)  # Windows: no such limit
+    return bool(readable)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -622,7 +637,7 @@ class OpenRouterTestServer:
     ``GET /generation?id=`` (the cost of a chat completion, speech or transcription
     call; a chat stream the client closed early is billed for the share of its events
     sent, with ``cancelled: true``; the first `generation_misses` lookups of each id
-    answer 404, as the real record comes late),
+    answer 404, as the real record comes late; the latest 10,000 records are kept),
     and ``GET /models`` (text models unless ``?output_modalities=`` asks for others; add
     entries to `extra_models`).
 
@@ -826,6 +841,8 @@ class OpenRouterTestServer:
         with self._lock:
             # [record, lookups still answered 404]: the real record shows up a moment late.
             self._generations[gen_id] = [record, self.generation_misses]
+            while len(self._generations) > _MAX_GENERATIONS:
+                del self._generations[next(iter(self._generations))]
 
     def _lookup_generation(self, gen_id: str) -> dict[str, Any] | None:
         with self._lock:

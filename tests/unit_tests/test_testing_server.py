@@ -713,6 +713,33 @@ def test_write_size_splits_the_byte_stream(openrouter_server: OpenRouterTestServ
     assert deltas(parse_sse(joined)[1]) == deltas(parse_sse(whole)[1])
 
 
+def test_a_paced_stream_plays_out_on_a_connection_numbered_past_select_s_limit() -> None:
+    """A process holding many files (a long test run, a busy app) gets socket numbers over
+    1023, which `select.select` refuses: a paced stream must not take that for a client
+    that left, and cut itself short."""
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"the open-file limit ({soft}) keeps socket numbers under 1024")
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        with OpenRouterTestServer() as server:
+            server.enqueue(text_reply("slow and whole", text_piece_chars=5, event_delay_s=0.1))
+            response, raw = stream(server, audio_out_body(), timeout=20)
+        assert response.status_code == 200
+        assert "slow and whole" in "".join(
+            d.get("content") or "" for d in deltas(parse_sse(raw)[1])
+        )
+        assert parse_sse(raw)[1][-1] == "[DONE]"
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_event_delay_keeps_content(openrouter_server: OpenRouterTestServer) -> None:
     openrouter_server.enqueue(text_reply("slow trickle", event_delay_s=0.005, write_size=5))
     _, raw = stream(openrouter_server, audio_out_body())
@@ -1347,3 +1374,27 @@ def test_a_stream_the_client_leaves_is_billed_for_the_events_sent(
     assert record["total_cost"] == pytest.approx(0.5 * 4 / total)
     assert record["finish_reason"] is None
     assert 0 < record["tokens_completion"] < events[-2]["usage"]["completion_tokens"]
+
+
+def test_a_server_left_running_keeps_only_the_latest_generation_records(
+    openrouter_server: OpenRouterTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chat call leaves a record: a server left running (the shell command) forgets
+    the oldest past a bound, rather than growing with each request."""
+    from langchain_openrouter_audio.testing import _server
+
+    monkeypatch.setattr(_server, "_MAX_GENERATIONS", 3)
+    gen_ids = []
+    for word in ("one", "two", "three", "four", "five"):
+        openrouter_server.enqueue(text_reply(word, cost=0.01))
+        response = post(openrouter_server, {**audio_in_body(), "stream": False})
+        assert response.status_code == 200
+        gen_ids.append(response.headers["x-generation-id"])
+    assert [openrouter_server.generation(g) is not None for g in gen_ids] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert generation(openrouter_server, gen_ids[-1])["total_cost"] == 0.01

@@ -327,3 +327,218 @@ def test_a_failed_run_and_its_cut_report_count_its_generation_once() -> None:
     other.on_llm_error(error, run_id=None)  # type: ignore[arg-type]
     other.count_cut_short("gen-1-a", 0.25, lookup=None, wait_s=0.0)  # type: ignore[arg-type]
     assert (other.total_cost, other.cut_short_requests) == (0.25, 0)
+
+
+async def test_an_enclosing_block_waits_for_the_lookups_of_a_block_nested_in_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """The cost of a call cut short inside a nested block reaches the enclosing block too:
+    the enclosing block's `pending_lookups` and `wait_for_lookups()` cover it."""
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 2
+    streaming = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in llm.astream("Tell me a long story"):
+            streaming.set()
+
+    with get_openrouter_callback() as outer:
+        with get_openrouter_callback() as inner:
+            task = asyncio.create_task(listen())
+            await streaming.wait()
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert (outer.pending_lookups, inner.pending_lookups) == (1, 1)
+        await outer.wait_for_lookups()
+        (record,) = chat_generations(openrouter_server)
+        assert 0 < record["total_cost"] < 0.5
+        assert (outer.total_cost, outer.cut_short_requests) == (record["total_cost"], 1)
+        assert (inner.total_cost, outer.pending_lookups) == (record["total_cost"], 0)
+
+
+def test_an_enclosing_block_sees_the_lookup_threads_of_a_block_nested_in_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=5))
+    openrouter_server.generation_misses = 3  # the record shows up after a few looks
+    with get_openrouter_callback() as outer:
+        with get_openrouter_callback() as inner:
+            stream = llm.stream("Tell me a long story")
+            for count, _ in enumerate(stream, 1):
+                if count == 2:
+                    break
+            stream.close()  # type: ignore[attr-defined]
+        assert outer.pending_lookups == inner.pending_lookups == 1
+        for thread in list(inner._threads):
+            thread.join(10)
+        assert outer.pending_lookups == 0
+    (record,) = chat_generations(openrouter_server)
+    assert outer.total_cost == inner.total_cost == record["total_cost"] > 0
+
+
+def test_a_lookup_under_way_when_its_event_loop_ends_ends_with_it(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """`asyncio.run` returns while a stream is still playing: the stream is cancelled as the
+    loop shuts down, and the lookup it starts then ends with the loop (the call counted
+    without cost) instead of being left pending on a closed loop, with its request started
+    after the loop closed its async generators."""
+    import warnings
+
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 1000  # the lookup would poll for cost_wait_s
+
+    async def main() -> None:
+        streaming = asyncio.Event()
+
+        async def listen() -> None:
+            async for _ in llm.astream("Tell me a long story"):
+                streaming.set()
+
+        asyncio.create_task(listen())  # noqa: RUF006 - asyncio.run cancels it at the end
+        await streaming.wait()
+        await asyncio.sleep(0.3)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with get_openrouter_callback() as cb:
+            asyncio.run(main())
+    assert cb.pending_lookups == 0
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.total_cost) == (1, 1, 0.0)
+    late = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not late, [str(w.message) for w in late]
+
+
+async def test_a_lookup_whose_client_was_closed_counts_the_call_without_cost(
+    openrouter_server: OpenRouterTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app closes its own injected client while a lookup polls for the record: the
+    call still counts (as without cost), and the failure is logged, not left in a task."""
+    import httpx
+
+    looked = asyncio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        if "generation" in response.request.url.path:
+            looked.set()
+
+    http = httpx.AsyncClient(event_hooks={"response": [on_response]})
+    llm = make_llm(openrouter_server, http_async_client=http)
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=4))
+    openrouter_server.generation_misses = 1000
+    streaming = asyncio.Event()
+
+    async def listen() -> None:
+        async for _ in llm.astream("Tell me a long story"):
+            streaming.set()
+
+    with get_openrouter_callback() as cb:
+        task = asyncio.create_task(listen())
+        await streaming.wait()
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Closed between two looks: the first one answered 404, the next comes 0.1 s later.
+        await looked.wait()
+        await asyncio.sleep(0.03)
+        await http.aclose()
+        await cb.wait_for_lookups()
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.pending_lookups) == (1, 1, 0)
+    assert [r for r in caplog.records if "could not look up the cost" in r.getMessage()]
+
+
+def test_a_lookup_thread_whose_client_was_closed_counts_the_call_without_cost(
+    openrouter_server: OpenRouterTestServer,
+) -> None:
+    import httpx
+
+    http = httpx.Client()
+    llm = make_llm(openrouter_server, http_client=http)
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=5))
+    openrouter_server.generation_misses = 1000
+    with get_openrouter_callback() as cb:
+        stream = llm.stream("Tell me a long story")
+        for count, _ in enumerate(stream, 1):
+            if count == 2:
+                break
+        http.close()  # the app closes its own client: the lookup cannot be sent
+        stream.close()  # type: ignore[attr-defined]
+        for thread in list(cb._threads):
+            thread.join(10)
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.pending_lookups) == (1, 1, 0)
+
+
+async def test_pending_lookups_can_be_read_from_another_thread_while_lookups_come_and_go() -> None:
+    """A status page in another thread reads `pending_lookups` while the event loop starts
+    and ends lookups: no "Set changed size during iteration"."""
+    import time
+
+    from langchain_openrouter_audio.cost import OpenRouterCallbackHandler
+
+    class Quick:
+        async def aget(self, gen_id: str) -> float:
+            await asyncio.sleep(0)
+            return 0.001
+
+    handler = OpenRouterCallbackHandler()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                _ = handler.pending_lookups
+            except RuntimeError as err:
+                errors.append(err)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    count = 0
+    deadline = time.monotonic() + 2.0
+    try:
+        while time.monotonic() < deadline and not errors:
+            for _ in range(200):
+                count += 1
+                handler.count_cut_short(f"gen-{count}", None, Quick(), 0.0)  # type: ignore[arg-type]
+            await asyncio.sleep(0)
+        await handler.wait_for_lookups()
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors
+    assert handler.cut_short_requests == count
+    assert handler.total_cost == pytest.approx(count * 0.001)
+
+
+def test_a_stream_left_open_when_its_event_loop_ends_starts_no_lookup(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    """An `astream` left open (not closed, still referenced) when `asyncio.run` returns is
+    closed by the loop's `shutdown_asyncgens()`: a lookup started then would outlive the
+    loop, so the call counts at once, without cost."""
+    import warnings
+
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 1000
+    left_open: list[Any] = []
+
+    async def main() -> None:
+        stream = llm.astream("Tell me a long story")
+        async for _ in stream:
+            break
+        left_open.append(stream)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with get_openrouter_callback() as cb:
+            asyncio.run(main())
+    left_open.clear()
+    assert cb.pending_lookups == 0
+    assert (cb.cut_short_requests, cb.runs_without_cost, cb.total_cost) == (1, 1, 0.0)
+    late = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not late, [str(w.message) for w in late]
+    assert not [r for r in openrouter_server.requests if "generation" in r.path]
