@@ -53,7 +53,6 @@ from langchain_openrouter_audio._catalog import aspeaking_models, speaking_model
 from langchain_openrouter_audio._client import encode_body
 from langchain_openrouter_audio._client_owner import DEFAULT_BASE_URL, ClientOwner
 from langchain_openrouter_audio._driver import ReplyDriver
-from langchain_openrouter_audio._generation_cost import CostLookup
 from langchain_openrouter_audio._request import (
     RequestSettings,
     WireRequest,
@@ -388,9 +387,7 @@ class ChatOpenRouterAudio(ClientOwner, BaseChatModel):
             events=events,
             redact=client.redact,
             # A call cut short never gets its usage chunk: its cost is looked up instead.
-            on_cut=report_cut_short(
-                run_manager, CostLookup(client, self.cost_wait_s), self.cost_wait_s
-            ),
+            on_cut=report_cut_short(run_manager, client, self.cost_wait_s),
         )
 
     def _should_stream(

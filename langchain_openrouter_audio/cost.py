@@ -34,10 +34,12 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
+from langchain_openrouter_audio._generation_cost import CostLookup
+
 if TYPE_CHECKING:
     from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 
-    from langchain_openrouter_audio._generation_cost import CostLookup
+    from langchain_openrouter_audio._client import CompletionsClient
 
 __all__ = ["OpenRouterCallbackHandler", "get_openrouter_callback"]
 
@@ -337,11 +339,12 @@ def _lookup_failed(gen_id: str, err: Exception) -> None:
 
 def report_cut_short(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    lookup: CostLookup,
+    client: CompletionsClient,
     wait_s: float,
 ) -> Callable[[str | None, float | None], None] | None:
     """What a model calls when its call ends without the usage chunk: every cost handler
-    of the run counts the generation (None: no cost handler listens).
+    of the run counts the generation, looked up through `client` waiting up to `wait_s`
+    (None, and nothing made, when no cost handler listens: the usual call).
 
     Without a run manager (langchain-core's `astream` hands none to `_astream`), the
     handler of the enclosing `get_openrouter_callback()` block counts it: the one
@@ -350,6 +353,7 @@ def report_cut_short(
     handlers = [h for h in found if isinstance(h, OpenRouterCallbackHandler)]
     if not handlers:
         return None
+    lookup = CostLookup(client, wait_s)
 
     def report(gen_id: str | None, cost: float | None) -> None:
         if gen_id:
