@@ -90,7 +90,8 @@ class SessionLimits:
             value = getattr(self, field.name)
             if value is None and field.name in ("turn_timeout_s", "max_cost_usd"):
                 continue
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and value > 0):
                 raise ValueError(f"{field.name} must be a positive number, got {value!r}")
         if not (isinstance(self.message_burst, int) and self.message_burst >= 1):
             raise ValueError(

@@ -494,6 +494,8 @@ def test_defaults_are_bounded() -> None:
         SessionLimits(message_burst=0.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_messages_per_s"):
         SessionLimits(max_messages_per_s=float("nan"))
+    with pytest.raises(ValueError, match="message_burst"):
+        SessionLimits(message_burst=True)  # a flag where a count belongs
 
 
 async def test_an_engine_failure_outside_a_turn_closes_the_socket(
