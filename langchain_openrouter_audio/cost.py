@@ -337,6 +337,19 @@ def _lookup_failed(gen_id: str, err: Exception) -> None:
     logger.warning("could not look up the cost of %s: %s", gen_id, type(err).__name__)
 
 
+def listening_cost_handlers(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> list[OpenRouterCallbackHandler]:
+    """The cost handlers a model run reports to: the run's own, else the handler of the
+    enclosing `get_openrouter_callback()` block (langchain-core's `stream()`/`astream()`
+    hand `_stream` no run manager; the block is then seen through its context variable)."""
+    found = run_manager.handlers if run_manager is not None else []
+    handlers = [h for h in found if isinstance(h, OpenRouterCallbackHandler)]
+    if not handlers and (current := current_cost_handler()) is not None:
+        handlers.append(current)
+    return handlers
+
+
 def report_cut_short(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     client: CompletionsClient,
@@ -344,13 +357,8 @@ def report_cut_short(
 ) -> Callable[[str | None, float | None], None] | None:
     """What a model calls when its call ends without the usage chunk: every cost handler
     of the run counts the generation, looked up through `client` waiting up to `wait_s`
-    (None, and nothing made, when no cost handler listens: the usual call).
-
-    Without a run manager (langchain-core's `astream` hands none to `_astream`), the
-    handler of the enclosing `get_openrouter_callback()` block counts it: the one
-    langchain-core added to the run."""
-    found = run_manager.handlers if run_manager is not None else [current_cost_handler()]
-    handlers = [h for h in found if isinstance(h, OpenRouterCallbackHandler)]
+    (None, and nothing made, when no cost handler listens: the usual call)."""
+    handlers = listening_cost_handlers(run_manager)
     if not handlers:
         return None
     lookup = CostLookup(client, wait_s)

@@ -40,7 +40,7 @@ from langchain_openrouter_audio._speech_stream import (
 )
 from langchain_openrouter_audio._text_split import split_for_speech
 from langchain_openrouter_audio.chat_models import _has_handlers, _run_message_id
-from langchain_openrouter_audio.cost import OpenRouterCallbackHandler, current_cost_handler
+from langchain_openrouter_audio.cost import listening_cost_handlers
 from langchain_openrouter_audio.errors import StreamError
 
 __all__ = ["OpenRouterSpeech"]
@@ -214,12 +214,7 @@ class OpenRouterSpeech(OpenRouterConnection, BaseChatModel):
     def _wants_cost(self, run_manager: Any) -> bool:
         if self.fetch_cost is not None:
             return self.fetch_cost
-        handlers = run_manager.handlers if run_manager is not None else []
-        if any(isinstance(h, OpenRouterCallbackHandler) for h in handlers):
-            return True
-        # stream()/astream() get no run manager from langchain-core: a cost block
-        # (get_openrouter_callback) is seen through its context variable.
-        return current_cost_handler() is not None
+        return bool(listening_cost_handlers(run_manager))
 
     def _driver(
         self, fmt: SpeechFormat, run_manager: Any, *, chunks: bool, summed: bool
