@@ -196,24 +196,29 @@ def chat_generations(server: OpenRouterTestServer) -> list[dict[str, Any]]:
     return [r for r in records if r is not None and r["api_type"] == "completions"]
 
 
-async def test_a_cancelled_stream_is_counted_once_from_its_generation_record(
-    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
-) -> None:
-    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
-    openrouter_server.generation_misses = 2  # the record shows up a moment late
+async def cut_mid_stream(llm: ChatOpenRouterAudio) -> None:
+    """Stream a long reply and cancel it while the model pauses mid-stream (a barge-in)."""
     streaming = asyncio.Event()
 
     async def listen() -> None:
         async for _ in llm.astream("Tell me a long story"):
             streaming.set()
 
+    task = asyncio.create_task(listen())
+    await streaming.wait()
+    await asyncio.sleep(0.3)  # the reply now pauses after its first events
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_cancelled_stream_is_counted_once_from_its_generation_record(
+    llm: ChatOpenRouterAudio, openrouter_server: OpenRouterTestServer
+) -> None:
+    openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
+    openrouter_server.generation_misses = 2  # the record shows up a moment late
     with get_openrouter_callback() as outer, get_openrouter_callback() as cb:
-        task = asyncio.create_task(listen())
-        await streaming.wait()
-        await asyncio.sleep(0.3)  # now it pauses after its 6th event
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cut_mid_stream(llm)  # while it pauses after its 6th event
         assert cb.total_cost == 0.0  # not known yet: looked up in the background
         assert cb.pending_lookups == 1
         await cb.wait_for_lookups()
@@ -336,20 +341,9 @@ async def test_an_enclosing_block_waits_for_the_lookups_of_a_block_nested_in_it(
     the enclosing block's `pending_lookups` and `wait_for_lookups()` cover it."""
     openrouter_server.enqueue(slow_reply(0.5, stall_after=6))
     openrouter_server.generation_misses = 2
-    streaming = asyncio.Event()
-
-    async def listen() -> None:
-        async for _ in llm.astream("Tell me a long story"):
-            streaming.set()
-
     with get_openrouter_callback() as outer:
         with get_openrouter_callback() as inner:
-            task = asyncio.create_task(listen())
-            await streaming.wait()
-            await asyncio.sleep(0.3)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await cut_mid_stream(llm)
         assert (outer.pending_lookups, inner.pending_lookups) == (1, 1)
         await outer.wait_for_lookups()
         (record,) = chat_generations(openrouter_server)
@@ -428,19 +422,8 @@ async def test_a_lookup_whose_client_was_closed_counts_the_call_without_cost(
     llm = make_llm(openrouter_server, http_async_client=http)
     openrouter_server.enqueue(slow_reply(0.5, stall_after=4))
     openrouter_server.generation_misses = 1000
-    streaming = asyncio.Event()
-
-    async def listen() -> None:
-        async for _ in llm.astream("Tell me a long story"):
-            streaming.set()
-
     with get_openrouter_callback() as cb:
-        task = asyncio.create_task(listen())
-        await streaming.wait()
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cut_mid_stream(llm)
         # Closed between two looks: the first one answered 404, the next comes 0.1 s later.
         await looked.wait()
         await asyncio.sleep(0.03)
